@@ -1,0 +1,140 @@
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::DomainError;
+
+/// The coins the pipeline follows when nothing else is configured.
+pub const DEFAULT_COINS: [&str; 5] = ["bitcoin", "ethereum", "solana", "ripple", "binancecoin"];
+
+/// A CoinGecko API coin id (`bitcoin`, `binancecoin`, `ripple`…).
+///
+/// Ids are what CoinGecko keys its endpoints by; symbols (`BTC`) are ambiguous
+/// across coins, so the pipeline never keys anything by symbol.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(transparent)]
+pub struct CoinId(String);
+
+impl CoinId {
+    /// Parses an id: 1 to 100 characters of `a-z`, `0-9`, `-`, `_` or `.`,
+    /// the alphabet CoinGecko ids are drawn from.
+    pub fn parse(raw: &str) -> Result<Self, DomainError> {
+        let ok = !raw.is_empty()
+            && raw.len() <= 100
+            && raw
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'-' | b'_' | b'.'));
+        if ok {
+            Ok(Self(raw.to_owned()))
+        } else {
+            Err(DomainError::InvalidCoinId(raw.to_owned()))
+        }
+    }
+
+    /// Parses a comma-separated list (`bitcoin,ethereum`), ignoring blanks and repeats.
+    pub fn parse_list(raw: &str) -> Result<Vec<Self>, DomainError> {
+        let mut coins: Vec<Self> = Vec::new();
+        for part in raw.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            let coin = Self::parse(part)?;
+            if !coins.contains(&coin) {
+                coins.push(coin);
+            }
+        }
+        Ok(coins)
+    }
+
+    /// The default coin list, typed.
+    pub fn defaults() -> Vec<Self> {
+        DEFAULT_COINS.iter().map(|c| Self(String::from(*c))).collect()
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for CoinId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for CoinId {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let raw = String::deserialize(d)?;
+        Self::parse(&raw).map_err(serde::de::Error::custom)
+    }
+}
+
+/// The currency prices are quoted in (`usd`, `eur`…), as CoinGecko's `vs_currency`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+#[serde(transparent)]
+pub struct VsCurrency(String);
+
+impl VsCurrency {
+    pub fn parse(raw: &str) -> Result<Self, DomainError> {
+        let lower = raw.trim().to_ascii_lowercase();
+        if (2..=10).contains(&lower.len()) && lower.bytes().all(|b| b.is_ascii_lowercase()) {
+            Ok(Self(lower))
+        } else {
+            Err(DomainError::InvalidCurrency(raw.to_owned()))
+        }
+    }
+
+    pub fn usd() -> Self {
+        Self(String::from("usd"))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for VsCurrency {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for VsCurrency {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let raw = String::deserialize(d)?;
+        Self::parse(&raw).map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn coin_ids_accept_coingecko_ids_and_reject_the_rest() {
+        for ok in ["bitcoin", "binancecoin", "usd-coin", "0x", "wrapped-steth", "a.b_c"] {
+            assert!(CoinId::parse(ok).is_ok(), "{ok}");
+        }
+        for bad in ["", "Bitcoin", "btc usd", "<script>", "é", &"a".repeat(101)] {
+            assert!(CoinId::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn coin_list_ignores_blanks_and_repeats() {
+        let coins = CoinId::parse_list(" bitcoin, ,ethereum,bitcoin ").unwrap();
+        let names: Vec<_> = coins.iter().map(CoinId::as_str).collect();
+        assert_eq!(names, ["bitcoin", "ethereum"]);
+        assert!(CoinId::parse_list("bitcoin,BAD").is_err());
+    }
+
+    #[test]
+    fn currency_is_lowercased_and_checked() {
+        assert_eq!(VsCurrency::parse("USD").unwrap().as_str(), "usd");
+        assert!(VsCurrency::parse("u").is_err());
+        assert!(VsCurrency::parse("us1").is_err());
+    }
+
+    #[test]
+    fn errors_tell_the_user_what_to_use() {
+        let msg = CoinId::parse("BTC").unwrap_err().to_string();
+        assert!(msg.contains("`bitcoin`"), "{msg}");
+    }
+}

@@ -1,0 +1,246 @@
+//! Configuration of the pipeline, read once from environment variables at start-up.
+//!
+//! Every variable has a default that works with the local stack (`just up`), so a
+//! fresh clone runs without a `.env`. A malformed value fails start-up with an
+//! error naming the variable. `.env.example` and the README list the same
+//! variables; `settings_doc_matches_env_example` keeps them in step.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use domain::{CoinId, VsCurrency};
+use secrecy::SecretString;
+use url::Url;
+
+/// Every variable this crate reads, with its default (`None`: unset by default).
+/// The single source for `.env.example` and the README's table.
+pub const VARIABLES: &[(&str, Option<&str>)] = &[
+    ("DATABASE_URL", Some(DEFAULT_DATABASE_URL)),
+    ("COINS", Some("bitcoin,ethereum,solana,ripple,binancecoin")),
+    ("VS_CURRENCY", Some("usd")),
+    ("COINGECKO_BASE_URL", Some(DEFAULT_COINGECKO_BASE_URL)),
+    ("COINGECKO_API_KEY", None),
+    ("COINGECKO_CA_BUNDLE", None),
+    ("COINGECKO_TIMEOUT_SECS", Some("15")),
+    ("COINGECKO_MAX_RETRIES", Some("5")),
+    ("COINGECKO_RETRY_BASE_MS", Some("500")),
+    ("COINGECKO_MAX_RETRY_AFTER_SECS", Some("120")),
+    ("RAW_BUCKET", Some("crypto-raw")),
+    ("KAFKA_BROKERS", Some("127.0.0.1:19092")),
+    ("KAFKA_TOPIC", Some("crypto_prices")),
+    ("KAFKA_DLQ_TOPIC", Some("crypto_prices_dlq")),
+];
+
+const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:55432/crypto";
+const DEFAULT_COINGECKO_BASE_URL: &str = "https://api.coingecko.com/api/v3";
+
+/// A variable that is set but cannot be used.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid {name}={value:?}: {reason}")]
+pub struct SettingsError {
+    pub name: &'static str,
+    pub value: String,
+    pub reason: String,
+}
+
+/// Everything a component may need; each takes the parts it uses.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Postgres connection URL; may hold a password, so it is kept secret.
+    pub database_url: SecretString,
+    pub coins: Vec<CoinId>,
+    pub vs_currency: VsCurrency,
+    pub coingecko: CoinGeckoSettings,
+    /// Bucket that receives raw API responses, as fetched.
+    pub raw_bucket: String,
+    pub kafka: KafkaSettings,
+}
+
+/// How to reach CoinGecko.
+#[derive(Debug, Clone)]
+pub struct CoinGeckoSettings {
+    pub base_url: Url,
+    pub api_key: Option<SecretString>,
+    /// Extra PEM roots to trust, for networks behind a TLS-intercepting proxy.
+    /// Verification itself is never turned off.
+    pub ca_bundle: Option<PathBuf>,
+    pub timeout: Duration,
+    /// Retries after the first attempt, for 429, 5xx and transport errors.
+    pub max_retries: u32,
+    /// First backoff delay; doubles on each retry (with jitter), capped at 30 s.
+    pub retry_base: Duration,
+    /// A `Retry-After` longer than this fails the call instead of sleeping.
+    pub max_retry_after: Duration,
+}
+
+/// How to reach Kafka.
+#[derive(Debug, Clone)]
+pub struct KafkaSettings {
+    pub brokers: String,
+    pub topic: String,
+    pub dlq_topic: String,
+}
+
+impl Settings {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self, SettingsError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads settings through `lookup`, so tests need not touch the process environment.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, SettingsError> {
+        let get = |name: &'static str| -> String {
+            lookup(name)
+                .filter(|v| !v.trim().is_empty())
+                .or_else(|| default_of(name).map(str::to_owned))
+                .unwrap_or_default()
+        };
+        let opt = |name: &'static str| lookup(name).filter(|v| !v.trim().is_empty());
+
+        let database_url = get("DATABASE_URL");
+        Url::parse(&database_url)
+            .ok()
+            .filter(|u| matches!(u.scheme(), "postgres" | "postgresql"))
+            .ok_or_else(|| SettingsError {
+                name: "DATABASE_URL",
+                // Never echo a URL that may carry a password.
+                value: String::from("<hidden>"),
+                reason: String::from("expected postgres://USER[:PASSWORD]@HOST:PORT/DATABASE"),
+            })?;
+
+        let coins_raw = get("COINS");
+        let coins = CoinId::parse_list(&coins_raw).map_err(|e| invalid("COINS", &coins_raw, e))?;
+        if coins.is_empty() {
+            return Err(invalid("COINS", &coins_raw, "name at least one coin"));
+        }
+        let vs_raw = get("VS_CURRENCY");
+        let vs_currency = VsCurrency::parse(&vs_raw).map_err(|e| invalid("VS_CURRENCY", &vs_raw, e))?;
+
+        let base_raw = get("COINGECKO_BASE_URL");
+        let base_url = Url::parse(base_raw.trim_end_matches('/'))
+            .ok()
+            .filter(|u| matches!(u.scheme(), "http" | "https"))
+            .ok_or_else(|| invalid("COINGECKO_BASE_URL", &base_raw, "expected an http(s) URL"))?;
+
+        let ca_bundle = opt("COINGECKO_CA_BUNDLE").map(PathBuf::from);
+        if let Some(path) = &ca_bundle {
+            if !path.is_file() {
+                return Err(invalid(
+                    "COINGECKO_CA_BUNDLE",
+                    &path.display().to_string(),
+                    "no such file: point it at a PEM file of extra CA certificates",
+                ));
+            }
+        }
+
+        Ok(Self {
+            database_url: SecretString::from(database_url),
+            coins,
+            vs_currency,
+            coingecko: CoinGeckoSettings {
+                base_url,
+                api_key: opt("COINGECKO_API_KEY").map(SecretString::from),
+                ca_bundle,
+                timeout: Duration::from_secs(number(&get, "COINGECKO_TIMEOUT_SECS", 1)?),
+                max_retries: u32::try_from(number(&get, "COINGECKO_MAX_RETRIES", 0)?)
+                    .map_err(|e| invalid("COINGECKO_MAX_RETRIES", "", e))?,
+                retry_base: Duration::from_millis(number(&get, "COINGECKO_RETRY_BASE_MS", 1)?),
+                max_retry_after: Duration::from_secs(number(&get, "COINGECKO_MAX_RETRY_AFTER_SECS", 0)?),
+            },
+            raw_bucket: bucket(get("RAW_BUCKET"), "RAW_BUCKET")?,
+            kafka: KafkaSettings {
+                brokers: get("KAFKA_BROKERS"),
+                topic: get("KAFKA_TOPIC"),
+                dlq_topic: get("KAFKA_DLQ_TOPIC"),
+            },
+        })
+    }
+}
+
+fn default_of(name: &str) -> Option<&'static str> {
+    VARIABLES.iter().find(|(n, _)| *n == name).and_then(|(_, d)| *d)
+}
+
+fn invalid(name: &'static str, value: &str, reason: impl ToString) -> SettingsError {
+    SettingsError { name, value: value.to_owned(), reason: reason.to_string() }
+}
+
+fn number(get: &impl Fn(&'static str) -> String, name: &'static str, min: u64) -> Result<u64, SettingsError> {
+    let raw = get(name);
+    match raw.trim().parse::<u64>() {
+        Ok(n) if n >= min => Ok(n),
+        _ => Err(invalid(name, &raw, format!("expected a whole number ≥ {min}"))),
+    }
+}
+
+/// S3 bucket naming rules, checked here so a typo fails at start-up, not at the first upload.
+fn bucket(raw: String, name: &'static str) -> Result<String, SettingsError> {
+    let ok = (3..=63).contains(&raw.len())
+        && raw.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.')
+        && raw.as_bytes()[0].is_ascii_alphanumeric();
+    if ok { Ok(raw) } else { Err(invalid(name, &raw, "not a valid S3 bucket name")) }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use secrecy::ExposeSecret;
+
+    use super::*;
+
+    fn with(vars: &[(&str, &str)]) -> Result<Settings, SettingsError> {
+        let map: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Settings::from_lookup(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn defaults_match_the_local_stack() {
+        let s = with(&[]).unwrap();
+        assert_eq!(s.database_url.expose_secret(), DEFAULT_DATABASE_URL);
+        assert_eq!(s.coins.len(), 5);
+        assert_eq!(s.vs_currency.as_str(), "usd");
+        assert_eq!(s.coingecko.base_url.as_str(), "https://api.coingecko.com/api/v3");
+        assert!(s.coingecko.api_key.is_none());
+        assert_eq!(s.raw_bucket, "crypto-raw");
+        assert_eq!(s.kafka.topic, "crypto_prices");
+    }
+
+    #[test]
+    fn bad_values_name_the_variable() {
+        let err = with(&[("COINS", "bitcoin,BTC")]).unwrap_err();
+        assert_eq!(err.name, "COINS");
+        let err = with(&[("COINGECKO_TIMEOUT_SECS", "soon")]).unwrap_err();
+        assert!(err.to_string().contains("COINGECKO_TIMEOUT_SECS"), "{err}");
+        let err = with(&[("RAW_BUCKET", "Bad_Bucket")]).unwrap_err();
+        assert_eq!(err.name, "RAW_BUCKET");
+        let err = with(&[("COINGECKO_CA_BUNDLE", "/nonexistent/ca.pem")]).unwrap_err();
+        assert_eq!(err.name, "COINGECKO_CA_BUNDLE");
+    }
+
+    #[test]
+    fn a_bad_database_url_is_reported_without_its_password() {
+        let err = with(&[("DATABASE_URL", "mysql://u:hunter2@h/db")]).unwrap_err();
+        assert!(!err.to_string().contains("hunter2"), "{err}");
+        assert_eq!(err.name, "DATABASE_URL");
+    }
+
+    #[test]
+    fn the_api_key_never_shows_in_debug_output() {
+        let s = with(&[("COINGECKO_API_KEY", "CG-secret-key")]).unwrap();
+        assert!(!format!("{s:?}").contains("CG-secret-key"));
+    }
+
+    #[test]
+    fn settings_doc_matches_env_example() {
+        let example = include_str!("../../../.env.example");
+        for (name, default) in VARIABLES {
+            let line = example
+                .lines()
+                .map(|l| l.trim_start_matches('#').trim())
+                .find(|l| l.starts_with(&format!("{name}=")))
+                .unwrap_or_else(|| panic!(".env.example lacks {name}"));
+            assert_eq!(&line[name.len() + 1..], default.unwrap_or(""), "default of {name} in .env.example");
+        }
+    }
+}

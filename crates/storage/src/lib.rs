@@ -1,0 +1,106 @@
+//! Where the pipeline keeps things: Postgres for tables, S3 for raw objects.
+//!
+//! Functions talk to storage through the narrow traits below, so their handlers
+//! can be unit-tested with in-memory fakes; the real implementations are tested
+//! against the real local Postgres and S3 endpoint.
+
+mod error;
+mod objects;
+mod pg;
+
+use std::future::Future;
+
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use domain::{CoinId, HistoryPoint, MarketSnapshot, VsCurrency};
+use uuid::Uuid;
+
+pub use error::StorageError;
+pub use objects::{S3Store, s3_client};
+pub use deadpool_postgres::Object as PgClient;
+pub use pg::{PgStore, migrate};
+
+/// How a run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunStatus {
+    Succeeded,
+    Failed,
+}
+
+impl RunStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Succeeded => "succeeded",
+            Self::Failed => "failed",
+        }
+    }
+}
+
+/// The end of a run, as recorded in `pipeline_runs`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunOutcome {
+    pub status: RunStatus,
+    pub rows_in: i64,
+    pub rows_out: i64,
+    pub error: Option<String>,
+    /// Anything else worth keeping (the raw object key, missing coins…).
+    pub details: serde_json::Value,
+}
+
+/// The runs table every function writes.
+pub trait RunLog {
+    /// Records the start of a run of `function` and returns its id.
+    fn start_run(&self, function: &str) -> impl Future<Output = Result<Uuid, StorageError>> + Send;
+    fn finish_run(
+        &self,
+        run_id: Uuid,
+        outcome: &RunOutcome,
+    ) -> impl Future<Output = Result<(), StorageError>> + Send;
+}
+
+/// Batch snapshots of `/coins/markets`.
+pub trait SnapshotStore {
+    /// Inserts the snapshots not stored yet, in one transaction; returns how
+    /// many were new. Storing the same snapshots again inserts nothing.
+    fn upsert_snapshots(
+        &self,
+        run_id: Uuid,
+        snapshots: &[MarketSnapshot],
+    ) -> impl Future<Output = Result<u64, StorageError>> + Send;
+}
+
+/// A time range of one coin's history, `[start, end)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Chunk {
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
+}
+
+/// Backfilled history and the record of which chunks are done.
+pub trait HistoryStore {
+    fn completed_chunks(
+        &self,
+        coin: &CoinId,
+        vs_currency: &VsCurrency,
+    ) -> impl Future<Output = Result<Vec<Chunk>, StorageError>> + Send;
+
+    /// Stores a chunk's points and marks the chunk done, atomically; returns
+    /// how many points were new.
+    fn store_chunk(
+        &self,
+        coin: &CoinId,
+        vs_currency: &VsCurrency,
+        chunk: Chunk,
+        points: &[HistoryPoint],
+    ) -> impl Future<Output = Result<u64, StorageError>> + Send;
+}
+
+/// A bucket of immutable objects.
+pub trait ObjectStore {
+    fn put(
+        &self,
+        key: &str,
+        body: Bytes,
+        content_type: &str,
+    ) -> impl Future<Output = Result<(), StorageError>> + Send;
+}

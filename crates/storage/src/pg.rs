@@ -1,0 +1,238 @@
+use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod};
+use domain::{CoinId, HistoryPoint, MarketSnapshot, VsCurrency};
+use secrecy::{ExposeSecret, SecretString};
+use tokio_postgres::NoTls;
+use tracing::{info, instrument};
+use uuid::Uuid;
+
+use crate::error::pg_message;
+use crate::{Chunk, HistoryStore, RunLog, RunOutcome, SnapshotStore, StorageError};
+
+mod embedded {
+    refinery::embed_migrations!("../../migrations");
+}
+
+/// Arbitrary constant for `pg_advisory_lock`: two processes starting at once
+/// (a test run and `just deploy-local`) must not apply migrations concurrently.
+const MIGRATION_LOCK: i64 = 0x6372_7970_746f; // "crypto"
+
+/// The Postgres side of storage: a connection pool and the queries.
+#[derive(Clone)]
+pub struct PgStore {
+    pool: Pool,
+    target: String,
+}
+
+impl std::fmt::Debug for PgStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgStore").field("target", &self.target).finish_non_exhaustive()
+    }
+}
+
+impl PgStore {
+    /// Builds the pool and checks one connection, so a wrong URL or a stopped
+    /// database fails here with a clear message instead of at the first query.
+    pub async fn connect(url: &SecretString) -> Result<Self, StorageError> {
+        let config: tokio_postgres::Config = url.expose_secret().parse().map_err(|e: tokio_postgres::Error| {
+            StorageError::Connect { target: String::from("DATABASE_URL"), message: pg_message(&e) }
+        })?;
+        let target = describe(&config);
+        let manager =
+            Manager::from_config(config, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
+        let pool = Pool::builder(manager)
+            .max_size(8)
+            .build()
+            .map_err(|e| StorageError::Connect { target: target.clone(), message: e.to_string() })?;
+        let store = Self { pool, target };
+        drop(store.client().await?);
+        Ok(store)
+    }
+
+    /// The pool, for crates that run their own queries (transforms, site-gen).
+    pub fn pool(&self) -> &Pool {
+        &self.pool
+    }
+
+    /// `host:port/database`, never the credentials.
+    pub fn target(&self) -> &str {
+        &self.target
+    }
+
+    pub async fn client(&self) -> Result<Object, StorageError> {
+        self.pool.get().await.map_err(|e| StorageError::Connect {
+            target: self.target.clone(),
+            message: match &e {
+                deadpool_postgres::PoolError::Backend(pg) => pg_message(pg),
+                other => other.to_string(),
+            },
+        })
+    }
+}
+
+fn describe(config: &tokio_postgres::Config) -> String {
+    let host = match config.get_hosts().first() {
+        Some(tokio_postgres::config::Host::Tcp(h)) => h.clone(),
+        #[cfg(unix)]
+        Some(tokio_postgres::config::Host::Unix(p)) => p.display().to_string(),
+        None => String::from("localhost"),
+    };
+    let port = config.get_ports().first().copied().unwrap_or(5432);
+    format!("{host}:{port}/{}", config.get_dbname().unwrap_or("postgres"))
+}
+
+/// Applies the migrations in `migrations/` that are not applied yet. Safe to
+/// call from several processes at once and on every start.
+#[instrument(skip_all, fields(target = store.target()))]
+pub async fn migrate(store: &PgStore) -> Result<usize, StorageError> {
+    let mut client = store.client().await?;
+    client
+        .execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK])
+        .await
+        .map_err(|e| StorageError::query("take the migration lock", &e))?;
+    let result = embedded::migrations::runner().run_async(&mut **client).await;
+    // Unlock whatever happened; the session ends with the connection anyway.
+    let _ = client.execute("SELECT pg_advisory_unlock($1)", &[&MIGRATION_LOCK]).await;
+    let report = result.map_err(|e| StorageError::Migrate(e.to_string()))?;
+    let applied = report.applied_migrations().len();
+    info!(applied, "migrations up to date");
+    Ok(applied)
+}
+
+impl RunLog for PgStore {
+    async fn start_run(&self, function: &str) -> Result<Uuid, StorageError> {
+        let run_id = Uuid::new_v4();
+        self.client()
+            .await?
+            .execute("INSERT INTO pipeline_runs (run_id, function) VALUES ($1, $2)", &[&run_id, &function])
+            .await
+            .map_err(|e| StorageError::query("record the start of a run", &e))?;
+        Ok(run_id)
+    }
+
+    async fn finish_run(&self, run_id: Uuid, outcome: &RunOutcome) -> Result<(), StorageError> {
+        self.client()
+            .await?
+            .execute(
+                "UPDATE pipeline_runs
+                    SET finished_at = now(), status = $2, rows_in = $3, rows_out = $4, error = $5, details = $6
+                  WHERE run_id = $1",
+                &[
+                    &run_id,
+                    &outcome.status.as_str(),
+                    &outcome.rows_in,
+                    &outcome.rows_out,
+                    &outcome.error,
+                    &outcome.details,
+                ],
+            )
+            .await
+            .map_err(|e| StorageError::query("record the end of a run", &e))?;
+        Ok(())
+    }
+}
+
+impl SnapshotStore for PgStore {
+    #[instrument(skip_all, fields(rows = snapshots.len()))]
+    async fn upsert_snapshots(&self, run_id: Uuid, snapshots: &[MarketSnapshot]) -> Result<u64, StorageError> {
+        // One multi-row statement over arrays: one round trip, parameterised.
+        let col = |f: fn(&MarketSnapshot) -> Option<f64>| snapshots.iter().map(f).collect::<Vec<_>>();
+        let coins: Vec<&str> = snapshots.iter().map(|s| s.coin.as_str()).collect();
+        let currencies: Vec<&str> = snapshots.iter().map(|s| s.vs_currency.as_str()).collect();
+        let observed: Vec<_> = snapshots.iter().map(|s| s.observed_at).collect();
+        let symbols: Vec<&str> = snapshots.iter().map(|s| s.symbol.as_str()).collect();
+        let names: Vec<&str> = snapshots.iter().map(|s| s.name.as_str()).collect();
+        let ranks: Vec<Option<i32>> = snapshots.iter().map(|s| s.market_cap_rank).collect();
+        let inserted = self
+            .client()
+            .await?
+            .execute(
+                "INSERT INTO market_snapshots (
+                     coin_id, vs_currency, observed_at, symbol, name, current_price, market_cap,
+                     market_cap_rank, fully_diluted_valuation, total_volume, high_24h, low_24h,
+                     price_change_24h, price_change_percentage_24h, circulating_supply,
+                     total_supply, max_supply, run_id)
+                 SELECT u.*, $18::uuid FROM UNNEST(
+                     $1::text[], $2::text[], $3::timestamptz[], $4::text[], $5::text[],
+                     $6::float8[], $7::float8[], $8::int4[], $9::float8[], $10::float8[],
+                     $11::float8[], $12::float8[], $13::float8[], $14::float8[], $15::float8[],
+                     $16::float8[], $17::float8[]) AS u
+                 ON CONFLICT (coin_id, vs_currency, observed_at) DO NOTHING",
+                &[
+                    &coins,
+                    &currencies,
+                    &observed,
+                    &symbols,
+                    &names,
+                    &col(|s| s.current_price),
+                    &col(|s| s.market_cap),
+                    &ranks,
+                    &col(|s| s.fully_diluted_valuation),
+                    &col(|s| s.total_volume),
+                    &col(|s| s.high_24h),
+                    &col(|s| s.low_24h),
+                    &col(|s| s.price_change_24h),
+                    &col(|s| s.price_change_percentage_24h),
+                    &col(|s| s.circulating_supply),
+                    &col(|s| s.total_supply),
+                    &col(|s| s.max_supply),
+                    &run_id,
+                ],
+            )
+            .await
+            .map_err(|e| StorageError::query("store market snapshots", &e))?;
+        Ok(inserted)
+    }
+}
+
+impl HistoryStore for PgStore {
+    async fn completed_chunks(&self, coin: &CoinId, vs_currency: &VsCurrency) -> Result<Vec<Chunk>, StorageError> {
+        let rows = self
+            .client()
+            .await?
+            .query(
+                "SELECT range_start, range_end FROM backfill_chunks
+                  WHERE coin_id = $1 AND vs_currency = $2 ORDER BY range_start",
+                &[&coin.as_str(), &vs_currency.as_str()],
+            )
+            .await
+            .map_err(|e| StorageError::query("read completed backfill chunks", &e))?;
+        Ok(rows.iter().map(|r| Chunk { start: r.get(0), end: r.get(1) }).collect())
+    }
+
+    #[instrument(skip_all, fields(coin = %coin, rows = points.len()))]
+    async fn store_chunk(
+        &self,
+        coin: &CoinId,
+        vs_currency: &VsCurrency,
+        chunk: Chunk,
+        points: &[HistoryPoint],
+    ) -> Result<u64, StorageError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(|e| StorageError::query("begin a transaction", &e))?;
+        let ts: Vec<_> = points.iter().map(|p| p.ts).collect();
+        let prices: Vec<_> = points.iter().map(|p| p.price).collect();
+        let caps: Vec<_> = points.iter().map(|p| p.market_cap).collect();
+        let vols: Vec<_> = points.iter().map(|p| p.total_volume).collect();
+        let inserted = tx
+            .execute(
+                "INSERT INTO market_history (coin_id, vs_currency, ts, price, market_cap, total_volume)
+                 SELECT $1, $2, u.* FROM UNNEST($3::timestamptz[], $4::float8[], $5::float8[], $6::float8[]) AS u
+                 ON CONFLICT (coin_id, vs_currency, ts) DO NOTHING",
+                &[&coin.as_str(), &vs_currency.as_str(), &ts, &prices, &caps, &vols],
+            )
+            .await
+            .map_err(|e| StorageError::query("store history points", &e))?;
+        let count = i32::try_from(points.len()).unwrap_or(i32::MAX);
+        tx.execute(
+            "INSERT INTO backfill_chunks (coin_id, vs_currency, range_start, range_end, points)
+             VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (coin_id, vs_currency, range_start, range_end)
+             DO UPDATE SET points = EXCLUDED.points, completed_at = now()",
+            &[&coin.as_str(), &vs_currency.as_str(), &chunk.start, &chunk.end, &count],
+        )
+        .await
+        .map_err(|e| StorageError::query("mark a backfill chunk done", &e))?;
+        tx.commit().await.map_err(|e| StorageError::query("commit history points", &e))?;
+        Ok(inserted)
+    }
+}

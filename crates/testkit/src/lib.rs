@@ -1,0 +1,218 @@
+//! Test harness for integration tests: each test gets its own database, bucket
+//! and topic on the real local services (`just up`), so tests run in parallel
+//! and leave nothing behind. There are no mocks of Postgres, Kafka or S3 here;
+//! only CoinGecko, which is out of reach, is faked (with wiremock, in the tests).
+//!
+//! Endpoints come from the same variables the pipeline reads (`DATABASE_URL`,
+//! `AWS_ENDPOINT_URL`, `KAFKA_BROKERS`), defaulting to the local stack's ports.
+//! A service that is not there fails the test with a message saying so.
+#![allow(clippy::unwrap_used)] // a test harness panics by design, with a message
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
+use rdkafka::ClientConfig;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use secrecy::{ExposeSecret, SecretString};
+use settings::{KafkaSettings, Settings};
+use storage::{PgStore, S3Store};
+use tokio_postgres::NoTls;
+
+/// Settings as the pipeline would read them from this environment.
+pub fn settings() -> Settings {
+    Settings::from_env().expect("test environment holds valid settings")
+}
+
+/// Kafka settings of the local stack.
+pub fn kafka_settings() -> KafkaSettings {
+    settings().kafka
+}
+
+/// `../shared/data` beside the project (or `CRYPTO_DATA_DIR`): the real market
+/// data the tests read. Never copied into the repository.
+pub fn data_dir() -> PathBuf {
+    let dir = std::env::var_os("CRYPTO_DATA_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data"));
+    assert!(dir.is_dir(), "test data not found at {}: set CRYPTO_DATA_DIR to the shared data folder", dir.display());
+    dir
+}
+
+/// Runs `f` on a fresh runtime in its own thread: `Drop` cannot await, and the
+/// test's runtime may already be shutting down when a guard is dropped.
+fn block_on_side<F>(f: F)
+where
+    F: std::future::Future<Output = ()> + Send + 'static,
+{
+    let handle = std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        runtime.block_on(f);
+    });
+    let _ = handle.join();
+}
+
+/// A database of its own, migrated, dropped when the value is dropped.
+#[derive(Debug)]
+pub struct TestDb {
+    pub store: PgStore,
+    pub url: SecretString,
+    name: String,
+    admin_url: String,
+}
+
+impl TestDb {
+    pub async fn new() -> Self {
+        let admin_url = settings().database_url.expose_secret().to_owned();
+        let name = format!("test_{}", uuid::Uuid::new_v4().simple());
+        let (client, connection) = tokio_postgres::connect(&admin_url, NoTls).await.unwrap_or_else(|e| {
+            panic!("cannot reach the test Postgres (DATABASE_URL): {e}; start the stack with `just up`")
+        });
+        tokio::spawn(connection);
+        // Identifiers cannot be bound as parameters; the name is ours (a UUID).
+        client.batch_execute(&format!("CREATE DATABASE \"{name}\"")).await.unwrap();
+        let mut url = url::Url::parse(&admin_url).unwrap();
+        url.set_path(&name);
+        let url = SecretString::from(url.to_string());
+        let store = PgStore::connect(&url).await.unwrap();
+        storage::migrate(&store).await.unwrap();
+        Self { store, url, name, admin_url }
+    }
+
+    /// A plain client, for assertions in SQL.
+    pub async fn client(&self) -> storage::PgClient {
+        self.store.client().await.unwrap()
+    }
+
+    /// `SELECT count(*) FROM {table}` (a table name of the test's own).
+    pub async fn count(&self, table: &str) -> i64 {
+        let row = self.client().await.query_one(&format!("SELECT count(*) FROM {table}"), &[]).await.unwrap();
+        row.get(0)
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let (admin_url, name) = (self.admin_url.clone(), self.name.clone());
+        block_on_side(async move {
+            if let Ok((client, connection)) = tokio_postgres::connect(&admin_url, NoTls).await {
+                tokio::spawn(connection);
+                let _ = client.batch_execute(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)")).await;
+            }
+        });
+    }
+}
+
+/// An S3 client for the local endpoint: `AWS_ENDPOINT_URL` (default the
+/// stack's LocalStack), path-style, test credentials unless the environment has some.
+pub async fn s3_client() -> aws_sdk_s3::Client {
+    let endpoint = std::env::var("AWS_ENDPOINT_URL").unwrap_or_else(|_| String::from("http://127.0.0.1:4566"));
+    let mut loader = aws_config::defaults(BehaviorVersion::latest())
+        .endpoint_url(endpoint)
+        .region(Region::new(std::env::var("AWS_REGION").unwrap_or_else(|_| String::from("us-east-1"))));
+    if std::env::var_os("AWS_ACCESS_KEY_ID").is_none() {
+        loader = loader.credentials_provider(Credentials::new("test", "test", None, None, "testkit"));
+    }
+    let shared = loader.load().await;
+    aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(&shared).force_path_style(true).build())
+}
+
+/// A bucket of its own, emptied and deleted when dropped.
+#[derive(Debug)]
+pub struct TestBucket {
+    pub store: S3Store,
+    name: String,
+}
+
+impl TestBucket {
+    pub async fn new() -> Self {
+        let client = s3_client().await;
+        let name = format!("test-{}", uuid::Uuid::new_v4().simple());
+        client.create_bucket().bucket(&name).send().await.unwrap_or_else(|e| {
+            panic!(
+                "cannot create a bucket on the test S3 endpoint (AWS_ENDPOINT_URL): {}; start the stack with `just up`",
+                aws_sdk_s3::error::DisplayErrorContext(&e)
+            )
+        });
+        Self { store: S3Store::new(client, name.clone()), name }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Every key in the bucket, sorted.
+    pub async fn keys(&self) -> Vec<String> {
+        list_keys(self.store.client(), &self.name).await
+    }
+
+    /// The body of `key`.
+    pub async fn get(&self, key: &str) -> Vec<u8> {
+        let object = self.store.client().get_object().bucket(&self.name).key(key).send().await.unwrap();
+        object.body.collect().await.unwrap().into_bytes().to_vec()
+    }
+}
+
+async fn list_keys(client: &aws_sdk_s3::Client, bucket: &str) -> Vec<String> {
+    let mut keys = Vec::new();
+    let mut pages = client.list_objects_v2().bucket(bucket).into_paginator().send();
+    while let Some(page) = pages.next().await {
+        let page = page.unwrap();
+        keys.extend(page.contents().iter().filter_map(|o| o.key().map(str::to_owned)));
+    }
+    keys.sort();
+    keys
+}
+
+impl Drop for TestBucket {
+    fn drop(&mut self) {
+        let name = self.name.clone();
+        block_on_side(async move {
+            let client = s3_client().await;
+            for key in list_keys(&client, &name).await {
+                let _ = client.delete_object().bucket(&name).key(key).send().await;
+            }
+            let _ = client.delete_bucket().bucket(&name).send().await;
+        });
+    }
+}
+
+/// A topic of its own on the local broker, deleted when dropped.
+#[derive(Debug)]
+pub struct TestTopic {
+    name: String,
+    brokers: String,
+}
+
+fn admin(brokers: &str) -> AdminClient<DefaultClientContext> {
+    ClientConfig::new().set("bootstrap.servers", brokers).create().unwrap()
+}
+
+impl TestTopic {
+    pub async fn create(kafka: &KafkaSettings, partitions: i32) -> Self {
+        let name = format!("test-{}", uuid::Uuid::new_v4().simple());
+        let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
+        let results = admin(&kafka.brokers)
+            .create_topics(&[NewTopic::new(&name, partitions, TopicReplication::Fixed(1))], &options)
+            .await
+            .unwrap_or_else(|e| panic!("cannot reach Kafka at {} (KAFKA_BROKERS): {e}; run `just up`", kafka.brokers));
+        for result in results {
+            result.unwrap_or_else(|(topic, e)| panic!("cannot create topic {topic}: {e}"));
+        }
+        Self { name, brokers: kafka.brokers.clone() }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+impl Drop for TestTopic {
+    fn drop(&mut self) {
+        let (name, brokers) = (self.name.clone(), self.brokers.clone());
+        block_on_side(async move {
+            let _ = admin(&brokers).delete_topics(&[&name], &AdminOptions::new()).await;
+        });
+    }
+}
