@@ -56,7 +56,10 @@ impl std::fmt::Debug for Client {
 enum Attempt {
     Done(Bytes),
     /// Worth another try, after the server's `Retry-After` if it gave one.
-    Retry { reason: String, retry_after: Option<Duration> },
+    Retry {
+        reason: String,
+        retry_after: Option<Duration>,
+    },
     Fail(CoinGeckoError),
 }
 
@@ -123,7 +126,8 @@ impl Client {
         ];
         let endpoint = "/coins/markets";
         let (body, fetched_at) = self.get(endpoint, "coins/markets", &query).await?;
-        let value = parse_markets(&body, vs_currency, fetched_at).map_err(|reason| malformed(endpoint, reason, &body))?;
+        let value = parse_markets(&body, vs_currency, fetched_at)
+            .map_err(|reason| malformed(endpoint, reason, &body))?;
         Ok(Fetched { body, fetched_at, value })
     }
 
@@ -145,8 +149,8 @@ impl Client {
         let endpoint = format!("/coins/{coin}/market_chart/range");
         let (body, fetched_at) =
             self.get(&endpoint, &format!("coins/{coin}/market_chart/range"), &query).await?;
-        let value =
-            parse_market_chart(&body, coin, vs_currency).map_err(|reason| malformed(&endpoint, reason, &body))?;
+        let value = parse_market_chart(&body, coin, vs_currency)
+            .map_err(|reason| malformed(&endpoint, reason, &body))?;
         Ok(Fetched { body, fetched_at, value })
     }
 
@@ -182,7 +186,11 @@ impl Client {
                 return Err(CoinGeckoError::RateLimited { endpoint: endpoint.to_owned(), retry_after: wait });
             }
             let Some(delay) = backoff.next() else {
-                return Err(CoinGeckoError::Exhausted { endpoint: endpoint.to_owned(), attempts, last: reason });
+                return Err(CoinGeckoError::Exhausted {
+                    endpoint: endpoint.to_owned(),
+                    attempts,
+                    last: reason,
+                });
             };
             let wait = retry_after.unwrap_or(delay);
             warn!(endpoint, attempts, wait_ms = wait.as_millis() as u64, %reason, "CoinGecko call failed, retrying");
@@ -207,7 +215,10 @@ impl Client {
         }
         let response = match request.send().await {
             Ok(response) => response,
-            Err(e) => return Attempt::Retry { reason: error_chain(&e), retry_after: None },
+            Err(e) => {
+                let reason = format!("cannot reach {}: {}", self.base, error_chain(&e.without_url()));
+                return Attempt::Retry { reason, retry_after: None };
+            }
         };
         let status = response.status();
         let retry_after = retry_after(response.headers());

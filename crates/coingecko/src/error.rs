@@ -29,7 +29,9 @@ pub enum CoinGeckoError {
     Exhausted { endpoint: String, attempts: u32, last: String },
 
     /// A 2xx whose body is not the JSON the endpoint documents.
-    #[error("CoinGecko sent a response to {endpoint} that does not parse ({reason}); nothing was stored. Body starts with: {excerpt:?}")]
+    #[error(
+        "CoinGecko sent a response to {endpoint} that does not parse ({reason}); nothing was stored. Body starts with: {excerpt:?}"
+    )]
     Malformed { endpoint: String, reason: String, excerpt: String },
 }
 

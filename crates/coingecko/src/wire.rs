@@ -193,7 +193,8 @@ mod tests {
     #[test]
     fn missing_last_updated_falls_back_to_fetch_time() {
         let now = Utc::now();
-        let body = br#"[{"id":"bitcoin","symbol":"btc","name":"Bitcoin","current_price":1,"last_updated":null}]"#;
+        let body =
+            br#"[{"id":"bitcoin","symbol":"btc","name":"Bitcoin","current_price":1,"last_updated":null}]"#;
         assert_eq!(parse_markets(body, &usd(), now).unwrap()[0].observed_at, now);
     }
 
@@ -214,14 +215,16 @@ mod tests {
     #[test]
     fn api_messages_from_every_known_shape() {
         assert_eq!(api_message(br#"{"error":"coin not found"}"#), (None, "coin not found".into()));
-        let (code, msg) = api_message(br#"{"status":{"error_code":429,"error_message":"You've exceeded the Rate Limit"}}"#);
+        let (code, msg) =
+            api_message(br#"{"status":{"error_code":429,"error_message":"You've exceeded the Rate Limit"}}"#);
         assert_eq!((code, msg.as_str()), (Some(429), "You've exceeded the Rate Limit"));
         let (code, msg) = api_message(
             br#"{"error":{"status":{"timestamp":"2024-04-20T22:00:05.123+00:00","error_code":10012,"error_message":"Your request exceeds the allowed time range. "}}}"#,
         );
         assert_eq!(code, Some(10012));
         assert_eq!(msg, "Your request exceeds the allowed time range.");
-        let (_, msg) = api_message(b"<!DOCTYPE html><html><head><title>Just a moment...</title></head></html>");
+        let (_, msg) =
+            api_message(b"<!DOCTYPE html><html><head><title>Just a moment...</title></head></html>");
         assert_eq!(msg, "an HTML page titled \"Just a moment...\"");
     }
 }

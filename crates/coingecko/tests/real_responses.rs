@@ -9,7 +9,8 @@ fn read(name: &str) -> Vec<u8> {
 
 #[test]
 fn all_250_market_items_parse_with_their_real_nulls() {
-    let snaps = coingecko::parse_markets(&read("dashbrd_coins_markets.json"), &VsCurrency::usd(), Utc::now()).unwrap();
+    let snaps = coingecko::parse_markets(&read("dashbrd_coins_markets.json"), &VsCurrency::usd(), Utc::now())
+        .unwrap();
     assert_eq!(snaps.len(), 250);
     // Null counts documented in the data README.
     assert_eq!(snaps.iter().filter(|s| s.max_supply.is_none()).count(), 102);
@@ -31,7 +32,8 @@ fn all_250_market_items_parse_with_their_real_nulls() {
 #[test]
 fn the_real_market_chart_parses_into_289_five_minute_points() {
     let coin = CoinId::parse("fixture-coin").unwrap();
-    let points = coingecko::parse_market_chart(&read("dashbrd_market_chart.json"), &coin, &VsCurrency::usd()).unwrap();
+    let points =
+        coingecko::parse_market_chart(&read("dashbrd_market_chart.json"), &coin, &VsCurrency::usd()).unwrap();
     assert_eq!(points.len(), 289);
     assert_eq!(points[0].ts.format("%Y-%m-%d %H:%M").to_string(), "2023-03-14 23:21");
     assert!(points.iter().all(|p| p.price.is_some() && p.market_cap.is_some() && p.total_volume.is_some()));

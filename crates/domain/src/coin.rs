@@ -24,11 +24,7 @@ impl CoinId {
             && raw
                 .bytes()
                 .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'-' | b'_' | b'.'));
-        if ok {
-            Ok(Self(raw.to_owned()))
-        } else {
-            Err(DomainError::InvalidCoinId(raw.to_owned()))
-        }
+        if ok { Ok(Self(raw.to_owned())) } else { Err(DomainError::InvalidCoinId(raw.to_owned())) }
     }
 
     /// Parses a comma-separated list (`bitcoin,ethereum`), ignoring blanks and repeats.

@@ -15,9 +15,9 @@ use chrono::{DateTime, Utc};
 use domain::{CoinId, HistoryPoint, MarketSnapshot, VsCurrency};
 use uuid::Uuid;
 
+pub use deadpool_postgres::Object as PgClient;
 pub use error::StorageError;
 pub use objects::{S3Store, s3_client};
-pub use deadpool_postgres::Object as PgClient;
 pub use pg::{PgStore, migrate};
 
 /// How a run ended.

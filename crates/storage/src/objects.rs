@@ -10,8 +10,8 @@ use crate::{ObjectStore, StorageError};
 /// moto) requests use path-style addressing, which those endpoints need.
 pub async fn s3_client() -> aws_sdk_s3::Client {
     let shared = aws_config::defaults(aws_config::BehaviorVersion::latest()).load().await;
-    let custom_endpoint = std::env::var_os("AWS_ENDPOINT_URL").is_some()
-        || std::env::var_os("AWS_ENDPOINT_URL_S3").is_some();
+    let custom_endpoint =
+        std::env::var_os("AWS_ENDPOINT_URL").is_some() || std::env::var_os("AWS_ENDPOINT_URL_S3").is_some();
     let config = aws_sdk_s3::config::Builder::from(&shared).force_path_style(custom_endpoint).build();
     aws_sdk_s3::Client::from_conf(config)
 }

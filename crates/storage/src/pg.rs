@@ -33,9 +33,11 @@ impl PgStore {
     /// Builds the pool and checks one connection, so a wrong URL or a stopped
     /// database fails here with a clear message instead of at the first query.
     pub async fn connect(url: &SecretString) -> Result<Self, StorageError> {
-        let config: tokio_postgres::Config = url.expose_secret().parse().map_err(|e: tokio_postgres::Error| {
-            StorageError::Connect { target: String::from("DATABASE_URL"), message: pg_message(&e) }
-        })?;
+        let config: tokio_postgres::Config =
+            url.expose_secret().parse().map_err(|e: tokio_postgres::Error| StorageError::Connect {
+                target: String::from("DATABASE_URL"),
+                message: pg_message(&e),
+            })?;
         let target = describe(&config);
         let manager =
             Manager::from_config(config, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
@@ -133,7 +135,11 @@ impl RunLog for PgStore {
 
 impl SnapshotStore for PgStore {
     #[instrument(skip_all, fields(rows = snapshots.len()))]
-    async fn upsert_snapshots(&self, run_id: Uuid, snapshots: &[MarketSnapshot]) -> Result<u64, StorageError> {
+    async fn upsert_snapshots(
+        &self,
+        run_id: Uuid,
+        snapshots: &[MarketSnapshot],
+    ) -> Result<u64, StorageError> {
         // One multi-row statement over arrays: one round trip, parameterised.
         let col = |f: fn(&MarketSnapshot) -> Option<f64>| snapshots.iter().map(f).collect::<Vec<_>>();
         let coins: Vec<&str> = snapshots.iter().map(|s| s.coin.as_str()).collect();
@@ -185,7 +191,11 @@ impl SnapshotStore for PgStore {
 }
 
 impl HistoryStore for PgStore {
-    async fn completed_chunks(&self, coin: &CoinId, vs_currency: &VsCurrency) -> Result<Vec<Chunk>, StorageError> {
+    async fn completed_chunks(
+        &self,
+        coin: &CoinId,
+        vs_currency: &VsCurrency,
+    ) -> Result<Vec<Chunk>, StorageError> {
         let rows = self
             .client()
             .await?

@@ -36,7 +36,11 @@ pub fn data_dir() -> PathBuf {
     let dir = std::env::var_os("CRYPTO_DATA_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data"));
-    assert!(dir.is_dir(), "test data not found at {}: set CRYPTO_DATA_DIR to the shared data folder", dir.display());
+    assert!(
+        dir.is_dir(),
+        "test data not found at {}: set CRYPTO_DATA_DIR to the shared data folder",
+        dir.display()
+    );
     dir
 }
 
@@ -98,7 +102,8 @@ impl Drop for TestDb {
         block_on_side(async move {
             if let Ok((client, connection)) = tokio_postgres::connect(&admin_url, NoTls).await {
                 tokio::spawn(connection);
-                let _ = client.batch_execute(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)")).await;
+                let _ =
+                    client.batch_execute(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)")).await;
             }
         });
     }
@@ -107,7 +112,8 @@ impl Drop for TestDb {
 /// An S3 client for the local endpoint: `AWS_ENDPOINT_URL` (default the
 /// stack's LocalStack), path-style, test credentials unless the environment has some.
 pub async fn s3_client() -> aws_sdk_s3::Client {
-    let endpoint = std::env::var("AWS_ENDPOINT_URL").unwrap_or_else(|_| String::from("http://127.0.0.1:4566"));
+    let endpoint =
+        std::env::var("AWS_ENDPOINT_URL").unwrap_or_else(|_| String::from("http://127.0.0.1:4566"));
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
         .endpoint_url(endpoint)
         .region(Region::new(std::env::var("AWS_REGION").unwrap_or_else(|_| String::from("us-east-1"))));
@@ -196,7 +202,9 @@ impl TestTopic {
         let results = admin(&kafka.brokers)
             .create_topics(&[NewTopic::new(&name, partitions, TopicReplication::Fixed(1))], &options)
             .await
-            .unwrap_or_else(|e| panic!("cannot reach Kafka at {} (KAFKA_BROKERS): {e}; run `just up`", kafka.brokers));
+            .unwrap_or_else(|e| {
+                panic!("cannot reach Kafka at {} (KAFKA_BROKERS): {e}; run `just up`", kafka.brokers)
+            });
         for result in results {
             result.unwrap_or_else(|(topic, e)| panic!("cannot create topic {topic}: {e}"));
         }

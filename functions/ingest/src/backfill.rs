@@ -85,7 +85,11 @@ pub fn plan_chunks(from: DateTime<Utc>, to: DateTime<Utc>) -> Vec<Chunk> {
 /// A chunk the plan refuses (older than the Demo plan's 365 days) does not stop
 /// the others; the run then ends with [`IngestError::HistoryRefused`] naming the
 /// fix. Any other error stops the run; what was stored stays stored.
-pub async fn backfill<S, H>(source: &S, store: &H, request: &BackfillRequest) -> Result<BackfillReport, IngestError>
+pub async fn backfill<S, H>(
+    source: &S,
+    store: &H,
+    request: &BackfillRequest,
+) -> Result<BackfillReport, IngestError>
 where
     S: HistorySource + Sync,
     H: HistoryStore + RunLog + Sync,

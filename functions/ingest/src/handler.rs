@@ -143,7 +143,9 @@ where
             }
         }
         match &result {
-            Ok(report) => info!(rows_in = report.rows_in, rows = report.rows_out, key = %report.raw_key, "ingest done"),
+            Ok(report) => {
+                info!(rows_in = report.rows_in, rows = report.rows_out, key = %report.raw_key, "ingest done")
+            }
             Err(err) => warn!(error = %err, retryable = err.is_retryable(), "ingest failed"),
         }
         result
@@ -215,11 +217,12 @@ mod tests {
                 message: "nope".into(),
             })?;
             let now = Utc::now();
-            let value = coingecko::parse_markets(body, vs, now).map_err(|reason| CoinGeckoError::Malformed {
-                endpoint: "/coins/markets".into(),
-                reason,
-                excerpt: String::new(),
-            })?;
+            let value =
+                coingecko::parse_markets(body, vs, now).map_err(|reason| CoinGeckoError::Malformed {
+                    endpoint: "/coins/markets".into(),
+                    reason,
+                    excerpt: String::new(),
+                })?;
             Ok(Fetched { body: Bytes::from_static(body), fetched_at: now, value })
         }
     }
@@ -239,7 +242,11 @@ mod tests {
     }
 
     impl SnapshotStore for &Fakes {
-        async fn upsert_snapshots(&self, _run: Uuid, snapshots: &[MarketSnapshot]) -> Result<u64, StorageError> {
+        async fn upsert_snapshots(
+            &self,
+            _run: Uuid,
+            snapshots: &[MarketSnapshot],
+        ) -> Result<u64, StorageError> {
             let mut rows = self.rows.lock().unwrap();
             let mut added = 0;
             for s in snapshots {

@@ -10,5 +10,6 @@ async fn main() -> Result<(), Error> {
     telemetry::init("ingest");
     let settings = settings::Settings::from_env()?;
     let ingest = ingest::Ingest::from_settings(&settings).await?;
-    lambda_runtime::run(service_fn(|event: LambdaEvent<serde_json::Value>| ingest::handle(&ingest, event))).await
+    lambda_runtime::run(service_fn(|event: LambdaEvent<serde_json::Value>| ingest::handle(&ingest, event)))
+        .await
 }

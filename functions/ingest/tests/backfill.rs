@@ -42,7 +42,8 @@ impl Respond for FakeHistory {
         // Hourly instants on the hour within [from, to], as CoinGecko sends for ≤ 90 days.
         let first = (from + 3599).div_euclid(3600) * 3600;
         let hours: Vec<i64> = (first..=to).step_by(3600).collect();
-        let series = |f: fn(i64) -> f64| -> Vec<(i64, f64)> { hours.iter().map(|h| (h * 1000, f(*h))).collect() };
+        let series =
+            |f: fn(i64) -> f64| -> Vec<(i64, f64)> { hours.iter().map(|h| (h * 1000, f(*h))).collect() };
         ResponseTemplate::new(200).set_body_json(serde_json::json!({
             "prices": series(|h| 100.0 + (h / 3600 % 50) as f64),
             "market_caps": series(|h| 1e9 + h as f64),
@@ -75,7 +76,12 @@ fn request(coins: &str, from: &str, to: &str) -> BackfillRequest {
 }
 
 async fn history_rows(db: &TestDb) -> Vec<(String, DateTime<Utc>)> {
-    let rows = db.client().await.query("SELECT coin_id, ts FROM market_history ORDER BY coin_id, ts", &[]).await.unwrap();
+    let rows = db
+        .client()
+        .await
+        .query("SELECT coin_id, ts FROM market_history ORDER BY coin_id, ts", &[])
+        .await
+        .unwrap();
     rows.iter().map(|r| (r.get(0), r.get(1))).collect()
 }
 

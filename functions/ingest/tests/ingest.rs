@@ -90,16 +90,15 @@ async fn happy_path_stores_raw_body_and_rows_and_records_the_run() {
     assert_eq!(h.bucket.keys().await, vec![report.raw_key.clone()]);
     assert_eq!(h.bucket.get(&report.raw_key).await, body.as_bytes(), "raw object is the body as fetched");
 
-    let rows = h
-        .db
-        .client()
-        .await
-        .query(
-            "SELECT coin_id, current_price, max_supply, run_id FROM market_snapshots ORDER BY coin_id",
-            &[],
-        )
-        .await
-        .unwrap();
+    let rows =
+        h.db.client()
+            .await
+            .query(
+                "SELECT coin_id, current_price, max_supply, run_id FROM market_snapshots ORDER BY coin_id",
+                &[],
+            )
+            .await
+            .unwrap();
     let coins: Vec<String> = rows.iter().map(|r| r.get(0)).collect();
     assert_eq!(coins, ["binancecoin", "bitcoin", "ethereum", "ripple", "solana"]);
     let items: Vec<serde_json::Value> = serde_json::from_str(&body).unwrap();
@@ -107,7 +106,11 @@ async fn happy_path_stores_raw_body_and_rows_and_records_the_run() {
         let coin: String = row.get(0);
         let item = items.iter().find(|i| i["id"] == coin.as_str()).unwrap();
         assert_eq!(row.get::<_, Option<f64>>(1), item["current_price"].as_f64(), "{coin} price");
-        assert_eq!(row.get::<_, Option<f64>>(2), item["max_supply"].as_f64(), "{coin} max_supply (null kept)");
+        assert_eq!(
+            row.get::<_, Option<f64>>(2),
+            item["max_supply"].as_f64(),
+            "{coin} max_supply (null kept)"
+        );
         assert_eq!(row.get::<_, uuid::Uuid>(3), report.run_id);
     }
     assert_eq!(h.last_run().await, (String::from("succeeded"), Some(5), Some(5), None));
@@ -117,7 +120,8 @@ async fn happy_path_stores_raw_body_and_rows_and_records_the_run() {
 async fn a_429_waits_for_retry_after_then_succeeds() {
     let h = Harness::new().await;
     // Rate-limit pages are often HTML, not JSON.
-    h.mount(429, "<html><title>429 Too Many Requests</title></html>", Some(1), Some(("retry-after", "1"))).await;
+    h.mount(429, "<html><title>429 Too Many Requests</title></html>", Some(1), Some(("retry-after", "1")))
+        .await;
     h.mount(200, &common::markets_body(), None, None).await;
 
     let started = Instant::now();
@@ -181,7 +185,10 @@ async fn an_api_refusal_carries_the_apis_own_message() {
 
     let err = h.ingest(None).run(IngestRequest::default()).await.unwrap_err();
 
-    assert!(matches!(err, IngestError::Source(coingecko::CoinGeckoError::Api { status: 401, code: Some(10002), .. })));
+    assert!(matches!(
+        err,
+        IngestError::Source(coingecko::CoinGeckoError::Api { status: 401, code: Some(10002), .. })
+    ));
     assert!(err.to_string().contains("API Key Missing"), "{err}");
     assert_eq!(h.requests().await, 1);
     h.assert_nothing_written().await;

@@ -7,7 +7,10 @@ use clap::{Parser, Subcommand};
 use domain::CoinId;
 
 #[derive(Debug, Parser)]
-#[command(version, about = "crypto-pipeline operator commands (configuration from the environment, see .env.example)")]
+#[command(
+    version,
+    about = "crypto-pipeline operator commands (configuration from the environment, see .env.example)"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -46,14 +49,17 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Ingest => {
             let ingest = ingest::Ingest::from_settings(&settings).await?;
-            let report = ingest.run(ingest::IngestRequest::default()).await.with_context(|| {
-                format!("ingest from {} failed", ingest.source.base_url())
-            })?;
+            let report = ingest
+                .run(ingest::IngestRequest::default())
+                .await
+                .with_context(|| format!("ingest from {} failed", ingest.source.base_url()))?;
             println!("{}", serde_json::to_string(&report)?);
         }
         Command::Backfill { from, to, coins } => {
             let now = Utc::now();
-            let day = |d: NaiveDate| DateTime::<Utc>::from_naive_utc_and_offset(d.and_time(Default::default()), Utc);
+            let day = |d: NaiveDate| {
+                DateTime::<Utc>::from_naive_utc_and_offset(d.and_time(Default::default()), Utc)
+            };
             let request = ingest::backfill::BackfillRequest {
                 coins: match coins {
                     Some(list) => CoinId::parse_list(&list)?,

@@ -1,0 +1,76 @@
+# shellcheck shell=bash disable=SC2034  # variables are used by the scripts sourcing this
+# Shared helpers for scripts/bootstrap.sh and scripts/stack.sh (sourced, not run).
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)"
+
+# Load stack.env: plain KEY=value lines. A variable already set in the
+# environment wins (same precedence as `docker compose --env-file` and just's dotenv).
+load_stack_env() {
+  local file="$ROOT/stack.env" line key val
+  [[ -f $file ]] || { echo "missing $file" >&2; exit 1; }
+  while IFS= read -r line || [[ -n $line ]]; do
+    line="${line%$'\r'}"
+    [[ $line =~ ^[[:space:]]*(#|$) ]] && continue
+    [[ $line =~ ^([A-Za-z_][A-Za-z0-9_]*)=(.*)$ ]] || continue
+    key="${BASH_REMATCH[1]}" val="${BASH_REMATCH[2]}"
+    if [[ -z ${!key+x} ]]; then
+      printf -v "$key" '%s' "$val"
+      export "${key?}"
+    fi
+  done <"$file"
+}
+
+load_stack_env
+
+TOOLS_DIR="${CRYPTO_TOOLS_DIR:-$HOME/.cache/crypto-pipeline}"
+TOOLS_BIN="$TOOLS_DIR/bin"
+KAFKA_HOME="$TOOLS_DIR/kafka-$KAFKA_VERSION"
+KAFKA_LIBS="$KAFKA_HOME/libs"
+LOCALSTACK_VENV="$TOOLS_DIR/localstack-$LOCALSTACK_VERSION"
+MOTO_VENV="$TOOLS_DIR/moto-$MOTO_VERSION"
+PG_BIN="/usr/lib/postgresql/$POSTGRES_MAJOR/bin"
+
+is_root() { [[ $(id -u) -eq 0 ]]; }
+
+# Seconds since the epoch with a fraction, and a duration since $1.
+now() { date +%s.%N; }
+since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
+
+# Print the path of a Python >= 3.12 (pyenv versions first, then PATH), or nothing.
+find_python312() {
+  local c cands=() root
+  if command -v pyenv >/dev/null 2>&1; then
+    root="$(pyenv root 2>/dev/null || true)"
+  fi
+  root="${root:-${PYENV_ROOT:-$HOME/.pyenv}}"
+  if [[ -d $root/versions ]]; then
+    # CPython 3.12+ installed by pyenv, newest first (3.13.x before 3.12.x)
+    while IFS= read -r c; do cands+=("$c/bin/python"); done < <(
+      for c in "$root"/versions/3.1[2-9].*; do
+        [[ ${c##*/} =~ ^3\.1[2-9]\.[0-9]+$ ]] && echo "$c"
+      done | sort -rV
+    )
+  fi
+  cands+=(python3.13 python3.12 python3)
+  for c in "${cands[@]}"; do
+    # pyenv shims exist on PATH even when they cannot run: actually run them
+    if "$c" -c 'import sys, venv; sys.exit(0 if sys.version_info >= (3, 12) else 1)' >/dev/null 2>&1; then
+      "$c" -c 'import sys; print(sys.executable)'
+      return 0
+    fi
+  done
+  return 1
+}
+
+# Any Python 3 with venv, for the pip-shipped binaries (just, cargo-lambda).
+find_python3() {
+  local c
+  for c in "$(find_python312 || true)" python3; do
+    [[ -n $c ]] || continue
+    if "$c" -c 'import sys, venv; sys.exit(0 if sys.version_info >= (3, 8) else 1)' >/dev/null 2>&1; then
+      "$c" -c 'import sys; print(sys.executable)'
+      return 0
+    fi
+  done
+  return 1
+}

@@ -1,0 +1,561 @@
+#!/usr/bin/env bash
+# Native local stack without Docker: PostgreSQL, Kafka (KRaft, single node) and
+# S3 (LocalStack, or moto when bootstrap fell back to it), all on 127.0.0.1.
+# State, data, pid files and logs live under .state/ at the repo root.
+#
+# Usage: scripts/stack.sh up|down|status|reset|env
+#   up      start what is not running (idempotent, health-checked), create the
+#           database, topics and buckets, print the client environment
+#   down    stop all three, keep the data
+#   status  print each service up/down (exit 1 if any is down)
+#   reset   down + delete all state
+#   env     print the client environment (KEY=value lines)
+# Versions and ports: stack.env (an environment variable of the same name wins).
+set -euo pipefail
+
+# shellcheck source=scripts/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+STATE="$ROOT/.state"
+LOGS="$STATE/logs"
+RUN="$STATE/run"
+WAIT_SECONDS="${STACK_WAIT_SECONDS:-90}"
+JAVA="${JAVA_HOME:+$JAVA_HOME/bin/}java"
+
+log() { echo "stack: $*"; }
+die() {
+  echo "stack: ERROR: $*" >&2
+  exit 1
+}
+# die_log MESSAGE LOGFILE: error with the end of a log file.
+die_log() {
+  echo "stack: ERROR: $1 (log: $2)" >&2
+  if [[ -f $2 ]]; then
+    echo "----- last lines of $2 -----" >&2
+    tail -n 25 "$2" >&2 || true
+  fi
+  exit 1
+}
+
+# ------------------------------------------------------------------ helpers
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+port_owner() {
+  if command -v ss >/dev/null 2>&1; then
+    ss -ltnpH "sport = :$1" 2>/dev/null | sed -n 's/.*users:((\("[^"]*",pid=[0-9]*\).*/\1/p' | head -1
+  fi
+}
+# ensure_port_free PORT WHAT: error if something that is not ours listens there.
+ensure_port_free() {
+  if port_open "$1"; then
+    local who
+    who="$(port_owner "$1")"
+    die "port $1 ($2) is already in use by another process${who:+ ($who)}; stop it or change the port in stack.env"
+  fi
+}
+pid_alive() { [[ -n ${1:-} ]] && kill -0 "$1" 2>/dev/null; }
+# pid_matches PID PATTERN: the process runs and its command line contains PATTERN.
+pid_matches() {
+  pid_alive "$1" && [[ "$(ps -o args= -p "$1" 2>/dev/null)" == *"$2"* ]]
+}
+read_pid() { [[ -f $1 ]] && tr -dc '0-9' <"$1" || true; }
+
+# Start a long-running process detached from this shell (own session) so that
+# Ctrl-C in the caller's terminal does not reach it.
+spawn() {
+  local logfile=$1 pidfile=$2
+  shift 2
+  # 8>&-: the service must not inherit (and so hold) the lock of this script
+  if command -v setsid >/dev/null 2>&1; then
+    nohup setsid "$@" >>"$logfile" 2>&1 </dev/null 8>&- &
+  else
+    nohup "$@" >>"$logfile" 2>&1 </dev/null 8>&- &
+  fi
+  echo $! >"$pidfile"
+}
+
+# stop_pid NAME PIDFILE PATTERN: SIGTERM, wait, SIGKILL the group as a last resort.
+term_pid() {
+  local pid
+  pid="$(read_pid "$2")"
+  if pid_matches "$pid" "$3"; then
+    kill -TERM "$pid" 2>/dev/null || true
+    echo "$pid"
+  fi
+}
+wait_pid_gone() {
+  local name=$1 pid=$2 pidfile=$3 limit=$4 i
+  for ((i = 0; i < limit * 10; i++)); do
+    pid_alive "$pid" || break
+    sleep 0.1
+  done
+  if pid_alive "$pid"; then
+    log "$name did not stop within ${limit}s: SIGKILL"
+    if [[ $name == s3 ]]; then # thread dump into its log (see LS_MAIN)
+      kill -USR1 "$pid" 2>/dev/null || true
+      sleep 0.5
+    fi
+    kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true
+    sleep 0.2
+  fi
+  # anything left in its process group (it is a session leader)
+  kill -TERM -- "-$pid" 2>/dev/null || true
+  rm -f "$pidfile"
+}
+
+# ------------------------------------------------------------------ PostgreSQL
+REPO_HASH="$(printf '%s' "$ROOT" | sha256sum | cut -c1-12)"
+if is_root; then
+  # initdb/pg_ctl refuse root: run them as postgres, with the data outside the
+  # clone (every parent folder must be traversable by postgres; /root is 700).
+  PG_HOME="/var/lib/crypto-pipeline/$REPO_HASH/pg"
+  PG_LOG="$PG_HOME/postgres.log"
+else
+  PG_HOME="$STATE/pg"
+  PG_LOG="$LOGS/postgres.log"
+fi
+PG_DATA="$PG_HOME/data"
+PG_SOCK="$PG_HOME/run"
+# unix socket paths are limited to ~107 bytes
+if ((${#PG_SOCK} > 90)); then PG_SOCK="${TMPDIR:-/tmp}/crypto-pg-$REPO_HASH"; fi
+
+pg() {
+  if is_root; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+pg_running() { [[ -f $PG_DATA/PG_VERSION ]] && pg "$PG_BIN/pg_ctl" -D "$PG_DATA" status >/dev/null 2>&1; }
+pg_ready() { "$PG_BIN/pg_isready" -q -h 127.0.0.1 -p "$PG_PORT" -U "$PG_USER" -t 2 >/dev/null 2>&1; }
+
+pg_prepare_dirs() {
+  mkdir -p "$STATE" "$LOGS"
+  if is_root; then
+    id postgres >/dev/null 2>&1 || die "user 'postgres' not found (install postgresql-$POSTGRES_MAJOR)"
+    if [[ -e $STATE/pg && ! -L $STATE/pg ]]; then
+      die "$STATE/pg is a directory from a non-root run; run 'scripts/stack.sh reset' first"
+    fi
+    if [[ ! -d $PG_HOME ]]; then
+      mkdir -p "$PG_HOME"
+      chmod 755 /var/lib/crypto-pipeline "$(dirname "$PG_HOME")"
+      chown postgres: "$PG_HOME"
+      chmod 700 "$PG_HOME"
+    fi
+    [[ "$(readlink "$STATE/pg" 2>/dev/null)" == "$PG_HOME" ]] || ln -sfn "$PG_HOME" "$STATE/pg"
+    [[ "$(readlink "$LOGS/postgres.log" 2>/dev/null)" == "$PG_LOG" ]] || ln -sfn "$PG_LOG" "$LOGS/postgres.log"
+    pg mkdir -p "$PG_SOCK"
+    [[ -e $PG_LOG ]] || pg touch "$PG_LOG"
+  else
+    mkdir -p "$PG_HOME" "$PG_SOCK"
+  fi
+}
+
+pg_start() {
+  [[ -x $PG_BIN/pg_ctl ]] || die "$PG_BIN/pg_ctl not found (run scripts/bootstrap.sh)"
+  if pg_running; then
+    PG_STARTED=0
+    return
+  fi
+  ensure_port_free "$PG_PORT" "PostgreSQL, PG_PORT"
+  pg_prepare_dirs
+  if [[ ! -f $PG_DATA/PG_VERSION ]]; then
+    log "postgres: initdb $PG_DATA"
+    pg "$PG_BIN/initdb" -D "$PG_DATA" -A trust -U "$PG_USER" -E UTF8 --locale=C >>"$LOGS/postgres-initdb.log" 2>&1 ||
+      die_log "initdb failed" "$LOGS/postgres-initdb.log"
+  fi
+  # Development settings: loopback only, socket in our state; synchronous_commit=off
+  # risks only the last few commits on an OS crash, never corruption (fsync stays on).
+  pg "$PG_BIN/pg_ctl" -D "$PG_DATA" -l "$PG_LOG" -W \
+    -o "-p $PG_PORT -k $PG_SOCK -c listen_addresses=127.0.0.1 -c synchronous_commit=off" \
+    start >/dev/null 8>&- || die_log "pg_ctl start failed" "$PG_LOG"
+  PG_STARTED=1
+}
+
+pg_wait_and_provision() {
+  local t0 i
+  t0="$(now)"
+  for ((i = 0; i < WAIT_SECONDS * 5; i++)); do
+    pg_ready && break
+    if ((i > 10)) && ! pg_running; then die_log "PostgreSQL exited during start-up" "$PG_LOG"; fi
+    sleep 0.2
+  done
+  pg_ready || die_log "PostgreSQL not ready on 127.0.0.1:$PG_PORT after ${WAIT_SECONDS}s" "$PG_LOG"
+  if ((PG_STARTED)); then log "postgres: started on 127.0.0.1:$PG_PORT in $(since "$t0")s"; fi
+  local exists
+  exists="$("$PG_BIN/psql" -h 127.0.0.1 -p "$PG_PORT" -U "$PG_USER" -d postgres -tAqc \
+    "SELECT 1 FROM pg_database WHERE datname = '$PG_DB'")" || die_log "psql failed" "$PG_LOG"
+  if [[ $exists != 1 ]]; then
+    "$PG_BIN/createdb" -h 127.0.0.1 -p "$PG_PORT" -U "$PG_USER" -E UTF8 "$PG_DB"
+    log "postgres: database $PG_DB created"
+  fi
+}
+
+pg_stop() {
+  if pg_running; then
+    pg "$PG_BIN/pg_ctl" -D "$PG_DATA" -m fast -w -t 60 stop >/dev/null || die_log "pg_ctl stop failed" "$PG_LOG"
+    log "postgres: stopped"
+  fi
+}
+
+# ------------------------------------------------------------------ Kafka
+KAFKA_DIR="$STATE/kafka"
+KAFKA_PID="$RUN/kafka.pid"
+KAFKA_LOG="$LOGS/kafka.log"
+
+kafka_running() { pid_matches "$(read_pid "$KAFKA_PID")" "$KAFKA_DIR/server.properties"; }
+
+kafka_write_config() {
+  mkdir -p "$KAFKA_DIR/data" "$LOGS" "$RUN"
+  cat >"$KAFKA_DIR/server.properties.new" <<EOF
+# generated by scripts/stack.sh from stack.env: do not edit
+process.roles=broker,controller
+node.id=1
+controller.quorum.bootstrap.servers=127.0.0.1:$KAFKA_CONTROLLER_PORT
+listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT,CONTROLLER://127.0.0.1:$KAFKA_CONTROLLER_PORT
+advertised.listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT,CONTROLLER://127.0.0.1:$KAFKA_CONTROLLER_PORT
+inter.broker.listener.name=PLAINTEXT
+controller.listener.names=CONTROLLER
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
+log.dirs=$KAFKA_DIR/data
+num.partitions=3
+default.replication.factor=1
+min.insync.replicas=1
+offsets.topic.replication.factor=1
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+share.coordinator.state.topic.replication.factor=1
+share.coordinator.state.topic.min.isr=1
+group.initial.rebalance.delay.ms=0
+auto.create.topics.enable=false
+log.retention.hours=168
+EOF
+  mv -f "$KAFKA_DIR/server.properties.new" "$KAFKA_DIR/server.properties"
+  # Kafka 4 logs through log4j2 (log4j-core + log4j-slf4j-impl in the libs).
+  # The broker logs to stdout, which spawn appends to .state/logs/kafka.log.
+  cat >"$KAFKA_DIR/log4j2.properties" <<'EOF'
+status = warn
+appender.out.type = Console
+appender.out.name = STDOUT
+appender.out.layout.type = PatternLayout
+appender.out.layout.pattern = [%d] %p %m (%c)%n
+rootLogger.level = INFO
+rootLogger.appenderRef.out.ref = STDOUT
+logger.state.name = state.change.logger
+logger.state.level = WARN
+logger.request.name = kafka.request.logger
+logger.request.level = WARN
+logger.controller.name = org.apache.kafka.controller
+logger.controller.level = INFO
+EOF
+  cat >"$KAFKA_DIR/tools-log4j2.properties" <<'EOF'
+status = warn
+appender.err.type = Console
+appender.err.name = STDERR
+appender.err.target = SYSTEM_ERR
+appender.err.layout.type = PatternLayout
+appender.err.layout.pattern = [%d] %p %m (%c)%n
+rootLogger.level = WARN
+rootLogger.appenderRef.err.ref = STDERR
+EOF
+  # admin client of the CLI tools: fail fast instead of the 60 s default
+  cat >"$KAFKA_DIR/tools-client.properties" <<'EOF'
+request.timeout.ms=10000
+default.api.timeout.ms=15000
+EOF
+}
+
+kafka_tool() {
+  timeout 60 "$JAVA" -Xmx256m -XX:TieredStopAtLevel=1 -XX:+UseSerialGC \
+    -Dlog4j2.configurationFile="$KAFKA_DIR/tools-log4j2.properties" -cp "$KAFKA_LIBS/*" "$@"
+}
+topic_cmd() {
+  kafka_tool org.apache.kafka.tools.TopicCommand --bootstrap-server "127.0.0.1:$KAFKA_PORT" \
+    --command-config "$KAFKA_DIR/tools-client.properties" "$@" 2> >(grep -v 'WARNING: Due to limitations in metric names\|best to use either' >&2)
+}
+
+kafka_start() {
+  [[ -f $KAFKA_LIBS/kafka_2.13-$KAFKA_VERSION.jar ]] || die "Kafka jars missing in $KAFKA_LIBS (run scripts/bootstrap.sh)"
+  if kafka_running; then
+    KAFKA_STARTED=0
+    return
+  fi
+  rm -f "$KAFKA_PID"
+  ensure_port_free "$KAFKA_PORT" "Kafka, KAFKA_PORT"
+  ensure_port_free "$KAFKA_CONTROLLER_PORT" "Kafka controller, KAFKA_CONTROLLER_PORT"
+  kafka_write_config
+  if [[ ! -f $KAFKA_DIR/data/meta.properties ]]; then
+    local cid
+    [[ -s $KAFKA_DIR/cluster.id ]] ||
+      head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n' >"$KAFKA_DIR/cluster.id"
+    cid="$(cat "$KAFKA_DIR/cluster.id")"
+    # Kafka 4: single-node dynamic quorum => --standalone (with
+    # controller.quorum.bootstrap.servers, not controller.quorum.voters)
+    kafka_tool kafka.tools.StorageTool format --standalone -t "$cid" \
+      -c "$KAFKA_DIR/server.properties" >>"$KAFKA_LOG" 2>&1 ||
+      die_log "Kafka storage format failed" "$KAFKA_LOG"
+    log "kafka: storage formatted (cluster id $cid)"
+  fi
+  echo "===== $(date '+%F %T') starting Kafka $KAFKA_VERSION =====" >>"$KAFKA_LOG"
+  spawn "$KAFKA_LOG" "$KAFKA_PID" "$JAVA" -Xms256m -Xmx512m -XX:+UseG1GC -XX:MaxGCPauseMillis=20 \
+    -XX:+ExitOnOutOfMemoryError -Djava.awt.headless=true \
+    -Dlog4j2.configurationFile="$KAFKA_DIR/log4j2.properties" \
+    -cp "$KAFKA_LIBS/*" kafka.Kafka "$KAFKA_DIR/server.properties"
+  KAFKA_STARTED=1
+}
+
+kafka_wait_and_provision() {
+  local t0 i topics
+  t0="$(now)"
+  for ((i = 0; i < WAIT_SECONDS * 5; i++)); do
+    port_open "$KAFKA_PORT" && break
+    kafka_running || die_log "Kafka exited during start-up" "$KAFKA_LOG"
+    sleep 0.2
+  done
+  port_open "$KAFKA_PORT" || die_log "Kafka did not open 127.0.0.1:$KAFKA_PORT within ${WAIT_SECONDS}s" "$KAFKA_LOG"
+  # a metadata request proves the broker (and its controller) serve clients
+  until topics="$(topic_cmd --list 2>>"$LOGS/kafka-tools.log")"; do
+    kafka_running || die_log "Kafka exited during start-up" "$KAFKA_LOG"
+    (($(since "$t0" | cut -d. -f1) < WAIT_SECONDS)) ||
+      die_log "Kafka answers no metadata request after ${WAIT_SECONDS}s (see also $LOGS/kafka-tools.log)" "$KAFKA_LOG"
+    sleep 1
+  done
+  if ((KAFKA_STARTED)); then log "kafka: started on 127.0.0.1:$KAFKA_PORT in $(since "$t0")s"; fi
+  local spec name parts
+  for spec in "$KAFKA_TOPIC:$KAFKA_TOPIC_PARTITIONS" "$KAFKA_DLQ_TOPIC:1"; do
+    name="${spec%:*}" parts="${spec##*:}"
+    if ! grep -qxF "$name" <<<"$topics"; then
+      topic_cmd --create --if-not-exists --topic "$name" --partitions "$parts" --replication-factor 1 \
+        >>"$LOGS/kafka-tools.log" 2>&1 || die_log "cannot create topic $name" "$LOGS/kafka-tools.log"
+      log "kafka: topic $name created ($parts partitions)"
+    fi
+  done
+}
+
+kafka_stop_begin() { KAFKA_STOPPING="$(term_pid kafka "$KAFKA_PID" "$KAFKA_DIR/server.properties")"; }
+kafka_stop_end() {
+  if [[ -n ${KAFKA_STOPPING:-} ]]; then
+    wait_pid_gone kafka "$KAFKA_STOPPING" "$KAFKA_PID" 60
+    log "kafka: stopped"
+  fi
+  rm -f "$KAFKA_PID"
+}
+
+# ------------------------------------------------------------------ S3 (LocalStack / moto)
+LS_DIR="$STATE/localstack"
+LS_PID="$RUN/localstack.pid"
+LS_LOG="$LOGS/localstack.log"
+S3_URL="http://127.0.0.1:$S3_PORT"
+CREATE_BUCKETS="$ROOT/localstack/init/ready.d/create_buckets.py"
+
+# = python -m localstack.runtime.main, plus SIGUSR1 -> thread dump into the log
+# (sent before SIGKILL when a shutdown hangs, to see where)
+LS_MAIN='import faulthandler, runpy, signal, sys
+faulthandler.register(signal.SIGUSR1, all_threads=True)
+sys.argv = ["localstack"]
+runpy.run_module("localstack.runtime.main", run_name="__main__", alter_sys=True)'
+
+s3_backend() {
+  if [[ -f $LOCALSTACK_VENV/.installed ]]; then
+    S3_KIND=localstack S3_PY="$LOCALSTACK_VENV/bin/python"
+  elif [[ -f $MOTO_VENV/.installed ]]; then
+    S3_KIND=moto S3_PY="$MOTO_VENV/bin/python"
+  else
+    S3_KIND=none S3_PY=false
+    return 1
+  fi
+}
+s3_running() {
+  local pid
+  pid="$(read_pid "$LS_PID")"
+  pid_matches "$pid" "localstack.runtime.main" || pid_matches "$pid" "moto_server"
+}
+s3_healthy() {
+  if [[ $S3_KIND == localstack ]]; then
+    curl -fsS --max-time 2 "$S3_URL/_localstack/health" 2>/dev/null | grep -Eq '"s3": *"(available|running)"'
+  else
+    curl -sS --max-time 2 -o /dev/null "$S3_URL/" 2>/dev/null
+  fi
+}
+s3_env() {
+  env AWS_ENDPOINT_URL="$S3_URL" S3_ENDPOINT_URL="$S3_URL" AWS_REGION="$AWS_REGION" \
+    AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test RAW_BUCKET="$RAW_BUCKET" SITE_BUCKET="$SITE_BUCKET" "$@"
+}
+
+s3_start() {
+  s3_backend || die "neither LocalStack nor moto is installed (run scripts/bootstrap.sh)"
+  if s3_running; then
+    S3_STARTED=0
+    return
+  fi
+  rm -f "$LS_PID"
+  ensure_port_free "$S3_PORT" "S3, S3_PORT"
+  mkdir -p "$LS_DIR/fs" "$LOGS" "$RUN"
+  echo "===== $(date '+%F %T') starting $S3_KIND =====" >>"$LS_LOG"
+  if [[ $S3_KIND == localstack ]]; then
+    # OVERRIDE_IN_DOCKER=0: the sandbox has a docker marker file; GATEWAY_SERVER
+    # hypercorn + GATEWAY_LISTEN: the default server binds 0.0.0.0.
+    (cd "$LS_DIR" && spawn "$LS_LOG" "$LS_PID" env \
+      OVERRIDE_IN_DOCKER=0 GATEWAY_SERVER=hypercorn GATEWAY_LISTEN="127.0.0.1:$S3_PORT" \
+      DNS_ADDRESS=0 SKIP_SSL_CERT_DOWNLOAD=1 DISABLE_EVENTS=1 SERVICES=s3 EAGER_SERVICE_LOADING=1 \
+      FILESYSTEM_ROOT="$LS_DIR/fs" LOCALSTACK_HOST="localhost.localstack.cloud:$S3_PORT" \
+      AWS_DEFAULT_REGION="$AWS_REGION" \
+      "$S3_PY" -c "$LS_MAIN")
+  else
+    (cd "$LS_DIR" && spawn "$LS_LOG" "$LS_PID" "$MOTO_VENV/bin/moto_server" -H 127.0.0.1 -p "$S3_PORT")
+  fi
+  S3_STARTED=1
+}
+
+s3_wait_and_provision() {
+  local t0 i
+  t0="$(now)"
+  for ((i = 0; i < WAIT_SECONDS * 5; i++)); do
+    s3_healthy && break
+    s3_running || die_log "$S3_KIND exited during start-up" "$LS_LOG"
+    sleep 0.2
+  done
+  s3_healthy || die_log "$S3_KIND S3 not healthy on $S3_URL after ${WAIT_SECONDS}s" "$LS_LOG"
+  if ((S3_STARTED)); then log "s3: $S3_KIND started on $S3_URL in $(since "$t0")s"; fi
+  if ((S3_STARTED)) && [[ -f $LS_DIR/snapshot/manifest.json ]]; then
+    s3_env "$S3_PY" "$ROOT/scripts/s3_snapshot.py" load "$LS_DIR/snapshot" | sed 's/^/stack: /' ||
+      log "WARNING: could not restore the S3 snapshot from $LS_DIR/snapshot"
+  fi
+  # fast path: both buckets and the website configuration are there
+  local code1 code2 code3
+  code1="$(curl -s -o /dev/null -w '%{http_code}' -I "$S3_URL/$RAW_BUCKET")"
+  code2="$(curl -s -o /dev/null -w '%{http_code}' -I "$S3_URL/$SITE_BUCKET")"
+  code3="$(curl -s -o /dev/null -w '%{http_code}' "$S3_URL/$SITE_BUCKET?website")"
+  if [[ $code1$code2$code3 != 200200200 ]]; then
+    s3_env "$S3_PY" "$CREATE_BUCKETS" | sed 's/^create_buckets: /stack: s3: /' ||
+      die "creating the buckets failed ($CREATE_BUCKETS)"
+  fi
+}
+
+s3_stop_begin() {
+  S3_STOPPING=""
+  local pid
+  pid="$(read_pid "$LS_PID")"
+  if pid_matches "$pid" "localstack.runtime.main" || pid_matches "$pid" "moto_server"; then
+    s3_backend || true
+    # LocalStack community keeps S3 in memory: save the objects for the next up
+    if s3_healthy; then
+      s3_env "$S3_PY" "$ROOT/scripts/s3_snapshot.py" save "$LS_DIR/snapshot" | sed 's/^/stack: /' ||
+        log "WARNING: S3 snapshot failed; objects will not survive this restart"
+    fi
+    kill -TERM "$pid" 2>/dev/null || true
+    S3_STOPPING="$pid"
+  fi
+}
+s3_stop_end() {
+  if [[ -n ${S3_STOPPING:-} ]]; then
+    # its objects are already saved: a LocalStack stuck in shutdown (seen now
+    # and then) gets a thread dump (SIGUSR1, into its log) and SIGKILL after 10 s
+    wait_pid_gone s3 "$S3_STOPPING" "$LS_PID" 10
+    log "s3: stopped"
+  fi
+  rm -f "$LS_PID"
+}
+
+# ------------------------------------------------------------------ commands
+client_env() {
+  cat <<EOF
+DATABASE_URL=postgres://$PG_USER@127.0.0.1:$PG_PORT/$PG_DB
+KAFKA_BROKERS=127.0.0.1:$KAFKA_PORT
+KAFKA_TOPIC=$KAFKA_TOPIC
+KAFKA_DLQ_TOPIC=$KAFKA_DLQ_TOPIC
+AWS_ENDPOINT_URL=$S3_URL
+AWS_REGION=$AWS_REGION
+AWS_ACCESS_KEY_ID=test
+AWS_SECRET_ACCESS_KEY=test
+RAW_BUCKET=$RAW_BUCKET
+SITE_BUCKET=$SITE_BUCKET
+SITE_URL=http://$SITE_BUCKET.s3-website.localhost:$S3_PORT/
+EOF
+}
+
+lock_state() {
+  mkdir -p "$STATE" "$LOGS" "$RUN"
+  if command -v flock >/dev/null 2>&1; then
+    # fd 8 is closed for every service started (see spawn), or they would hold it
+    exec 8>"$RUN/stack.lock"
+    flock 8
+  fi
+}
+
+cmd_up() {
+  local t0
+  t0="$(now)"
+  "$ROOT/scripts/bootstrap.sh" --quiet
+  lock_state
+  PG_STARTED=0 KAFKA_STARTED=0 S3_STARTED=0
+  # launch everything first (the JVM is the slow one), then wait for each
+  kafka_start
+  s3_start
+  pg_start
+  pg_wait_and_provision
+  s3_wait_and_provision
+  kafka_wait_and_provision
+  if [[ $S3_KIND == moto ]]; then log "note: S3 is moto_server (no Python >= 3.12 for LocalStack): no website hosting"; fi
+  log "up in $(since "$t0")s (logs: $LOGS). Client environment:"
+  client_env | sed 's/^/  /'
+}
+
+cmd_down() {
+  local t0
+  t0="$(now)"
+  lock_state
+  kafka_stop_begin
+  s3_stop_begin
+  pg_stop
+  kafka_stop_end
+  s3_stop_end
+  log "down in $(since "$t0")s (data kept in $STATE)"
+}
+
+cmd_status() {
+  local rc=0 pid
+  s3_backend || true
+  if pg_running && pg_ready; then
+    log "postgres:   up   127.0.0.1:$PG_PORT db=$PG_DB (data $PG_DATA)"
+  else
+    log "postgres:   down"
+    rc=1
+  fi
+  if kafka_running; then
+    pid="$(read_pid "$KAFKA_PID")"
+    if port_open "$KAFKA_PORT"; then
+      log "kafka:      up   127.0.0.1:$KAFKA_PORT (pid $pid)"
+    else
+      log "kafka:      starting (pid $pid, port $KAFKA_PORT not open yet)"
+      rc=1
+    fi
+  else
+    log "kafka:      down"
+    rc=1
+  fi
+  if s3_running && s3_healthy; then
+    log "s3:         up   $S3_URL ($S3_KIND, pid $(read_pid "$LS_PID"))"
+  else
+    log "s3:         down"
+    rc=1
+  fi
+  return "$rc"
+}
+
+cmd_reset() {
+  cmd_down
+  rm -rf "$STATE"
+  if is_root && [[ -d /var/lib/crypto-pipeline/$REPO_HASH ]]; then
+    rm -rf "/var/lib/crypto-pipeline/$REPO_HASH"
+  fi
+  if [[ $PG_SOCK == "${TMPDIR:-/tmp}/crypto-pg-$REPO_HASH" ]]; then rm -rf "$PG_SOCK"; fi
+  log "reset: state deleted"
+}
+
+case "${1:-}" in
+  up) cmd_up ;;
+  down) cmd_down ;;
+  status) cmd_status ;;
+  reset) cmd_reset ;;
+  env) client_env ;;
+  *)
+    sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'
+    exit 2
+    ;;
+esac
