@@ -137,11 +137,11 @@ pub(crate) fn api_message(body: &[u8]) -> (Option<i64>, String) {
     }
     let text = String::from_utf8_lossy(body);
     let lower = text.to_ascii_lowercase();
-    if let (Some(start), Some(end)) = (lower.find("<title>"), lower.find("</title>")) {
-        if start + 7 <= end {
-            let title = text[start + 7..end].split_whitespace().collect::<Vec<_>>().join(" ");
-            return (None, format!("an HTML page titled {title:?}"));
-        }
+    if let (Some(start), Some(end)) = (lower.find("<title>"), lower.find("</title>"))
+        && start + 7 <= end
+    {
+        let title = text[start + 7..end].split_whitespace().collect::<Vec<_>>().join(" ");
+        return (None, format!("an HTML page titled {title:?}"));
     }
     if lower.trim_start().starts_with("<!doctype html") || lower.trim_start().starts_with("<html") {
         return (None, String::from("an HTML page instead of JSON"));

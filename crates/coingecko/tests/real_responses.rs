@@ -1,4 +1,5 @@
 //! Parsing of real CoinGecko responses kept in `../shared/data/coingecko/`.
+#![allow(clippy::unwrap_used)] // tests panic on failure by design
 
 use chrono::{Duration, Utc};
 use domain::{CoinId, VsCurrency};

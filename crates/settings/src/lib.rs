@@ -123,14 +123,12 @@ impl Settings {
             .ok_or_else(|| invalid("COINGECKO_BASE_URL", &base_raw, "expected an http(s) URL"))?;
 
         let ca_bundle = opt("COINGECKO_CA_BUNDLE").map(PathBuf::from);
-        if let Some(path) = &ca_bundle {
-            if !path.is_file() {
-                return Err(invalid(
-                    "COINGECKO_CA_BUNDLE",
-                    &path.display().to_string(),
-                    "no such file: point it at a PEM file of extra CA certificates",
-                ));
-            }
+        if let Some(path) = ca_bundle.as_ref().filter(|p| !p.is_file()) {
+            return Err(invalid(
+                "COINGECKO_CA_BUNDLE",
+                &path.display().to_string(),
+                "no such file: point it at a PEM file of extra CA certificates",
+            ));
         }
 
         Ok(Self {

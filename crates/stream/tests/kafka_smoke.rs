@@ -1,5 +1,6 @@
 //! The local Kafka takes a record from an rdkafka producer and hands it back to
 //! an rdkafka consumer. Runs against the real broker started by `just up`.
+#![allow(clippy::unwrap_used)] // tests panic on failure by design
 
 use std::time::Duration;
 

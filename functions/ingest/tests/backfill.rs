@@ -1,5 +1,6 @@
 //! The history backfill against the real local Postgres and a fake CoinGecko
 //! that answers `/market_chart/range` with hourly points for the asked range.
+#![allow(clippy::unwrap_used)] // tests panic on failure by design
 
 mod common;
 

@@ -1,5 +1,6 @@
 //! The ingest function against the real local Postgres and S3 endpoint, with a
 //! fake CoinGecko: happy path, retries, refusals, malformed bodies, re-runs.
+#![allow(clippy::unwrap_used)] // tests panic on failure by design
 
 mod common;
 
