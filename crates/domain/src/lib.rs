@@ -7,7 +7,9 @@
 mod coin;
 mod error;
 mod market;
+mod tick;
 
 pub use coin::{CoinId, DEFAULT_COINS, VsCurrency};
 pub use error::DomainError;
 pub use market::{HistoryPoint, MarketSnapshot};
+pub use tick::{Tick, TickSource};

@@ -29,6 +29,9 @@ pub const VARIABLES: &[(&str, Option<&str>)] = &[
     ("KAFKA_BROKERS", Some("127.0.0.1:19092")),
     ("KAFKA_TOPIC", Some("crypto_prices")),
     ("KAFKA_DLQ_TOPIC", Some("crypto_prices_dlq")),
+    ("KAFKA_CONSUMER_GROUP", Some("crypto-consumer")),
+    ("CONSUMER_MAX_RECORDS", Some("500")),
+    ("CONSUMER_MAX_WAIT_MS", Some("1000")),
 ];
 
 const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:55432/crypto";
@@ -79,6 +82,12 @@ pub struct KafkaSettings {
     pub brokers: String,
     pub topic: String,
     pub dlq_topic: String,
+    /// Consumer group of the local poller.
+    pub group: String,
+    /// Largest batch the poller hands to the consumer function.
+    pub max_records: usize,
+    /// How long the poller waits to fill a batch once it has a first record.
+    pub max_wait: Duration,
 }
 
 impl Settings {
@@ -150,6 +159,10 @@ impl Settings {
                 brokers: get("KAFKA_BROKERS"),
                 topic: get("KAFKA_TOPIC"),
                 dlq_topic: get("KAFKA_DLQ_TOPIC"),
+                group: get("KAFKA_CONSUMER_GROUP"),
+                max_records: usize::try_from(number(&get, "CONSUMER_MAX_RECORDS", 1)?)
+                    .map_err(|e| invalid("CONSUMER_MAX_RECORDS", "", e))?,
+                max_wait: Duration::from_millis(number(&get, "CONSUMER_MAX_WAIT_MS", 1)?),
             },
         })
     }

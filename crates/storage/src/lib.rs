@@ -12,7 +12,7 @@ use std::future::Future;
 
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
-use domain::{CoinId, HistoryPoint, MarketSnapshot, VsCurrency};
+use domain::{CoinId, HistoryPoint, MarketSnapshot, Tick, VsCurrency};
 use uuid::Uuid;
 
 pub use deadpool_postgres::Object as PgClient;
@@ -92,6 +92,36 @@ pub trait HistoryStore {
         vs_currency: &VsCurrency,
         chunk: Chunk,
         points: &[HistoryPoint],
+    ) -> impl Future<Output = Result<u64, StorageError>> + Send;
+}
+
+/// A tick and the Kafka position it was read from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredTick {
+    pub tick: Tick,
+    pub partition: i32,
+    pub offset: i64,
+}
+
+/// The run record of one consumed batch, written with its ticks.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BatchRecord {
+    pub run_id: Uuid,
+    pub started_at: DateTime<Utc>,
+    /// Records in the batch, valid or not.
+    pub records: i64,
+    pub dead_lettered: i64,
+}
+
+/// Stream ticks.
+pub trait TickStore {
+    /// Stores the ticks not stored yet and the batch's run record, in one
+    /// transaction: either all of it is written or none. Returns how many
+    /// ticks were new; redelivered ticks are absorbed.
+    fn store_ticks(
+        &self,
+        ticks: &[StoredTick],
+        batch: &BatchRecord,
     ) -> impl Future<Output = Result<u64, StorageError>> + Send;
 }
 

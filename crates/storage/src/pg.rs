@@ -6,7 +6,11 @@ use tracing::{info, instrument};
 use uuid::Uuid;
 
 use crate::error::pg_message;
-use crate::{Chunk, HistoryStore, RunLog, RunOutcome, SnapshotStore, StorageError};
+use std::collections::HashMap;
+
+use crate::{
+    BatchRecord, Chunk, HistoryStore, RunLog, RunOutcome, SnapshotStore, StorageError, StoredTick, TickStore,
+};
 
 mod embedded {
     refinery::embed_migrations!("../../migrations");
@@ -244,5 +248,73 @@ impl HistoryStore for PgStore {
         .map_err(|e| StorageError::query("mark a backfill chunk done", &e))?;
         tx.commit().await.map_err(|e| StorageError::query("commit history points", &e))?;
         Ok(inserted)
+    }
+}
+
+impl TickStore for PgStore {
+    #[instrument(skip_all, fields(rows = ticks.len(), batch = %batch.run_id))]
+    async fn store_ticks(&self, ticks: &[StoredTick], batch: &BatchRecord) -> Result<u64, StorageError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(|e| StorageError::query("begin a transaction", &e))?;
+        let coins: Vec<&str> = ticks.iter().map(|t| t.tick.coin.as_str()).collect();
+        let times: Vec<_> = ticks.iter().map(|t| t.tick.event_time).collect();
+        let sources: Vec<&str> = ticks.iter().map(|t| t.tick.source.as_str()).collect();
+        let prices: Vec<f64> = ticks.iter().map(|t| t.tick.price).collect();
+        let volumes: Vec<Option<f64>> = ticks.iter().map(|t| t.tick.volume).collect();
+        let intervals: Vec<i32> =
+            ticks.iter().map(|t| i32::try_from(t.tick.interval_secs).unwrap_or(i32::MAX)).collect();
+        let seqs: Vec<i64> = ticks.iter().map(|t| i64::try_from(t.tick.seq).unwrap_or(i64::MAX)).collect();
+        let partitions: Vec<i32> = ticks.iter().map(|t| t.partition).collect();
+        let offsets: Vec<i64> = ticks.iter().map(|t| t.offset).collect();
+        let inserted = tx
+            .execute(
+                "INSERT INTO price_ticks (coin_id, event_time, source, price, volume, interval_secs, seq,
+                                          kafka_partition, kafka_offset)
+                 SELECT * FROM UNNEST($1::text[], $2::timestamptz[], $3::text[], $4::float8[], $5::float8[],
+                                      $6::int4[], $7::int8[], $8::int4[], $9::int8[])
+                 ON CONFLICT (coin_id, event_time, source) DO NOTHING",
+                &[&coins, &times, &sources, &prices, &volumes, &intervals, &seqs, &partitions, &offsets],
+            )
+            .await
+            .map_err(|e| StorageError::query("store price ticks", &e))?;
+        let details = serde_json::json!({
+            "dead_lettered": batch.dead_lettered,
+            "duplicates": ticks.len() as u64 - inserted,
+        });
+        tx.execute(
+            "INSERT INTO pipeline_runs (run_id, function, started_at, finished_at, status, rows_in, rows_out, details)
+             VALUES ($1, 'consumer', $2, now(), 'succeeded', $3, $4, $5)",
+            &[&batch.run_id, &batch.started_at, &batch.records, &(inserted as i64), &details],
+        )
+        .await
+        .map_err(|e| StorageError::query("record the batch", &e))?;
+        tx.commit().await.map_err(|e| StorageError::query("commit price ticks", &e))?;
+        Ok(inserted)
+    }
+}
+
+impl PgStore {
+    /// The latest known price of each coin, from stream ticks or batch
+    /// snapshots, whichever is newer; coins never seen are absent.
+    pub async fn latest_prices(&self, coins: &[CoinId]) -> Result<HashMap<CoinId, f64>, StorageError> {
+        let ids: Vec<&str> = coins.iter().map(CoinId::as_str).collect();
+        let rows = self
+            .client()
+            .await?
+            .query(
+                "SELECT DISTINCT ON (coin_id) coin_id, price FROM (
+                     SELECT coin_id, price, event_time AS at FROM price_ticks WHERE coin_id = ANY($1)
+                     UNION ALL
+                     SELECT coin_id, current_price, observed_at FROM market_snapshots
+                      WHERE coin_id = ANY($1) AND current_price > 0
+                 ) latest ORDER BY coin_id, at DESC",
+                &[&ids],
+            )
+            .await
+            .map_err(|e| StorageError::query("read the latest prices", &e))?;
+        Ok(rows
+            .iter()
+            .filter_map(|r| Some((CoinId::parse(r.get::<_, &str>(0)).ok()?, r.get::<_, f64>(1))))
+            .collect())
     }
 }

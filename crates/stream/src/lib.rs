@@ -1,19 +1,38 @@
-//! Kafka clients for the streaming half of the pipeline (topic `crypto_prices`
-//! and its dead-letter topic), configured in one place.
+//! The streaming half of the pipeline around topic `crypto_prices`: the tick
+//! message format, simulated and replayed ticks, the Kafka clients configured
+//! one way for every component, publishing, and dead letters.
 
+pub mod message;
+pub mod replay;
+pub mod simulate;
+
+use std::time::Duration;
+
+use domain::Tick;
+use futures::future::try_join_all;
 use rdkafka::ClientConfig;
 use rdkafka::consumer::StreamConsumer;
-use rdkafka::producer::FutureProducer;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::{Header, OwnedHeaders};
+use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
 use settings::KafkaSettings;
 
-/// A Kafka client that could not be created.
+/// A Kafka client that could not be created or used.
 #[derive(Debug, thiserror::Error)]
-#[error("cannot create the Kafka {role} for {brokers}: {source}")]
-pub struct StreamError {
-    pub role: &'static str,
-    pub brokers: String,
-    #[source]
-    pub source: rdkafka::error::KafkaError,
+pub enum StreamError {
+    #[error("cannot create the Kafka {role} for {brokers}: {source}")]
+    Client {
+        role: &'static str,
+        brokers: String,
+        #[source]
+        source: KafkaError,
+    },
+    #[error("Kafka did not take a record for {topic}: {source}")]
+    Produce {
+        topic: String,
+        #[source]
+        source: KafkaError,
+    },
 }
 
 /// A producer that neither loses nor duplicates records on retry:
@@ -25,8 +44,9 @@ pub fn producer(kafka: &KafkaSettings) -> Result<FutureProducer, StreamError> {
         .set("acks", "all")
         .set("compression.type", "lz4")
         .set("linger.ms", "5")
+        .set("message.timeout.ms", "120000")
         .create()
-        .map_err(|source| StreamError { role: "producer", brokers: kafka.brokers.clone(), source })
+        .map_err(|source| StreamError::Client { role: "producer", brokers: kafka.brokers.clone(), source })
 }
 
 /// A consumer in `group` that commits offsets only when told to, so records are
@@ -38,6 +58,115 @@ pub fn consumer(kafka: &KafkaSettings, group: &str) -> Result<StreamConsumer, St
         .set("enable.auto.commit", "false")
         .set("auto.offset.reset", "earliest")
         .set("enable.partition.eof", "false")
+        // A batch retried while Postgres is away must not cost the partitions.
+        .set("max.poll.interval.ms", "900000")
         .create()
-        .map_err(|source| StreamError { role: "consumer", brokers: kafka.brokers.clone(), source })
+        .map_err(|source| StreamError::Client { role: "consumer", brokers: kafka.brokers.clone(), source })
+}
+
+/// Records in flight before the publisher waits for their acknowledgements.
+const WINDOW: usize = 20_000;
+
+/// Publishes ticks to the prices topic, keyed by coin.
+#[derive(Clone)]
+pub struct Publisher {
+    producer: FutureProducer,
+    topic: String,
+}
+
+impl std::fmt::Debug for Publisher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Publisher").field("topic", &self.topic).finish_non_exhaustive()
+    }
+}
+
+impl Publisher {
+    pub fn new(kafka: &KafkaSettings) -> Result<Self, StreamError> {
+        Ok(Self { producer: producer(kafka)?, topic: kafka.topic.clone() })
+    }
+
+    /// A publisher to another topic (tests, benchmarks).
+    pub fn to_topic(kafka: &KafkaSettings, topic: &str) -> Result<Self, StreamError> {
+        Ok(Self { producer: producer(kafka)?, topic: topic.to_owned() })
+    }
+
+    pub fn topic(&self) -> &str {
+        &self.topic
+    }
+
+    /// Publishes every tick and returns once the broker acknowledged them all.
+    pub async fn publish<I: IntoIterator<Item = Tick>>(&self, ticks: I) -> Result<u64, StreamError> {
+        let mut count = 0;
+        let mut pending = Vec::new();
+        for tick in ticks {
+            self.enqueue(tick.coin.as_str(), &message::encode(&tick), None, &mut pending).await?;
+            count += 1;
+        }
+        self.drain(&mut pending).await?;
+        Ok(count)
+    }
+
+    /// Publishes raw bytes with optional headers (dead letters, poison records in tests).
+    pub async fn publish_raw(
+        &self,
+        key: Option<&[u8]>,
+        payload: &[u8],
+        headers: Option<OwnedHeaders>,
+    ) -> Result<(), StreamError> {
+        let mut pending = Vec::new();
+        self.enqueue(key.unwrap_or_default(), payload, headers, &mut pending).await?;
+        self.drain(&mut pending).await
+    }
+
+    async fn enqueue<K: rdkafka::message::ToBytes + ?Sized>(
+        &self,
+        key: &K,
+        payload: &[u8],
+        headers: Option<OwnedHeaders>,
+        pending: &mut Vec<DeliveryFuture>,
+    ) -> Result<(), StreamError> {
+        loop {
+            let mut record = FutureRecord::to(&self.topic).key(key).payload(payload);
+            if let Some(h) = headers.clone() {
+                record = record.headers(h);
+            }
+            match self.producer.send_result(record) {
+                Ok(delivery) => {
+                    pending.push(delivery);
+                    if pending.len() >= WINDOW {
+                        self.drain(pending).await?;
+                    }
+                    return Ok(());
+                }
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
+                    if pending.is_empty() {
+                        tokio::time::sleep(Duration::from_millis(10)).await;
+                    } else {
+                        self.drain(pending).await?;
+                    }
+                }
+                Err((source, _)) => return Err(StreamError::Produce { topic: self.topic.clone(), source }),
+            }
+        }
+    }
+
+    async fn drain(&self, pending: &mut Vec<DeliveryFuture>) -> Result<(), StreamError> {
+        let results = try_join_all(pending.drain(..))
+            .await
+            .map_err(|_| StreamError::Produce { topic: self.topic.clone(), source: KafkaError::Canceled })?;
+        for result in results {
+            result.map_err(|(source, _)| StreamError::Produce { topic: self.topic.clone(), source })?;
+        }
+        Ok(())
+    }
+}
+
+/// Headers of a dead letter: why, and where the record came from.
+pub fn dead_letter_headers(reason: &str, topic: &str, partition: i64, offset: i64) -> OwnedHeaders {
+    let (partition, offset) = (partition.to_string(), offset.to_string());
+    OwnedHeaders::new()
+        .insert(Header { key: "dlq.reason", value: Some(reason) })
+        .insert(Header { key: "dlq.source.topic", value: Some(topic) })
+        .insert(Header { key: "dlq.source.partition", value: Some(&partition) })
+        .insert(Header { key: "dlq.source.offset", value: Some(&offset) })
 }

@@ -224,3 +224,98 @@ impl Drop for TestTopic {
         });
     }
 }
+
+/// A TCP relay to a real service that a test can cut and restore, to see
+/// what the code does when the service goes away for a while (Postgres
+/// stopped, a network partition) without stopping the service other tests use.
+#[derive(Debug)]
+pub struct TcpGate {
+    addr: std::net::SocketAddr,
+    open: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    generation: tokio::sync::watch::Sender<u64>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl TcpGate {
+    /// Relays `127.0.0.1:<port>` (see [`TcpGate::port`]) to `target`.
+    pub async fn new(target: std::net::SocketAddr) -> Self {
+        use std::sync::atomic::Ordering;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let open = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let (generation, _) = tokio::sync::watch::channel(0u64);
+        let (gate_open, gen_tx) = (open.clone(), generation.clone());
+        let task = tokio::spawn(async move {
+            loop {
+                let Ok((inbound, _)) = listener.accept().await else { return };
+                if !gate_open.load(Ordering::SeqCst) {
+                    drop(inbound); // refused while cut
+                    continue;
+                }
+                let mut cut = gen_tx.subscribe();
+                tokio::spawn(async move {
+                    let Ok(outbound) = tokio::net::TcpStream::connect(target).await else { return };
+                    let (mut a, mut b) = (inbound, outbound);
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut a, &mut b) => {}
+                        _ = cut.changed() => {} // dropping both ends kills the connection
+                    }
+                });
+            }
+        });
+        Self { addr, open, generation, task }
+    }
+
+    pub fn port(&self) -> u16 {
+        self.addr.port()
+    }
+
+    /// Kills every relayed connection and refuses new ones until [`TcpGate::restore`].
+    pub fn cut(&self) {
+        self.open.store(false, std::sync::atomic::Ordering::SeqCst);
+        self.generation.send_modify(|g| *g += 1);
+    }
+
+    pub fn restore(&self) {
+        self.open.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+impl Drop for TcpGate {
+    fn drop(&mut self) {
+        self.cut();
+        self.task.abort();
+    }
+}
+
+impl TestDb {
+    /// This database's URL with its port replaced by `port` (a [`TcpGate`]).
+    pub fn url_via_port(&self, port: u16) -> SecretString {
+        let mut url = url::Url::parse(self.url.expose_secret()).unwrap();
+        url.set_port(Some(port)).unwrap();
+        SecretString::from(url.to_string())
+    }
+
+    /// The address the database listens on.
+    pub fn socket_addr(&self) -> std::net::SocketAddr {
+        let url = url::Url::parse(self.url.expose_secret()).unwrap();
+        let host = url.host_str().unwrap_or("127.0.0.1");
+        format!("{host}:{}", url.port().unwrap_or(5432)).parse().unwrap()
+    }
+
+    /// Waits until `SELECT count(*) FROM {table}` reaches `n`, or panics after `timeout`.
+    pub async fn wait_for_count(&self, table: &str, n: i64, timeout: Duration) -> i64 {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let count = self.count(table).await;
+            if count >= n {
+                return count;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{table} has {count} rows after {timeout:?}, want {n}"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+}

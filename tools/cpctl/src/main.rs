@@ -1,6 +1,10 @@
 //! `cpctl`: the operator's command line. The jobs it runs are the same library
 //! code the Lambda functions run; this is only another front door.
 
+mod streaming;
+
+use std::path::PathBuf;
+
 use anyhow::Context;
 use chrono::{DateTime, NaiveDate, Utc};
 use clap::{Parser, Subcommand};
@@ -34,12 +38,48 @@ enum Command {
         #[arg(long)]
         coins: Option<String>,
     },
+    /// Publish simulated price ticks (a random walk per coin) to KAFKA_TOPIC until stopped.
+    Produce {
+        /// Seconds between ticks.
+        #[arg(long, env = "PRODUCER_INTERVAL_SECS", default_value_t = 5)]
+        interval_secs: u32,
+        /// Seed of the random walk, for reproducible runs. Default: random.
+        #[arg(long, env = "PRODUCER_SEED")]
+        seed: Option<u64>,
+        /// Stop after this many ticks per coin. Default: run until Ctrl-C / SIGTERM.
+        #[arg(long)]
+        count: Option<u64>,
+    },
+    /// Publish real hourly candles (Binance CSVs) as ticks to KAFKA_TOPIC.
+    Replay {
+        /// CSV files. Default: every CSV in $CRYPTO_DATA_DIR/binance_1h (../shared/data).
+        files: Vec<PathBuf>,
+        /// Replay N times faster than real time (3600 = one candle-hour per second). Default: as fast as possible.
+        #[arg(long)]
+        speed: Option<f64>,
+        /// Only the first N candles of each file.
+        #[arg(long)]
+        limit: Option<usize>,
+    },
+    /// Run the local event-source poller: KAFKA_TOPIC → consumer function → Postgres, until Ctrl-C / SIGTERM.
+    Consume,
 }
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     telemetry::init("cpctl");
+    match run(cli).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(err) => {
+            // One line with the whole chain of causes; no backtrace for users.
+            eprintln!("error: {err:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
     let settings = settings::Settings::from_env()?;
     match cli.command {
         Command::Migrate => {
@@ -74,6 +114,13 @@ async fn main() -> anyhow::Result<()> {
             let report = ingest::backfill::backfill(&source, &store, &request).await?;
             println!("{}", serde_json::to_string(&report)?);
         }
+        Command::Produce { interval_secs, seed, count } => {
+            streaming::produce(&settings, interval_secs, seed, count).await?;
+        }
+        Command::Replay { files, speed, limit } => {
+            streaming::replay(&settings, files, speed, limit).await?;
+        }
+        Command::Consume => streaming::consume(&settings).await?,
     }
     Ok(())
 }

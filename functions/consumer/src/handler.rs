@@ -1,0 +1,315 @@
+use std::collections::HashSet;
+use std::future::Future;
+
+use aws_lambda_events::event::kafka::{KafkaEvent, KafkaRecord};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as B64;
+use chrono::{DateTime, Utc};
+use domain::CoinId;
+use lambda_runtime::LambdaEvent;
+use serde::Serialize;
+use settings::Settings;
+use storage::{BatchRecord, PgStore, StoredTick, TickStore};
+use stream::message::{Rejection, decode};
+use stream::{Publisher, StreamError};
+use tracing::{info, instrument, warn};
+use uuid::Uuid;
+
+use crate::ConsumerError;
+
+/// A record that was not accepted, with what is needed to find and replay it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeadLetter {
+    pub key: Option<Vec<u8>>,
+    /// The record's value exactly as received.
+    pub value: Vec<u8>,
+    pub reason: String,
+    pub topic: String,
+    pub partition: i64,
+    pub offset: i64,
+}
+
+/// Where records that cannot be stored go.
+pub trait DeadLetterSink {
+    fn send(&self, letters: &[DeadLetter]) -> impl Future<Output = Result<(), StreamError>> + Send;
+}
+
+impl DeadLetterSink for Publisher {
+    async fn send(&self, letters: &[DeadLetter]) -> Result<(), StreamError> {
+        for letter in letters {
+            let headers =
+                stream::dead_letter_headers(&letter.reason, &letter.topic, letter.partition, letter.offset);
+            self.publish_raw(letter.key.as_deref(), &letter.value, Some(headers)).await?;
+        }
+        Ok(())
+    }
+}
+
+/// What one batch came to.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct BatchReport {
+    pub run_id: Uuid,
+    pub records: usize,
+    /// Valid ticks that were new.
+    pub stored: u64,
+    /// Valid ticks already stored (redelivery).
+    pub duplicates: u64,
+    pub dead_lettered: usize,
+}
+
+/// The consumer function with its clients, built once per process.
+#[derive(Debug)]
+pub struct Consumer<S, D> {
+    pub store: S,
+    pub dead_letters: D,
+    /// Coins the pipeline follows; ticks of any other coin are dead letters.
+    pub coins: HashSet<CoinId>,
+}
+
+impl Consumer<PgStore, Publisher> {
+    pub async fn from_settings(settings: &Settings) -> Result<Self, ConsumerError> {
+        Ok(Self {
+            store: PgStore::connect(&settings.database_url).await?,
+            dead_letters: Publisher::to_topic(&settings.kafka, &settings.kafka.dlq_topic)?,
+            coins: settings.coins.iter().cloned().collect(),
+        })
+    }
+}
+
+/// The Lambda handler.
+pub async fn handle<S, D>(
+    consumer: &Consumer<S, D>,
+    event: LambdaEvent<KafkaEvent>,
+) -> Result<BatchReport, ConsumerError>
+where
+    S: TickStore + Sync,
+    D: DeadLetterSink + Sync,
+{
+    consumer.handle_batch(&event.payload).await
+}
+
+impl<S, D> Consumer<S, D>
+where
+    S: TickStore + Sync,
+    D: DeadLetterSink + Sync,
+{
+    /// Decodes every record, parks the bad ones on the dead-letter topic, then
+    /// stores the good ones and the run record in one transaction.
+    ///
+    /// Dead letters go first: once the batch is stored it is acknowledged, and
+    /// by then every record has a home. A failure anywhere fails the batch,
+    /// which is then delivered again; storing is idempotent, so nothing doubles.
+    #[instrument(skip_all, fields(batch))]
+    pub async fn handle_batch(&self, event: &KafkaEvent) -> Result<BatchReport, ConsumerError> {
+        let started_at = Utc::now();
+        let run_id = Uuid::new_v4();
+        tracing::Span::current().record("batch", tracing::field::display(run_id));
+        let (ticks, letters) = self.decode(event, started_at);
+        let records = ticks.len() + letters.len();
+        if !letters.is_empty() {
+            for letter in &letters {
+                warn!(partition = letter.partition, offset = letter.offset, reason = %letter.reason, "dead letter");
+            }
+            self.dead_letters.send(&letters).await?;
+        }
+        let batch =
+            BatchRecord { run_id, started_at, records: records as i64, dead_lettered: letters.len() as i64 };
+        let stored = self.store.store_ticks(&ticks, &batch).await?;
+        let report = BatchReport {
+            run_id,
+            records,
+            stored,
+            duplicates: ticks.len() as u64 - stored,
+            dead_lettered: letters.len(),
+        };
+        info!(
+            records,
+            rows = stored,
+            duplicates = report.duplicates,
+            dead_lettered = report.dead_lettered,
+            "batch stored"
+        );
+        Ok(report)
+    }
+
+    fn decode(&self, event: &KafkaEvent, now: DateTime<Utc>) -> (Vec<StoredTick>, Vec<DeadLetter>) {
+        let mut ticks = Vec::new();
+        let mut letters = Vec::new();
+        for record in event.records.values().flatten() {
+            match decode_record(record, &self.coins, now) {
+                Ok(tick) => ticks.push(StoredTick {
+                    tick,
+                    partition: i32::try_from(record.partition).unwrap_or(i32::MAX),
+                    offset: record.offset,
+                }),
+                Err((value, reason)) => letters.push(DeadLetter {
+                    key: record
+                        .key
+                        .as_deref()
+                        .map(|k| B64.decode(k).unwrap_or_else(|_| k.as_bytes().to_vec())),
+                    value,
+                    reason: reason.to_string(),
+                    topic: record.topic.clone().unwrap_or_default(),
+                    partition: record.partition,
+                    offset: record.offset,
+                }),
+            }
+        }
+        (ticks, letters)
+    }
+}
+
+/// One record to a tick, or its original bytes and why it was refused.
+fn decode_record(
+    record: &KafkaRecord,
+    coins: &HashSet<CoinId>,
+    now: DateTime<Utc>,
+) -> Result<domain::Tick, (Vec<u8>, Rejection)> {
+    let raw = record.value.as_deref().unwrap_or_default();
+    let value = B64.decode(raw).map_err(|_| (raw.as_bytes().to_vec(), Rejection::NotBase64))?;
+    decode(&value, coins, now).map_err(|reason| (value, reason))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use aws_lambda_events::encodings::MillisecondTimestamp;
+    use domain::{Tick, TickSource};
+    use storage::StorageError;
+
+    use super::*;
+
+    #[derive(Default)]
+    struct Fakes {
+        rows: Mutex<Vec<StoredTick>>,
+        letters: Mutex<Vec<DeadLetter>>,
+        store_down: bool,
+    }
+
+    impl TickStore for &Fakes {
+        async fn store_ticks(&self, ticks: &[StoredTick], _batch: &BatchRecord) -> Result<u64, StorageError> {
+            if self.store_down {
+                return Err(StorageError::Connect { target: "db".into(), message: "down".into() });
+            }
+            let mut rows = self.rows.lock().unwrap();
+            let mut added = 0;
+            for t in ticks {
+                let key = (&t.tick.coin, t.tick.event_time, t.tick.source);
+                if !rows.iter().any(|r| (&r.tick.coin, r.tick.event_time, r.tick.source) == key) {
+                    rows.push(t.clone());
+                    added += 1;
+                }
+            }
+            Ok(added)
+        }
+    }
+
+    impl DeadLetterSink for &Fakes {
+        async fn send(&self, letters: &[DeadLetter]) -> Result<(), StreamError> {
+            self.letters.lock().unwrap().extend_from_slice(letters);
+            Ok(())
+        }
+    }
+
+    fn consumer(fakes: &Fakes) -> Consumer<&Fakes, &Fakes> {
+        Consumer { store: fakes, dead_letters: fakes, coins: CoinId::defaults().into_iter().collect() }
+    }
+
+    fn record(partition: i64, offset: i64, value: &[u8]) -> KafkaRecord {
+        let mut r = KafkaRecord::default();
+        r.topic = Some("crypto_prices".into());
+        r.partition = partition;
+        r.offset = offset;
+        r.timestamp = MillisecondTimestamp(Utc::now());
+        r.key = Some(B64.encode("bitcoin"));
+        r.value = Some(B64.encode(value));
+        r
+    }
+
+    fn tick(seq: u64) -> Vec<u8> {
+        stream::message::encode(&Tick {
+            coin: CoinId::parse("bitcoin").unwrap(),
+            event_time: DateTime::from_timestamp(1_700_000_000 + seq as i64 * 5, 0).unwrap(),
+            price: 37_000.0 + seq as f64,
+            volume: Some(0.5),
+            interval_secs: 5,
+            source: TickSource::Simulated,
+            seq,
+        })
+    }
+
+    fn event(records: Vec<KafkaRecord>) -> KafkaEvent {
+        let mut event = KafkaEvent::default();
+        for r in records {
+            event.records.entry(format!("crypto_prices-{}", r.partition)).or_default().push(r);
+        }
+        event
+    }
+
+    #[tokio::test]
+    async fn valid_records_are_stored_and_poison_goes_to_the_dead_letter_topic() {
+        let fakes = Fakes::default();
+        let mut poison = record(1, 11, b"{not json");
+        poison.value = Some(String::from("%%% not base64"));
+        let batch = event(vec![
+            record(0, 10, &tick(1)),
+            poison,
+            record(1, 12, b"{\"v\":1}"),
+            record(0, 13, &tick(2)),
+        ]);
+
+        let report = consumer(&fakes).handle_batch(&batch).await.unwrap();
+
+        assert_eq!((report.records, report.stored, report.dead_lettered), (4, 2, 2));
+        let letters = fakes.letters.lock().unwrap();
+        let mut reasons: Vec<(i64, &str)> = letters.iter().map(|l| (l.offset, l.reason.as_str())).collect();
+        reasons.sort();
+        assert_eq!(reasons[0], (11, "value is not base64"));
+        assert!(reasons[1].1.starts_with("missing or mistyped field"), "{:?}", reasons[1]);
+        let not_b64 = letters.iter().find(|l| l.offset == 11).unwrap();
+        assert_eq!(not_b64.value, b"%%% not base64", "original bytes kept");
+        assert_eq!(not_b64.key.as_deref(), Some(&b"bitcoin"[..]));
+        assert_eq!((not_b64.topic.as_str(), not_b64.partition), ("crypto_prices", 1));
+    }
+
+    #[tokio::test]
+    async fn the_same_batch_twice_stores_nothing_new() {
+        let fakes = Fakes::default();
+        let batch = event(vec![record(0, 1, &tick(1)), record(0, 2, &tick(2))]);
+        let c = consumer(&fakes);
+        assert_eq!(c.handle_batch(&batch).await.unwrap().stored, 2);
+        let again = c.handle_batch(&batch).await.unwrap();
+        assert_eq!((again.stored, again.duplicates), (0, 2));
+        assert_eq!(fakes.rows.lock().unwrap().len(), 2);
+    }
+
+    #[tokio::test]
+    async fn a_store_failure_fails_the_whole_batch() {
+        let fakes = Fakes { store_down: true, ..Fakes::default() };
+        let err = consumer(&fakes).handle_batch(&event(vec![record(0, 1, &tick(1))])).await.unwrap_err();
+        assert!(matches!(err, ConsumerError::Storage(_)));
+        assert_eq!(lambda_runtime::Diagnostic::from(err).error_type, "Consumer.Retryable");
+    }
+
+    #[tokio::test]
+    async fn the_aws_sample_event_shape_is_accepted() {
+        // The shape AWS documents for self-managed Kafka and MSK event sources.
+        let payload = serde_json::json!({
+            "eventSource": "SelfManagedKafka",
+            "bootstrapServers": "b-1:9092",
+            "records": { "crypto_prices-0": [{
+                "topic": "crypto_prices", "partition": 0, "offset": 15, "timestamp": 1545084650987u64,
+                "timestampType": "CREATE_TIME", "key": B64.encode("bitcoin"), "value": B64.encode(tick(3)),
+                "headers": [{"source": [116, 101, 115, 116]}]
+            }]}
+        });
+        let event: KafkaEvent = serde_json::from_value(payload).unwrap();
+        let fakes = Fakes::default();
+        let report = handle(&consumer(&fakes), LambdaEvent::new(event, lambda_runtime::Context::default()))
+            .await
+            .unwrap();
+        assert_eq!(report.stored, 1);
+        assert_eq!(fakes.rows.lock().unwrap()[0].offset, 15);
+    }
+}

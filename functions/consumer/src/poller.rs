@@ -1,0 +1,253 @@
+//! The local stand-in for AWS's Kafka event source mapping.
+//!
+//! A consumer-group member gathers records into batches (at most
+//! `max_records`, or whatever arrived within `max_wait` of the first), hands
+//! each batch to the consumer function as the same [`KafkaEvent`] AWS would
+//! send, and commits the batch's offsets only after the function succeeded. A
+//! failed batch is retried, with backoff, until it succeeds or the poller is
+//! told to stop; uncommitted records are delivered again after a restart, and
+//! the function's idempotent writes absorb them. Two pollers in one group split
+//! the partitions between them.
+
+use std::collections::{BTreeMap, HashMap};
+use std::future::Future;
+use std::time::Duration;
+
+use aws_lambda_events::encodings::MillisecondTimestamp;
+use aws_lambda_events::event::kafka::{KafkaEvent, KafkaRecord};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as B64;
+use chrono::{DateTime, Utc};
+use rdkafka::consumer::{CommitMode, Consumer as _, StreamConsumer};
+use rdkafka::error::KafkaError;
+use rdkafka::message::{Headers, Message, OwnedMessage};
+use rdkafka::{Offset, TopicPartitionList};
+use settings::KafkaSettings;
+use storage::TickStore;
+use stream::StreamError;
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+use crate::{BatchReport, Consumer, ConsumerError, DeadLetterSink};
+
+/// Anything that takes a batch the way the consumer function does.
+pub trait BatchHandler {
+    fn handle(&self, event: &KafkaEvent) -> impl Future<Output = Result<BatchReport, ConsumerError>> + Send;
+}
+
+impl<S, D> BatchHandler for Consumer<S, D>
+where
+    S: TickStore + Sync,
+    D: DeadLetterSink + Sync,
+{
+    async fn handle(&self, event: &KafkaEvent) -> Result<BatchReport, ConsumerError> {
+        self.handle_batch(event).await
+    }
+}
+
+/// Batching and retry settings.
+#[derive(Debug, Clone)]
+pub struct PollerConfig {
+    pub max_records: usize,
+    pub max_wait: Duration,
+    pub retry_base: Duration,
+    pub retry_max: Duration,
+}
+
+impl PollerConfig {
+    pub fn from_settings(kafka: &KafkaSettings) -> Self {
+        Self {
+            max_records: kafka.max_records,
+            max_wait: kafka.max_wait,
+            retry_base: Duration::from_millis(200),
+            retry_max: Duration::from_secs(30),
+        }
+    }
+}
+
+/// What a poller did before it stopped.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PollerStats {
+    pub batches: u64,
+    pub records: u64,
+    pub stored: u64,
+    pub dead_lettered: u64,
+    pub failed_attempts: u64,
+}
+
+/// One member of the consumer group.
+pub struct Poller {
+    consumer: StreamConsumer,
+    brokers: String,
+    config: PollerConfig,
+}
+
+impl std::fmt::Debug for Poller {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Poller")
+            .field("brokers", &self.brokers)
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Poller {
+    /// Joins `group` and subscribes to `topic`.
+    pub fn new(
+        kafka: &KafkaSettings,
+        group: &str,
+        topic: &str,
+        config: PollerConfig,
+    ) -> Result<Self, StreamError> {
+        let consumer = stream::consumer(kafka, group)?;
+        consumer.subscribe(&[topic]).map_err(|source| StreamError::Client {
+            role: "consumer",
+            brokers: kafka.brokers.clone(),
+            source,
+        })?;
+        Ok(Self { consumer, brokers: kafka.brokers.clone(), config })
+    }
+
+    /// How many partitions this member owns now (0 before the group settled).
+    pub fn assigned_partitions(&self) -> usize {
+        self.consumer.assignment().map(|a| a.count()).unwrap_or(0)
+    }
+
+    /// Waits for a first record (or `shutdown`), then gathers more until the
+    /// batch is full or `max_wait` has passed.
+    pub async fn next_batch(&self, shutdown: &CancellationToken) -> Vec<OwnedMessage> {
+        let mut batch = Vec::new();
+        let first = tokio::select! {
+            message = self.consumer.recv() => message,
+            () = shutdown.cancelled() => return batch,
+        };
+        match first {
+            Ok(message) => batch.push(message.detach()),
+            Err(err) => {
+                warn!(error = %err, "Kafka consumer error");
+                return batch;
+            }
+        }
+        let deadline = tokio::time::Instant::now() + self.config.max_wait;
+        while batch.len() < self.config.max_records {
+            match tokio::time::timeout_at(deadline, self.consumer.recv()).await {
+                Ok(Ok(message)) => batch.push(message.detach()),
+                Ok(Err(err)) => {
+                    warn!(error = %err, "Kafka consumer error");
+                    break;
+                }
+                Err(_elapsed) => break,
+            }
+        }
+        batch
+    }
+
+    /// The batch as the event AWS's event source mapping sends: records
+    /// grouped by `topic-partition`, keys and values base64-encoded.
+    pub fn event(&self, batch: &[OwnedMessage]) -> KafkaEvent {
+        to_event(batch, &self.brokers)
+    }
+
+    /// Commits, per partition, the offset after the batch's last record.
+    pub fn commit(&self, batch: &[OwnedMessage]) -> Result<(), KafkaError> {
+        let mut next: BTreeMap<(&str, i32), i64> = BTreeMap::new();
+        for m in batch {
+            let entry = next.entry((m.topic(), m.partition())).or_insert(0);
+            *entry = (*entry).max(m.offset() + 1);
+        }
+        let mut list = TopicPartitionList::new();
+        for ((topic, partition), offset) in next {
+            list.add_partition_offset(topic, partition, Offset::Offset(offset))?;
+        }
+        self.consumer.commit(&list, CommitMode::Sync)
+    }
+
+    /// Polls, handles and commits until `shutdown` is cancelled. On shutdown
+    /// the batch in flight is finished (or, if it keeps failing, left
+    /// uncommitted for the next run) before returning.
+    pub async fn run<H: BatchHandler + Sync>(&self, handler: &H, shutdown: CancellationToken) -> PollerStats {
+        let mut stats = PollerStats::default();
+        while !shutdown.is_cancelled() {
+            let batch = self.next_batch(&shutdown).await;
+            if batch.is_empty() {
+                continue;
+            }
+            let event = self.event(&batch);
+            let Some(report) = self.handle_with_retry(handler, &event, &shutdown, &mut stats).await else {
+                warn!(
+                    records = batch.len(),
+                    "stopping with a failed batch uncommitted; it will be delivered again"
+                );
+                break;
+            };
+            if let Err(err) = self.commit(&batch) {
+                // The batch is stored; the records come back to whoever owns the
+                // partitions now and are absorbed as duplicates.
+                warn!(error = %err, "offset commit failed (rebalance?); records will be redelivered");
+            }
+            stats.batches += 1;
+            stats.records += report.records as u64;
+            stats.stored += report.stored;
+            stats.dead_lettered += report.dead_lettered as u64;
+        }
+        info!(batches = stats.batches, records = stats.records, rows = stats.stored, "poller stopped");
+        stats
+    }
+
+    async fn handle_with_retry<H: BatchHandler + Sync>(
+        &self,
+        handler: &H,
+        event: &KafkaEvent,
+        shutdown: &CancellationToken,
+        stats: &mut PollerStats,
+    ) -> Option<BatchReport> {
+        let mut delay = self.config.retry_base;
+        loop {
+            match handler.handle(event).await {
+                Ok(report) => return Some(report),
+                Err(err) => {
+                    stats.failed_attempts += 1;
+                    warn!(error = %err, retry_in_ms = delay.as_millis() as u64, "batch failed, retrying");
+                    tokio::select! {
+                        () = tokio::time::sleep(delay) => {}
+                        () = shutdown.cancelled() => return None,
+                    }
+                    delay = (delay * 2).min(self.config.retry_max);
+                }
+            }
+        }
+    }
+}
+
+fn to_event(batch: &[OwnedMessage], brokers: &str) -> KafkaEvent {
+    let mut event = KafkaEvent::default();
+    event.event_source = Some(String::from("SelfManagedKafka"));
+    event.bootstrap_servers = Some(brokers.to_owned());
+    for m in batch {
+        let mut record = KafkaRecord::default();
+        record.topic = Some(m.topic().to_owned());
+        record.partition = i64::from(m.partition());
+        record.offset = m.offset();
+        let millis = m.timestamp().to_millis().unwrap_or_default();
+        record.timestamp =
+            MillisecondTimestamp(DateTime::<Utc>::from_timestamp_millis(millis).unwrap_or_default());
+        record.timestamp_type = Some(String::from("CREATE_TIME"));
+        record.key = m.key().map(|k| B64.encode(k));
+        record.value = m.payload().map(|v| B64.encode(v));
+        record.headers = m
+            .headers()
+            .map(|headers| {
+                headers
+                    .iter()
+                    .map(|h| {
+                        // AWS sends header values as arrays of signed bytes.
+                        let bytes = h.value.unwrap_or_default().iter().map(|b| *b as i8).collect();
+                        HashMap::from([(h.key.to_owned(), bytes)])
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        event.records.entry(format!("{}-{}", m.topic(), m.partition())).or_default().push(record);
+    }
+    event
+}

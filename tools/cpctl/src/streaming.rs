@@ -1,0 +1,170 @@
+//! The long-running streaming jobs: producer, replay, and the local poller.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use chrono::Utc;
+use settings::Settings;
+use stream::Publisher;
+use stream::replay::{coin_of_file, read_candles};
+use stream::simulate::Simulator;
+use tokio_util::sync::CancellationToken;
+use tracing::info;
+
+/// A token cancelled on Ctrl-C or SIGTERM, so jobs finish what is in flight.
+fn shutdown_on_signal() -> CancellationToken {
+    let token = CancellationToken::new();
+    let cancel = token.clone();
+    tokio::spawn(async move {
+        let ctrl_c = tokio::signal::ctrl_c();
+        #[cfg(unix)]
+        {
+            let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(term) => term,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    cancel.cancel();
+                    return;
+                }
+            };
+            tokio::select! {
+                _ = ctrl_c => {}
+                _ = term.recv() => {}
+            }
+        }
+        #[cfg(not(unix))]
+        let _ = ctrl_c.await;
+        info!("stop requested; finishing the work in flight");
+        cancel.cancel();
+    });
+    token
+}
+
+pub async fn produce(
+    settings: &Settings,
+    interval_secs: u32,
+    seed: Option<u64>,
+    count: Option<u64>,
+) -> anyhow::Result<()> {
+    if interval_secs == 0 {
+        bail!("--interval-secs (PRODUCER_INTERVAL_SECS) must be at least 1");
+    }
+    let store = storage::PgStore::connect(&settings.database_url).await?;
+    let start = store.latest_prices(&settings.coins).await?;
+    let seed = seed.unwrap_or_else(rand_seed);
+    info!(
+        seed,
+        coins = settings.coins.len(),
+        stored_prices = start.len(),
+        interval_secs,
+        "producer starting"
+    );
+    let mut simulator = Simulator::new(&settings.coins, &start, interval_secs, seed);
+    let publisher = Publisher::new(&settings.kafka)?;
+    let shutdown = shutdown_on_signal();
+    let mut timer = tokio::time::interval(Duration::from_secs(u64::from(interval_secs)));
+    let mut sent = 0u64;
+    while count.is_none_or(|c| sent < c) {
+        tokio::select! {
+            _ = timer.tick() => {}
+            () = shutdown.cancelled() => break,
+        }
+        let ticks = simulator.step(Utc::now());
+        let prices: Vec<String> = ticks.iter().map(|t| format!("{}={:.4}", t.coin, t.price)).collect();
+        publisher.publish(ticks).await?;
+        sent += 1;
+        info!(seq = sent, prices = %prices.join(" "), topic = publisher.topic(), "ticks published");
+    }
+    Ok(())
+}
+
+fn rand_seed() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    // A random seed without another dependency: std's hasher keys are random.
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u128(Utc::now().timestamp_nanos_opt().unwrap_or_default() as u128);
+    hasher.finish()
+}
+
+pub async fn replay(
+    settings: &Settings,
+    files: Vec<PathBuf>,
+    speed: Option<f64>,
+    limit: Option<usize>,
+) -> anyhow::Result<()> {
+    let files = if files.is_empty() { default_candle_files()? } else { files };
+    let mut ticks = Vec::new();
+    for file in &files {
+        let coin = coin_of_file(file).with_context(|| {
+            format!("cannot tell the coin of {}: name it like BTCUSDT_1h.csv", file.display())
+        })?;
+        let mut candles = read_candles(file, &coin)?;
+        candles.truncate(limit.unwrap_or(usize::MAX));
+        info!(file = %file.display(), %coin, rows = candles.len(), "candles read");
+        ticks.extend(candles);
+    }
+    // Interleave coins in event-time order, as a live feed would.
+    ticks.sort_by(|a, b| a.event_time.cmp(&b.event_time).then_with(|| a.coin.cmp(&b.coin)));
+    let publisher = Publisher::new(&settings.kafka)?;
+    let shutdown = shutdown_on_signal();
+    let started = std::time::Instant::now();
+    let total = ticks.len();
+    match speed {
+        None => {
+            for (i, chunk) in ticks.chunks(50_000).enumerate() {
+                if shutdown.is_cancelled() {
+                    break;
+                }
+                publisher.publish(chunk.iter().cloned()).await?;
+                info!(progress = format!("{}/{total}", (i * 50_000 + chunk.len())), "replaying");
+            }
+        }
+        Some(speed) if speed > 0.0 => {
+            let mut sent = 0;
+            for group in ticks.chunk_by(|a, b| a.event_time == b.event_time) {
+                if sent > 0 {
+                    let gap = (group[0].event_time - ticks[sent - 1].event_time).to_std().unwrap_or_default();
+                    tokio::select! {
+                        () = tokio::time::sleep(gap.div_f64(speed)) => {}
+                        () = shutdown.cancelled() => break,
+                    }
+                }
+                publisher.publish(group.iter().cloned()).await?;
+                sent += group.len();
+                info!(progress = format!("{sent}/{total}"), at = %group[0].event_time, "replaying");
+            }
+        }
+        Some(_) => bail!("--speed must be positive"),
+    }
+    let secs = started.elapsed().as_secs_f64();
+    println!("replayed {total} ticks in {secs:.1} s ({:.0} ticks/s)", total as f64 / secs.max(1e-9));
+    Ok(())
+}
+
+fn default_candle_files() -> anyhow::Result<Vec<PathBuf>> {
+    let dir = std::env::var_os("CRYPTO_DATA_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("../shared/data"))
+        .join("binance_1h");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .with_context(|| {
+            format!("no candle folder at {}: pass CSV files or set CRYPTO_DATA_DIR", dir.display())
+        })?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "csv"))
+        .collect();
+    files.sort();
+    Ok(files)
+}
+
+pub async fn consume(settings: &Settings) -> anyhow::Result<()> {
+    let consumer = consumer::Consumer::from_settings(settings).await?;
+    let config = consumer::poller::PollerConfig::from_settings(&settings.kafka);
+    let poller =
+        consumer::poller::Poller::new(&settings.kafka, &settings.kafka.group, &settings.kafka.topic, config)?;
+    info!(group = %settings.kafka.group, topic = %settings.kafka.topic, "poller starting");
+    let stats = poller.run(&consumer, shutdown_on_signal()).await;
+    println!("{stats:?}");
+    Ok(())
+}
