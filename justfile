@@ -23,6 +23,8 @@ export AWS_SECRET_ACCESS_KEY := env("AWS_SECRET_ACCESS_KEY", "test")
 export CARGO_TARGET_DIR := env("CARGO_TARGET_DIR", home_directory() / ".cache/crypto-pipeline/target")
 
 cpctl := "cargo run --quiet --locked -p cpctl --"
+# The built binary, for background jobs: signals must reach it, not cargo.
+cpctl_bin := CARGO_TARGET_DIR / "debug/cpctl"
 
 default:
     @just --list --unsorted
@@ -35,16 +37,19 @@ bootstrap:
 up:
     scripts/stack.sh up
 
-# Stop the local services; data is kept.
+# Stop the pipeline's jobs and the local services; data is kept.
 down:
+    scripts/jobs.sh stop
     scripts/stack.sh down
 
-# Is each local service up?
+# Is each local service and job up?
 status:
+    scripts/jobs.sh status
     scripts/stack.sh status
 
 # Stop the services and delete their data.
 reset:
+    scripts/jobs.sh stop
     scripts/stack.sh reset
 
 # Apply the SQL migrations in migrations/.
@@ -59,16 +64,32 @@ ingest:
 backfill *ARGS:
     {{cpctl}} backfill {{ARGS}}
 
-# Bring the stack up, apply migrations and ingest once: the pipeline, running.
+# Publish simulated ticks every PRODUCER_INTERVAL_SECS (5) to Kafka, in the foreground.
+produce *ARGS:
+    {{cpctl}} produce {{ARGS}}
+
+# Publish the real hourly candles of ../shared/data/binance_1h (e.g. `just replay --speed 3600`).
+replay *ARGS:
+    {{cpctl}} replay {{ARGS}}
+
+# Run the consumer (local event-source poller → consumer function → Postgres), in the foreground.
+consume:
+    {{cpctl}} consume
+
+# Bring the stack up, migrate, ingest once, and start the producer and consumer in the background.
 deploy-local: up migrate
     #!/usr/bin/env bash
     set -uo pipefail
     if {{cpctl}} ingest; then
-        echo "deploy-local: ingest done; snapshots are in ${DATABASE_URL%%\?*} (table market_snapshots)"
+        echo "deploy-local: ingest done; snapshots are in table market_snapshots"
     else
         echo "deploy-local: ingest did not complete (the error above says why); the stack keeps running, retry with 'just ingest'"
     fi
-    echo "deploy-local: stack is up; stop it with 'just down'"
+    cargo build --quiet --locked -p cpctl
+    scripts/jobs.sh start consumer {{cpctl_bin}} consume
+    scripts/jobs.sh start producer {{cpctl_bin}} produce
+    echo "deploy-local: running; ticks flow into table price_ticks (logs: .state/logs/producer.log, consumer.log)"
+    echo "deploy-local: stop everything with 'just down'"
 
 # Serve the functions locally for `cargo lambda invoke` (e.g. `cargo lambda invoke ingest --data-file events/ingest.json`).
 watch:
@@ -89,3 +110,8 @@ lint:
 # Format the code.
 fmt:
     cargo fmt --all
+
+# Benchmarks (release build), printing figures: streaming throughput, COPY for scale, latency.
+bench *ARGS:
+    cargo build --release --locked -p cpctl
+    {{CARGO_TARGET_DIR}}/release/cpctl bench-consume {{ARGS}}

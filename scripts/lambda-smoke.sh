@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
-# The Lambda path end to end, without AWS: `cargo lambda watch` serves the ingest
-# function, `cargo lambda invoke` sends it the sample EventBridge event, and a
-# static file server stands in for CoinGecko with a real /coins/markets body.
-# Run by `just test` after the cargo tests; needs the stack up and migrated.
+# The Lambda path end to end, without AWS: `cargo lambda watch` serves the
+# functions, `cargo lambda invoke` sends them the sample events in events/.
+#   ingest   ← events/ingest.json (an EventBridge scheduled event); a static
+#              file server stands in for CoinGecko with a real /coins/markets body
+#   consumer ← events/consumer.json (a Kafka event: two ticks, one poison record)
+# It runs on a database, bucket and dead-letter topic of its own, removed at
+# the end, so the pipeline's own data is never touched. Run by `just test`
+# (needs the stack up and cpctl built).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)"
 cd "$ROOT"
@@ -10,16 +14,33 @@ DATA_DIR="${CRYPTO_DATA_DIR:-$ROOT/../shared/data}"
 WATCH_PORT="${LAMBDA_WATCH_PORT:-9009}"
 FAKE_PORT="${FAKE_COINGECKO_PORT:-9010}"
 LOG_DIR="$ROOT/.state/logs"
+CPCTL="${CARGO_TARGET_DIR:?}/debug/cpctl"
 mkdir -p "$LOG_DIR"
 
+id="smoke$(date +%s)$$"
+admin_url="$DATABASE_URL"
+export DATABASE_URL="${admin_url%/*}/$id"
+export RAW_BUCKET="$id"
+export KAFKA_DLQ_TOPIC="$id-dlq"
 work="$(mktemp -d)"
 pids=()
 cleanup() {
   for pid in "${pids[@]}"; do kill -- "-$pid" 2>/dev/null || kill "$pid" 2>/dev/null || true; done
   wait 2>/dev/null || true
+  psql -q "$admin_url" -c "DROP DATABASE IF EXISTS \"$id\" WITH (FORCE)" >/dev/null 2>&1 || true
+  for key in $(curl -s "$AWS_ENDPOINT_URL/$RAW_BUCKET?list-type=2" | grep -o '<Key>[^<]*</Key>' | sed 's/<[^>]*>//g'); do
+    curl -s -X DELETE "$AWS_ENDPOINT_URL/$RAW_BUCKET/$key" >/dev/null || true
+  done
+  curl -s -X DELETE "$AWS_ENDPOINT_URL/$RAW_BUCKET" >/dev/null || true
+  "$CPCTL" topic delete "$KAFKA_DLQ_TOPIC" >/dev/null 2>&1 || true
   rm -rf "$work"
 }
 trap cleanup EXIT
+
+psql -q "$admin_url" -c "CREATE DATABASE \"$id\"" >/dev/null
+"$CPCTL" migrate >/dev/null 2>&1
+curl -sf -X PUT "$AWS_ENDPOINT_URL/$RAW_BUCKET" >/dev/null
+"$CPCTL" topic create "$KAFKA_DLQ_TOPIC" >/dev/null 2>&1
 
 # CoinGecko stand-in: http.server ignores the query string, so the file
 # coins/markets answers GET /coins/markets?ids=... with the five default coins.
@@ -36,23 +57,30 @@ pids+=($!)
 export COINGECKO_BASE_URL="http://127.0.0.1:$FAKE_PORT"
 setsid cargo lambda watch -A 127.0.0.1 -P "$WATCH_PORT" >"$LOG_DIR/lambda-watch.log" 2>&1 &
 pids+=($!)
-
 for _ in $(seq 1 120); do
   (exec 3<>"/dev/tcp/127.0.0.1/$WATCH_PORT") 2>/dev/null && break
   sleep 1
 done
 
-# The first invoke compiles the function (quick: the tests built it already).
-out="$(cargo lambda invoke ingest -A 127.0.0.1 -P "$WATCH_PORT" --data-file events/ingest.json 2>&1)" || {
-  echo "lambda-smoke: invoke failed: $out" >&2
-  tail -n 30 "$LOG_DIR/lambda-watch.log" >&2
-  exit 1
+invoke() { # FUNCTION EVENT_FILE: prints the response; the first call compiles the function
+  cargo lambda invoke "$1" -A 127.0.0.1 -P "$WATCH_PORT" --data-file "$2" 2>&1 || {
+    echo "lambda-smoke: invoke $1 failed" >&2
+    tail -n 30 "$LOG_DIR/lambda-watch.log" >&2
+    return 1
+  }
 }
-echo "lambda-smoke: response: $out"
-python3 - "$out" <<'PY'
+
+ingest="$(invoke ingest events/ingest.json)"
+echo "lambda-smoke: ingest response: $ingest"
+consumer="$(invoke consumer events/consumer.json)"
+echo "lambda-smoke: consumer response: $consumer"
+python3 - "$ingest" "$consumer" <<'PY'
 import json, sys
-report = json.loads(sys.argv[1])
-assert report["rows_in"] == 5, report
-assert report["raw_key"].startswith("coingecko/coins_markets/dt="), report
-print("lambda-smoke: ok, cargo lambda invoke ingest stored", report["rows_in"], "snapshots")
+ingest, consumer = json.loads(sys.argv[1]), json.loads(sys.argv[2])
+assert ingest["rows_in"] == 5 and ingest["rows_out"] == 5, ingest
+assert ingest["raw_key"].startswith("coingecko/coins_markets/dt="), ingest
+assert consumer["records"] == 3 and consumer["stored"] == 2 and consumer["dead_lettered"] == 1, consumer
 PY
+rows="$(psql -At "$DATABASE_URL" -c "SELECT (SELECT count(*) FROM market_snapshots) || ' ' || (SELECT count(*) FROM price_ticks)")"
+[[ $rows == "5 2" ]] || { echo "lambda-smoke: expected 5 snapshots and 2 ticks, found $rows" >&2; exit 1; }
+echo "lambda-smoke: ok (ingest stored 5 snapshots, consumer stored 2 ticks and dead-lettered 1)"

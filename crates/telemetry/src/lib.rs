@@ -4,6 +4,8 @@
 //! Logs Insights can query; locally they are compact human-readable lines.
 //! `RUST_LOG` filters as usual (default `info`).
 
+use std::io::IsTerminal;
+
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::fmt::format::FmtSpan;
 
@@ -32,9 +34,16 @@ impl Format {
 /// Calling it twice is harmless (the second call keeps the first subscriber),
 /// which lets tests call it freely.
 pub fn init(component: &'static str) {
-    let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new("info,aws_config=warn,aws_smithy_runtime=warn,hyper=warn"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_span_events(FmtSpan::NONE);
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        EnvFilter::new("info,aws_config=warn,aws_smithy_runtime=warn,hyper=warn,refinery_core=warn")
+    });
+    // Logs go to stderr, so a command's own output on stdout stays parseable;
+    // colours only on a terminal, never in log files.
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_span_events(FmtSpan::NONE)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal());
     let result = match Format::from_env() {
         Format::Json => {
             builder.json().flatten_event(true).with_current_span(true).with_span_list(false).try_init()

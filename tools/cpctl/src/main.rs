@@ -1,6 +1,7 @@
 //! `cpctl`: the operator's command line. The jobs it runs are the same library
 //! code the Lambda functions run; this is only another front door.
 
+mod bench;
 mod streaming;
 
 use std::path::PathBuf;
@@ -63,6 +64,25 @@ enum Command {
     },
     /// Run the local event-source poller: KAFKA_TOPIC → consumer function → Postgres, until Ctrl-C / SIGTERM.
     Consume,
+    /// Create (if missing) or delete Kafka topics, e.g. for scratch runs.
+    Topic {
+        #[command(subcommand)]
+        action: TopicAction,
+    },
+    /// Benchmark the streaming path on a scratch database and topic (both removed afterwards).
+    BenchConsume(bench::Options),
+}
+
+#[derive(Debug, Subcommand)]
+enum TopicAction {
+    Create {
+        name: String,
+        #[arg(long, default_value_t = 1)]
+        partitions: i32,
+    },
+    Delete {
+        name: String,
+    },
 }
 
 #[tokio::main]
@@ -121,6 +141,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             streaming::replay(&settings, files, speed, limit).await?;
         }
         Command::Consume => streaming::consume(&settings).await?,
+        Command::Topic { action } => match action {
+            TopicAction::Create { name, partitions } => {
+                streaming::create_topic(&settings, &name, partitions).await?
+            }
+            TopicAction::Delete { name } => streaming::delete_topic(&settings, &name).await?,
+        },
+        Command::BenchConsume(options) => bench::consume(&settings, options).await?,
     }
     Ok(())
 }

@@ -5,6 +5,10 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use chrono::Utc;
+use rdkafka::ClientConfig;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::types::RDKafkaErrorCode;
 use settings::Settings;
 use stream::Publisher;
 use stream::replay::{coin_of_file, read_candles};
@@ -166,5 +170,32 @@ pub async fn consume(settings: &Settings) -> anyhow::Result<()> {
     info!(group = %settings.kafka.group, topic = %settings.kafka.topic, "poller starting");
     let stats = poller.run(&consumer, shutdown_on_signal()).await;
     println!("{stats:?}");
+    Ok(())
+}
+
+fn admin(settings: &Settings) -> anyhow::Result<AdminClient<DefaultClientContext>> {
+    Ok(ClientConfig::new().set("bootstrap.servers", &settings.kafka.brokers).create()?)
+}
+
+pub async fn create_topic(settings: &Settings, name: &str, partitions: i32) -> anyhow::Result<()> {
+    let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
+    let topic = NewTopic::new(name, partitions, TopicReplication::Fixed(1));
+    for result in admin(settings)?.create_topics(&[topic], &options).await? {
+        match result {
+            Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+            Err((topic, e)) => bail!("cannot create topic {topic}: {e}"),
+        }
+    }
+    Ok(())
+}
+
+pub async fn delete_topic(settings: &Settings, name: &str) -> anyhow::Result<()> {
+    let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
+    for result in admin(settings)?.delete_topics(&[name], &options).await? {
+        match result {
+            Ok(_) | Err((_, RDKafkaErrorCode::UnknownTopicOrPartition)) => {}
+            Err((topic, e)) => bail!("cannot delete topic {topic}: {e}"),
+        }
+    }
     Ok(())
 }

@@ -1,0 +1,379 @@
+//! `just bench` (streaming part): end-to-end throughput of Kafka → poller →
+//! consumer function → Postgres, plain `COPY` of the same rows for scale, and
+//! produce-to-commit latency at a fixed rate. Runs on a scratch database and
+//! scratch topics, removed afterwards, so it never touches the pipeline's data.
+
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use aws_lambda_events::event::kafka::KafkaEvent;
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as B64;
+use chrono::{DateTime, Utc};
+use consumer::poller::{BatchHandler, Poller, PollerConfig};
+use consumer::{BatchReport, Consumer, ConsumerError};
+use domain::{CoinId, Tick, TickSource};
+use futures::pin_mut;
+use rdkafka::ClientConfig;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use secrecy::{ExposeSecret, SecretString};
+use settings::Settings;
+use storage::PgStore;
+use stream::Publisher;
+use tokio_postgres::NoTls;
+use tokio_postgres::binary_copy::BinaryCopyInWriter;
+use tokio_postgres::types::Type;
+use tokio_util::sync::CancellationToken;
+
+#[derive(Debug, clap::Args)]
+pub struct Options {
+    /// Ticks for the throughput run.
+    #[arg(long, default_value_t = 1_000_000)]
+    ticks: u64,
+    /// Largest batch in the throughput run.
+    #[arg(long, default_value_t = 5_000)]
+    batch: usize,
+    /// Ticks per second in the latency run.
+    #[arg(long, default_value_t = 1_000)]
+    rate: u64,
+    /// Length of the latency run, in seconds.
+    #[arg(long, default_value_t = 20)]
+    latency_secs: u64,
+    /// Batching window of the poller in the latency run, in milliseconds.
+    #[arg(long, default_value_t = 100)]
+    max_wait_ms: u64,
+}
+
+pub async fn consume(settings: &Settings, options: Options) -> anyhow::Result<()> {
+    let scratch = Scratch::create(settings).await?;
+    let result = run(settings, &scratch, &options).await;
+    scratch.remove().await;
+    result
+}
+
+async fn run(settings: &Settings, scratch: &Scratch, o: &Options) -> anyhow::Result<()> {
+    let coins = CoinId::defaults();
+    let mut kafka = settings.kafka.clone();
+    kafka.topic = scratch.topic.clone();
+    let publisher = Publisher::to_topic(&kafka, &scratch.topic)?;
+    let consumer = Consumer {
+        store: scratch.store.clone(),
+        dead_letters: Publisher::to_topic(&kafka, &scratch.dlq)?,
+        coins: coins.iter().cloned().collect(),
+    };
+    println!("bench: {} ticks, 5 coins, topic with 6 partitions, batches of up to {}", o.ticks, o.batch);
+
+    // 1. Throughput, end to end: publish everything, consume everything.
+    let ticks = synthetic(&coins, o.ticks);
+    let started = Instant::now();
+    publisher.publish(ticks.iter().cloned()).await?;
+    let produced = started.elapsed();
+    let config = PollerConfig {
+        max_records: o.batch,
+        max_wait: Duration::from_millis(200),
+        retry_base: Duration::from_millis(200),
+        retry_max: Duration::from_secs(5),
+    };
+    let poller =
+        Poller::new(&kafka, &format!("bench-{}", uuid::Uuid::new_v4()), &scratch.topic, config.clone())?;
+    let consume_started = Instant::now();
+    let stop = CancellationToken::new();
+    let target = i64::try_from(o.ticks)?;
+    let stats = {
+        let run = poller.run(&consumer, stop.clone());
+        pin_mut!(run);
+        loop {
+            tokio::select! {
+                s = &mut run => break s,
+                () = tokio::time::sleep(Duration::from_millis(500)) => {
+                    if scratch.count("price_ticks").await? >= target {
+                        stop.cancel();
+                    }
+                }
+            }
+        }
+    };
+    let total = started.elapsed();
+    let consumed = consume_started.elapsed();
+    let rate = |n: u64, d: Duration| n as f64 / d.as_secs_f64();
+    println!(
+        "bench: produce               {:>10.0} ticks/s ({:.1} s)",
+        rate(o.ticks, produced),
+        produced.as_secs_f64()
+    );
+    println!(
+        "bench: consume into Postgres {:>10.0} ticks/s ({:.1} s, {} batches)",
+        rate(o.ticks, consumed),
+        consumed.as_secs_f64(),
+        stats.batches
+    );
+    println!(
+        "bench: end to end            {:>10.0} ticks/s ({:.1} s)",
+        rate(o.ticks, total),
+        total.as_secs_f64()
+    );
+
+    // 2. For scale: plain binary COPY of the same rows into the same table shape.
+    let copy = scratch.copy(&ticks).await?;
+    println!(
+        "bench: plain COPY            {:>10.0} ticks/s ({:.1} s)",
+        rate(o.ticks, copy),
+        copy.as_secs_f64()
+    );
+
+    // 3. Latency, produce to commit, at a fixed rate.
+    let timed = Timed { inner: &consumer, latencies: Mutex::new(Vec::new()) };
+    let poller = Poller::new(
+        &kafka,
+        &format!("bench-latency-{}", uuid::Uuid::new_v4()),
+        &scratch.latency_topic,
+        PollerConfig { max_records: 500, max_wait: Duration::from_millis(o.max_wait_ms), ..config },
+    )?;
+    let stop = CancellationToken::new();
+    let latency_publisher = Publisher::to_topic(&kafka, &scratch.latency_topic)?;
+    let mut sent = None;
+    {
+        let run = poller.run(&timed, stop.clone());
+        pin_mut!(run);
+        let sender = paced(&latency_publisher, &coins, o.rate, Duration::from_secs(o.latency_secs), o.ticks);
+        pin_mut!(sender);
+        loop {
+            tokio::select! {
+                _ = &mut run => break,
+                s = &mut sender, if sent.is_none() => {
+                    sent = Some(s?);
+                    let drain = stop.clone();
+                    tokio::spawn(async move { tokio::time::sleep(Duration::from_secs(3)).await; drain.cancel(); });
+                }
+            }
+        }
+    }
+    let mut latencies = timed.latencies.into_inner().unwrap_or_default();
+    latencies.sort_by(f64::total_cmp);
+    let pct =
+        |p: f64| latencies.get(((latencies.len() as f64 - 1.0) * p) as usize).copied().unwrap_or(f64::NAN);
+    println!(
+        "bench: latency at {} ticks/s over {} s (window {} ms): p50 {:.0} ms, p99 {:.0} ms, max {:.0} ms ({} of {} ticks measured)",
+        o.rate,
+        o.latency_secs,
+        o.max_wait_ms,
+        pct(0.5),
+        pct(0.99),
+        latencies.last().copied().unwrap_or(f64::NAN),
+        latencies.len(),
+        sent.unwrap_or(0)
+    );
+    Ok(())
+}
+
+/// `n` ticks over the five coins, distinct keys, prices on a gentle wave.
+fn synthetic(coins: &[CoinId], n: u64) -> Vec<Tick> {
+    let start = DateTime::parse_from_rfc3339("2025-01-01T00:00:00Z")
+        .map(|t| t.with_timezone(&Utc))
+        .unwrap_or_default();
+    (0..n)
+        .map(|i| {
+            let coin = &coins[(i % coins.len() as u64) as usize];
+            let step = i / coins.len() as u64;
+            Tick {
+                coin: coin.clone(),
+                event_time: start + chrono::Duration::seconds(step as i64 * 5),
+                price: 100.0 + (step as f64 / 100.0).sin(),
+                volume: Some(1.0),
+                interval_secs: 5,
+                source: TickSource::Simulated,
+                seq: step,
+            }
+        })
+        .collect()
+}
+
+/// Publishes `rate` ticks a second for `length`, stamped with the send time;
+/// event times start after the throughput run's so none collides.
+async fn paced(
+    publisher: &Publisher,
+    coins: &[CoinId],
+    rate: u64,
+    length: Duration,
+    offset: u64,
+) -> anyhow::Result<u64> {
+    let per_slice = (rate / 100).max(1);
+    let mut timer = tokio::time::interval(Duration::from_millis(10));
+    let started = Instant::now();
+    let mut seq = offset;
+    while started.elapsed() < length {
+        timer.tick().await;
+        let now = Utc::now();
+        let slice: Vec<Tick> = (0..per_slice)
+            .map(|k| {
+                seq += 1;
+                Tick {
+                    coin: coins[(seq % coins.len() as u64) as usize].clone(),
+                    // Unique per tick, but the send time is what latency is measured from:
+                    // the sub-millisecond part carries the sequence.
+                    event_time: now + chrono::Duration::microseconds((k % 1000) as i64),
+                    price: 100.0,
+                    volume: Some(1.0),
+                    interval_secs: 5,
+                    source: TickSource::Simulated,
+                    seq,
+                }
+            })
+            .collect();
+        publisher.publish(slice).await?;
+    }
+    Ok(seq - offset)
+}
+
+/// Wraps the consumer function: after a batch is committed, records how long
+/// ago each of its ticks was sent.
+struct Timed<'a, H> {
+    inner: &'a H,
+    latencies: Mutex<Vec<f64>>,
+}
+
+impl<H: BatchHandler + Sync> BatchHandler for Timed<'_, H> {
+    async fn handle(&self, event: &KafkaEvent) -> Result<BatchReport, ConsumerError> {
+        let report = self.inner.handle(event).await?;
+        let now = Utc::now();
+        let mut out = Vec::new();
+        for record in event.records.values().flatten() {
+            let sent = record
+                .value
+                .as_deref()
+                .and_then(|v| B64.decode(v).ok())
+                .and_then(|v| serde_json::from_slice::<serde_json::Value>(&v).ok())
+                .and_then(|v| v["event_time"].as_str().and_then(|t| DateTime::parse_from_rfc3339(t).ok()));
+            if let Some(sent) = sent {
+                out.push(
+                    (now - sent.with_timezone(&Utc)).num_microseconds().unwrap_or_default() as f64 / 1000.0,
+                );
+            }
+        }
+        if let Ok(mut latencies) = self.latencies.lock() {
+            latencies.extend(out);
+        }
+        Ok(report)
+    }
+}
+
+/// A scratch database and topics, removed by [`Scratch::remove`].
+struct Scratch {
+    admin_url: String,
+    db: String,
+    store: PgStore,
+    url: SecretString,
+    brokers: String,
+    topic: String,
+    dlq: String,
+    /// A topic of its own for the latency run, so it does not re-read phase 1.
+    latency_topic: String,
+}
+
+impl Scratch {
+    async fn create(settings: &Settings) -> anyhow::Result<Self> {
+        let admin_url = settings.database_url.expose_secret().to_owned();
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        let db = format!("bench_{id}");
+        let (client, connection) =
+            tokio_postgres::connect(&admin_url, NoTls).await.context("connect to DATABASE_URL")?;
+        tokio::spawn(connection);
+        // The name is ours (a UUID); identifiers cannot be bound as parameters.
+        client.batch_execute(&format!("CREATE DATABASE \"{db}\"")).await?;
+        let mut url = url::Url::parse(&admin_url)?;
+        url.set_path(&db);
+        let url = SecretString::from(url.to_string());
+        let store = PgStore::connect(&url).await?;
+        storage::migrate(&store).await?;
+        let (topic, dlq, latency_topic) =
+            (format!("bench-{id}"), format!("bench-dlq-{id}"), format!("bench-lat-{id}"));
+        let brokers = settings.kafka.brokers.clone();
+        let admin: AdminClient<DefaultClientContext> =
+            ClientConfig::new().set("bootstrap.servers", &brokers).create()?;
+        let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
+        for result in admin
+            .create_topics(
+                &[
+                    NewTopic::new(&topic, 6, TopicReplication::Fixed(1)),
+                    NewTopic::new(&dlq, 1, TopicReplication::Fixed(1)),
+                    NewTopic::new(&latency_topic, 6, TopicReplication::Fixed(1)),
+                ],
+                &options,
+            )
+            .await?
+        {
+            result.map_err(|(t, e)| anyhow::anyhow!("cannot create topic {t}: {e}"))?;
+        }
+        Ok(Self { admin_url, db, store, url, brokers, topic, dlq, latency_topic })
+    }
+
+    async fn count(&self, table: &str) -> anyhow::Result<i64> {
+        let row = self.store.client().await?.query_one(&format!("SELECT count(*) FROM {table}"), &[]).await?;
+        Ok(row.get(0))
+    }
+
+    async fn copy(&self, ticks: &[Tick]) -> anyhow::Result<Duration> {
+        let (mut client, connection) = tokio_postgres::connect(self.url.expose_secret(), NoTls).await?;
+        tokio::spawn(connection);
+        client.batch_execute("CREATE TABLE copy_ticks (LIKE price_ticks INCLUDING ALL)").await?;
+        let started = Instant::now();
+        let tx = client.transaction().await?;
+        let sink = tx
+            .copy_in(
+                "COPY copy_ticks (coin_id, event_time, source, price, volume, interval_secs, seq, kafka_partition, kafka_offset) FROM STDIN BINARY",
+            )
+            .await?;
+        let types = [
+            Type::TEXT,
+            Type::TIMESTAMPTZ,
+            Type::TEXT,
+            Type::FLOAT8,
+            Type::FLOAT8,
+            Type::INT4,
+            Type::INT8,
+            Type::INT4,
+            Type::INT8,
+        ];
+        let writer = BinaryCopyInWriter::new(sink, &types);
+        pin_mut!(writer);
+        for (i, t) in ticks.iter().enumerate() {
+            let (seq, offset, partition) = (t.seq as i64, i as i64, 0i32);
+            writer
+                .as_mut()
+                .write(&[
+                    &t.coin.as_str(),
+                    &t.event_time,
+                    &t.source.as_str(),
+                    &t.price,
+                    &t.volume,
+                    &(t.interval_secs as i32),
+                    &seq,
+                    &partition,
+                    &offset,
+                ])
+                .await?;
+        }
+        writer.finish().await?;
+        tx.commit().await?;
+        Ok(started.elapsed())
+    }
+
+    async fn remove(self) {
+        drop(self.store);
+        if let Ok((client, connection)) = tokio_postgres::connect(&self.admin_url, NoTls).await {
+            tokio::spawn(connection);
+            let _ =
+                client.batch_execute(&format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", self.db)).await;
+        }
+        if let Ok(admin) = ClientConfig::new()
+            .set("bootstrap.servers", &self.brokers)
+            .create::<AdminClient<DefaultClientContext>>()
+        {
+            let _ = admin
+                .delete_topics(&[&self.topic, &self.dlq, &self.latency_topic], &AdminOptions::new())
+                .await;
+        }
+    }
+}
