@@ -15,9 +15,6 @@ use consumer::poller::{BatchHandler, Poller, PollerConfig};
 use consumer::{BatchReport, Consumer, ConsumerError};
 use domain::{CoinId, Tick, TickSource};
 use futures::pin_mut;
-use rdkafka::ClientConfig;
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
 use secrecy::{ExposeSecret, SecretString};
 use settings::Settings;
 use storage::PgStore;
@@ -265,7 +262,7 @@ struct Scratch {
     db: String,
     store: PgStore,
     url: SecretString,
-    brokers: String,
+    settings: Settings,
     topic: String,
     dlq: String,
     /// A topic of its own for the latency run, so it does not re-read phase 1.
@@ -289,24 +286,10 @@ impl Scratch {
         storage::migrate(&store).await?;
         let (topic, dlq, latency_topic) =
             (format!("bench-{id}"), format!("bench-dlq-{id}"), format!("bench-lat-{id}"));
-        let brokers = settings.kafka.brokers.clone();
-        let admin: AdminClient<DefaultClientContext> =
-            ClientConfig::new().set("bootstrap.servers", &brokers).create()?;
-        let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
-        for result in admin
-            .create_topics(
-                &[
-                    NewTopic::new(&topic, 6, TopicReplication::Fixed(1)),
-                    NewTopic::new(&dlq, 1, TopicReplication::Fixed(1)),
-                    NewTopic::new(&latency_topic, 6, TopicReplication::Fixed(1)),
-                ],
-                &options,
-            )
-            .await?
-        {
-            result.map_err(|(t, e)| anyhow::anyhow!("cannot create topic {t}: {e}"))?;
+        for (name, partitions) in [(&topic, 6), (&dlq, 1), (&latency_topic, 6)] {
+            crate::streaming::create_topic(settings, name, partitions).await?;
         }
-        Ok(Self { admin_url, db, store, url, brokers, topic, dlq, latency_topic })
+        Ok(Self { admin_url, db, store, url, settings: settings.clone(), topic, dlq, latency_topic })
     }
 
     async fn count(&self, table: &str) -> anyhow::Result<i64> {
@@ -367,13 +350,8 @@ impl Scratch {
             let _ =
                 client.batch_execute(&format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", self.db)).await;
         }
-        if let Ok(admin) = ClientConfig::new()
-            .set("bootstrap.servers", &self.brokers)
-            .create::<AdminClient<DefaultClientContext>>()
-        {
-            let _ = admin
-                .delete_topics(&[&self.topic, &self.dlq, &self.latency_topic], &AdminOptions::new())
-                .await;
+        for topic in [&self.topic, &self.dlq, &self.latency_topic] {
+            let _ = crate::streaming::delete_topic(&self.settings, topic).await;
         }
     }
 }
