@@ -72,6 +72,14 @@ produce *ARGS:
 replay *ARGS:
     {{cpctl}} replay {{ARGS}}
 
+# Transform what arrived since the last run (`just transform --full` rebuilds everything).
+transform *ARGS:
+    {{cpctl}} transform {{ARGS}}
+
+# Load the real hourly candles of ../shared/data/binance_1h straight into Postgres (no Kafka).
+load-history *ARGS:
+    {{cpctl}} load-history {{ARGS}}
+
 # Run the consumer (local event-source poller → consumer function → Postgres), in the foreground.
 consume:
     {{cpctl}} consume
@@ -111,7 +119,8 @@ lint:
 fmt:
     cargo fmt --all
 
-# Benchmarks (release build), printing figures: streaming throughput, COPY for scale, latency.
+# Benchmarks (release build), printing figures: streaming throughput, COPY for scale, latency; transform times.
 bench *ARGS:
     cargo build --release --locked -p cpctl
     {{CARGO_TARGET_DIR}}/release/cpctl bench-consume {{ARGS}}
+    {{CARGO_TARGET_DIR}}/release/cpctl bench-transform

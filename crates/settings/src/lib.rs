@@ -32,6 +32,11 @@ pub const VARIABLES: &[(&str, Option<&str>)] = &[
     ("KAFKA_CONSUMER_GROUP", Some("crypto-consumer")),
     ("CONSUMER_MAX_RECORDS", Some("500")),
     ("CONSUMER_MAX_WAIT_MS", Some("1000")),
+    ("ALERT_THRESHOLD_PCT", Some("5")),
+    ("ALERT_WINDOW_HOURS", Some("1")),
+    ("CLEAN_MAX_DEVIATION_PCT", Some("50")),
+    ("CLEAN_NEIGHBOURHOOD_HOURS", Some("6")),
+    ("TRANSFORM_WATERMARK_LAG_SECS", Some("30")),
 ];
 
 const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:55432/crypto";
@@ -57,6 +62,22 @@ pub struct Settings {
     /// Bucket that receives raw API responses, as fetched.
     pub raw_bucket: String,
     pub kafka: KafkaSettings,
+    pub transform: TransformSettings,
+}
+
+/// Knobs of the transforms.
+#[derive(Debug, Clone)]
+pub struct TransformSettings {
+    /// An alert fires on a move strictly beyond this fraction (0.05 = 5 %).
+    pub alert_threshold: f64,
+    /// Alerts compare a close with the close this long before (whole hours, ≤ 24 h).
+    pub alert_window: Duration,
+    /// A price further than this fraction from its neighbourhood's median is aberrant.
+    pub max_deviation: f64,
+    /// The trailing window whose median a price is compared with.
+    pub neighbourhood: Duration,
+    /// Rows ingested this recently wait for the next incremental run.
+    pub watermark_lag: Duration,
 }
 
 /// How to reach CoinGecko.
@@ -140,7 +161,20 @@ impl Settings {
             ));
         }
 
+        let window_hours = number(&get, "ALERT_WINDOW_HOURS", 1)?;
+        if window_hours > 24 {
+            return Err(invalid("ALERT_WINDOW_HOURS", &window_hours.to_string(), "at most 24 (hours)"));
+        }
+        let transform = TransformSettings {
+            alert_threshold: fraction(&get, "ALERT_THRESHOLD_PCT")?,
+            alert_window: Duration::from_secs(window_hours * 3600),
+            max_deviation: fraction(&get, "CLEAN_MAX_DEVIATION_PCT")?,
+            neighbourhood: Duration::from_secs(number(&get, "CLEAN_NEIGHBOURHOOD_HOURS", 1)? * 3600),
+            watermark_lag: Duration::from_secs(number(&get, "TRANSFORM_WATERMARK_LAG_SECS", 0)?),
+        };
+
         Ok(Self {
+            transform,
             database_url: SecretString::from(database_url),
             coins,
             vs_currency,
@@ -184,6 +218,15 @@ fn number(get: &impl Fn(&'static str) -> String, name: &'static str, min: u64) -
     }
 }
 
+/// A positive percentage, as a fraction.
+fn fraction(get: &impl Fn(&'static str) -> String, name: &'static str) -> Result<f64, SettingsError> {
+    let raw = get(name);
+    match raw.trim().parse::<f64>() {
+        Ok(pct) if pct.is_finite() && pct > 0.0 => Ok(pct / 100.0),
+        _ => Err(invalid(name, &raw, "expected a positive percentage such as 5 or 2.5")),
+    }
+}
+
 /// S3 bucket naming rules, checked here so a typo fails at start-up, not at the first upload.
 fn bucket(raw: String, name: &'static str) -> Result<String, SettingsError> {
     let ok = (3..=63).contains(&raw.len())
@@ -215,6 +258,9 @@ mod tests {
         assert!(s.coingecko.api_key.is_none());
         assert_eq!(s.raw_bucket, "crypto-raw");
         assert_eq!(s.kafka.topic, "crypto_prices");
+        assert_eq!(s.transform.alert_threshold, 0.05);
+        assert_eq!(s.transform.alert_window, Duration::from_secs(3600));
+        assert_eq!(s.transform.max_deviation, 0.5);
     }
 
     #[test]
@@ -223,6 +269,10 @@ mod tests {
         assert_eq!(err.name, "COINS");
         let err = with(&[("COINGECKO_TIMEOUT_SECS", "soon")]).unwrap_err();
         assert!(err.to_string().contains("COINGECKO_TIMEOUT_SECS"), "{err}");
+        let err = with(&[("ALERT_THRESHOLD_PCT", "-1")]).unwrap_err();
+        assert_eq!(err.name, "ALERT_THRESHOLD_PCT");
+        let err = with(&[("ALERT_WINDOW_HOURS", "48")]).unwrap_err();
+        assert_eq!(err.name, "ALERT_WINDOW_HOURS");
         let err = with(&[("RAW_BUCKET", "Bad_Bucket")]).unwrap_err();
         assert_eq!(err.name, "RAW_BUCKET");
         let err = with(&[("COINGECKO_CA_BUNDLE", "/nonexistent/ca.pem")]).unwrap_err();

@@ -294,6 +294,35 @@ impl TickStore for PgStore {
 }
 
 impl PgStore {
+    /// Loads ticks that never went through Kafka (`just load-history`), in
+    /// chunks, each in its own statement; already stored ticks are skipped.
+    /// Returns how many were new.
+    pub async fn load_ticks(&self, ticks: &[domain::Tick]) -> Result<u64, StorageError> {
+        let client = self.client().await?;
+        let mut inserted = 0;
+        for chunk in ticks.chunks(20_000) {
+            let coins: Vec<&str> = chunk.iter().map(|t| t.coin.as_str()).collect();
+            let times: Vec<_> = chunk.iter().map(|t| t.event_time).collect();
+            let sources: Vec<&str> = chunk.iter().map(|t| t.source.as_str()).collect();
+            let prices: Vec<f64> = chunk.iter().map(|t| t.price).collect();
+            let volumes: Vec<Option<f64>> = chunk.iter().map(|t| t.volume).collect();
+            let intervals: Vec<i32> =
+                chunk.iter().map(|t| i32::try_from(t.interval_secs).unwrap_or(i32::MAX)).collect();
+            let seqs: Vec<i64> = chunk.iter().map(|t| i64::try_from(t.seq).unwrap_or(i64::MAX)).collect();
+            inserted += client
+                .execute(
+                    "INSERT INTO price_ticks (coin_id, event_time, source, price, volume, interval_secs, seq)
+                     SELECT * FROM UNNEST($1::text[], $2::timestamptz[], $3::text[], $4::float8[], $5::float8[],
+                                          $6::int4[], $7::int8[])
+                     ON CONFLICT (coin_id, event_time, source) DO NOTHING",
+                    &[&coins, &times, &sources, &prices, &volumes, &intervals, &seqs],
+                )
+                .await
+                .map_err(|e| StorageError::query("load ticks", &e))?;
+        }
+        Ok(inserted)
+    }
+
     /// The latest known price of each coin, from stream ticks or batch
     /// snapshots, whichever is newer; coins never seen are absent.
     pub async fn latest_prices(&self, coins: &[CoinId]) -> Result<HashMap<CoinId, f64>, StorageError> {

@@ -43,6 +43,49 @@ pub struct Options {
     max_wait_ms: u64,
 }
 
+/// `just bench` (transform part): a full run over every candle of the five
+/// coins, then an incremental run after one new hour.
+pub async fn transform(settings: &Settings) -> anyhow::Result<()> {
+    let scratch = Scratch::create(settings).await?;
+    let result = run_transform(&scratch).await;
+    scratch.remove().await;
+    result
+}
+
+async fn run_transform(scratch: &Scratch) -> anyhow::Result<()> {
+    let mut ticks = Vec::new();
+    for file in crate::streaming::default_candle_files()? {
+        let coin = stream::replay::coin_of_file(&file).context("unknown candle file")?;
+        ticks.extend(stream::replay::read_candles(&file, &coin)?);
+    }
+    scratch.store.load_ticks(&ticks).await?;
+    let job = transform::Transform {
+        store: scratch.store.clone(),
+        clean: Default::default(),
+        alerts: Default::default(),
+        watermark_lag_secs: 0.0,
+    };
+    let full = job.run(transform::TransformRequest { full: true }).await?;
+    println!(
+        "bench: transform full run     {:>7} ms for {} observations ({} hourly rows, {} alerts)",
+        full.elapsed_ms, full.observations, full.hourly_rows, full.alerts
+    );
+    // One new hour for every coin, after the last stored one.
+    let last = ticks.iter().map(|t| t.event_time).max().context("no candles")?;
+    let next: Vec<Tick> = ticks
+        .iter()
+        .filter(|t| t.event_time == last)
+        .map(|t| Tick { event_time: last + chrono::Duration::hours(1), seq: t.seq + 1, ..t.clone() })
+        .collect();
+    scratch.store.load_ticks(&next).await?;
+    let incremental = job.run(transform::TransformRequest { full: false }).await?;
+    println!(
+        "bench: transform incremental  {:>7} ms after one new hour ({} days recomputed, {} observations read)",
+        incremental.elapsed_ms, incremental.days, incremental.observations
+    );
+    Ok(())
+}
+
 pub async fn consume(settings: &Settings, options: Options) -> anyhow::Result<()> {
     let scratch = Scratch::create(settings).await?;
     let result = run(settings, &scratch, &options).await;

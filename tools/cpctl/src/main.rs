@@ -64,6 +64,17 @@ enum Command {
     },
     /// Run the local event-source poller: KAFKA_TOPIC → consumer function → Postgres, until Ctrl-C / SIGTERM.
     Consume,
+    /// Run the transform once: incremental (what arrived since the last run), or --full.
+    Transform {
+        /// Rebuild every table from every observation.
+        #[arg(long)]
+        full: bool,
+    },
+    /// Load real hourly candles (Binance CSVs) as observations, straight into Postgres (no Kafka).
+    LoadHistory {
+        /// CSV files. Default: every CSV in $CRYPTO_DATA_DIR/binance_1h (../shared/data).
+        files: Vec<PathBuf>,
+    },
     /// Create (if missing) or delete Kafka topics, e.g. for scratch runs.
     Topic {
         #[command(subcommand)]
@@ -71,6 +82,8 @@ enum Command {
     },
     /// Benchmark the streaming path on a scratch database and topic (both removed afterwards).
     BenchConsume(bench::Options),
+    /// Benchmark the transform on a scratch database: a full run over the five coins' candles, then one new hour.
+    BenchTransform,
 }
 
 #[derive(Debug, Subcommand)]
@@ -141,6 +154,26 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             streaming::replay(&settings, files, speed, limit).await?;
         }
         Command::Consume => streaming::consume(&settings).await?,
+        Command::Transform { full } => {
+            let mut job = transform::Transform::from_settings(&settings).await?;
+            if full {
+                // A full rebuild reads everything stored up to now.
+                job.watermark_lag_secs = 0.0;
+            }
+            let report = job.run(transform::TransformRequest { full }).await?;
+            println!("{}", serde_json::to_string(&report)?);
+        }
+        Command::LoadHistory { files } => {
+            let store = storage::PgStore::connect(&settings.database_url).await?;
+            for file in if files.is_empty() { streaming::default_candle_files()? } else { files } {
+                let coin = stream::replay::coin_of_file(&file).with_context(|| {
+                    format!("cannot tell the coin of {}: name it like BTCUSDT_1h.csv", file.display())
+                })?;
+                let ticks = stream::replay::read_candles(&file, &coin)?;
+                let added = store.load_ticks(&ticks).await?;
+                println!("{}: {} candles, {added} new observations of {coin}", file.display(), ticks.len());
+            }
+        }
         Command::Topic { action } => match action {
             TopicAction::Create { name, partitions } => {
                 streaming::create_topic(&settings, &name, partitions).await?
@@ -148,6 +181,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             TopicAction::Delete { name } => streaming::delete_topic(&settings, &name).await?,
         },
         Command::BenchConsume(options) => bench::consume(&settings, options).await?,
+        Command::BenchTransform => bench::transform(&settings).await?,
     }
     Ok(())
 }

@@ -146,7 +146,7 @@ pub async fn replay(
     Ok(())
 }
 
-fn default_candle_files() -> anyhow::Result<Vec<PathBuf>> {
+pub fn default_candle_files() -> anyhow::Result<Vec<PathBuf>> {
     let dir = std::env::var_os("CRYPTO_DATA_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from("../shared/data"))

@@ -1,0 +1,36 @@
+//! Shared helpers for the integration tests: building observation frames.
+#![allow(clippy::unwrap_used, dead_code)]
+
+use polars::prelude::*;
+
+/// The dtype of the timestamp columns.
+pub fn utc_datetime() -> DataType {
+    DataType::Datetime(TimeUnit::Microseconds, Some(TimeZone::UTC))
+}
+
+/// One observation with the columns of the crate docs (`ingested_at` = `ts`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Row {
+    pub coin: String,
+    /// Microseconds since the epoch, UTC.
+    pub ts: i64,
+    pub price: f64,
+    pub volume_base: Option<f64>,
+    pub source: String,
+}
+
+/// The observations frame for `rows`.
+pub fn observations(rows: &[Row]) -> LazyFrame {
+    let df = df!(
+        "coin" => rows.iter().map(|r| r.coin.as_str()).collect::<Vec<_>>(),
+        "ts" => rows.iter().map(|r| r.ts).collect::<Vec<_>>(),
+        "price" => rows.iter().map(|r| r.price).collect::<Vec<_>>(),
+        "volume_base" => rows.iter().map(|r| r.volume_base).collect::<Vec<_>>(),
+        "volume_24h" => vec![None::<f64>; rows.len()],
+        "change_24h_pct" => vec![None::<f64>; rows.len()],
+        "source" => rows.iter().map(|r| r.source.as_str()).collect::<Vec<_>>(),
+        "ingested_at" => rows.iter().map(|r| r.ts).collect::<Vec<_>>(),
+    )
+    .unwrap();
+    df.lazy().with_columns([col("ts").cast(utc_datetime()), col("ingested_at").cast(utc_datetime())])
+}

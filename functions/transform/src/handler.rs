@@ -1,0 +1,363 @@
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::time::Instant;
+
+use chrono::{DateTime, Duration, NaiveDate, Utc};
+use lambda_runtime::LambdaEvent;
+use polars::prelude::*;
+use serde::{Deserialize, Serialize};
+use settings::Settings;
+use storage::{PgStore, RunLog, RunOutcome, RunStatus};
+use tracing::{info, instrument, warn};
+use transforms::{AlertConfig, CleanConfig};
+use uuid::Uuid;
+
+use crate::TransformError;
+use crate::io::{self, dates, floats, instants, ints, strings};
+
+/// The invocation payload; unknown fields (an EventBridge event's) are ignored.
+#[derive(Debug, Default, Deserialize)]
+pub struct TransformRequest {
+    /// Rebuild every table from every observation.
+    #[serde(default)]
+    pub full: bool,
+}
+
+/// What one run did.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct TransformReport {
+    pub run_id: Uuid,
+    pub full: bool,
+    /// UTC days whose results were recomputed.
+    pub days: usize,
+    /// Observations read, context days included.
+    pub observations: usize,
+    pub hourly_rows: usize,
+    pub ranking_rows: usize,
+    pub alerts: usize,
+    pub volume_rows: usize,
+    /// Observations of the recomputed days dropped by cleaning, by reason.
+    pub dropped: BTreeMap<String, i64>,
+    pub elapsed_ms: u64,
+}
+
+/// The transform job with its settings and pool, built once per process.
+#[derive(Debug, Clone)]
+pub struct Transform {
+    pub store: PgStore,
+    pub clean: CleanConfig,
+    pub alerts: AlertConfig,
+    /// Rows ingested within this many seconds wait for the next run (see `io::watermarks`).
+    pub watermark_lag_secs: f64,
+}
+
+impl Transform {
+    pub async fn from_settings(settings: &Settings) -> Result<Self, TransformError> {
+        let t = &settings.transform;
+        let clean = CleanConfig { max_deviation: t.max_deviation, neighbourhood: t.neighbourhood };
+        let alerts = AlertConfig { threshold: t.alert_threshold, window: t.alert_window };
+        clean.validate().map_err(|e| TransformError::BadRequest(e.to_string()))?;
+        alerts.validate().map_err(|e| TransformError::BadRequest(e.to_string()))?;
+        Ok(Self {
+            store: PgStore::connect(&settings.database_url).await?,
+            clean,
+            alerts,
+            watermark_lag_secs: t.watermark_lag.as_secs_f64(),
+        })
+    }
+}
+
+/// The Lambda handler.
+pub async fn handle(
+    transform: &Transform,
+    event: LambdaEvent<serde_json::Value>,
+) -> Result<TransformReport, TransformError> {
+    let request: TransformRequest = match event.payload {
+        serde_json::Value::Null => TransformRequest::default(),
+        payload => serde_json::from_value(payload).map_err(|e| TransformError::BadRequest(e.to_string()))?,
+    };
+    transform.run(request).await
+}
+
+/// The frames of one run, restricted to the recomputed days.
+struct Outputs {
+    hourly: DataFrame,
+    ranking: DataFrame,
+    alerts: DataFrame,
+    volume: DataFrame,
+    dropped: DataFrame,
+}
+
+impl Transform {
+    /// Runs once and records the run in `pipeline_runs`.
+    #[instrument(skip_all, fields(full = request.full))]
+    pub async fn run(&self, request: TransformRequest) -> Result<TransformReport, TransformError> {
+        let run_id = self.store.start_run("transform").await?;
+        let result = self.transform(run_id, request.full).await;
+        let outcome = match &result {
+            Ok(report) => RunOutcome {
+                status: RunStatus::Succeeded,
+                rows_in: report.observations as i64,
+                rows_out: (report.hourly_rows + report.ranking_rows + report.alerts + report.volume_rows)
+                    as i64,
+                error: None,
+                details: serde_json::to_value(report).unwrap_or_default(),
+            },
+            Err(err) => RunOutcome {
+                status: RunStatus::Failed,
+                rows_in: 0,
+                rows_out: 0,
+                error: Some(err.to_string()),
+                details: serde_json::json!({ "full": request.full }),
+            },
+        };
+        if let Err(e) = self.store.finish_run(run_id, &outcome).await {
+            warn!(error = %e, "could not record the end of the run");
+        }
+        match &result {
+            Ok(r) => info!(
+                days = r.days,
+                rows = r.hourly_rows,
+                alerts = r.alerts,
+                elapsed_ms = r.elapsed_ms,
+                "transform done"
+            ),
+            Err(e) => warn!(error = %e, "transform failed"),
+        }
+        result
+    }
+
+    async fn transform(&self, run_id: Uuid, full: bool) -> Result<TransformReport, TransformError> {
+        let started = Instant::now();
+        let mut client = self.store.client().await?;
+        // One snapshot for reading, one transaction for writing: a run's
+        // results appear whole or not at all.
+        let tx = client
+            .build_transaction()
+            .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+            .start()
+            .await
+            .map_err(|e| TransformError::query("begin a transaction", &e))?;
+        let marks = io::watermarks(&tx, self.watermark_lag_secs).await?;
+        let recompute: Option<BTreeSet<NaiveDate>> = if full {
+            None
+        } else {
+            let touched = io::affected_days(&tx, &marks).await?;
+            Some(touched.iter().flat_map(|d| [*d - Duration::days(1), *d, *d + Duration::days(1)]).collect())
+        };
+        let (from, to) = match &recompute {
+            None => (None, None),
+            Some(days) if days.is_empty() => {
+                write_watermarks(&tx, &marks).await?;
+                tx.commit().await.map_err(|e| TransformError::query("commit the transform", &e))?;
+                return Ok(TransformReport {
+                    run_id,
+                    full,
+                    elapsed_ms: started.elapsed().as_millis() as u64,
+                    ..Default::default()
+                });
+            }
+            Some(days) => {
+                // One day of context either side: previous closes, cleaning windows.
+                let first = days.iter().next().copied().unwrap_or_default() - Duration::days(1);
+                let last = days.iter().next_back().copied().unwrap_or_default() + Duration::days(2);
+                (Some(midnight(first)), Some(midnight(last)))
+            }
+        };
+        let observations = io::load(&tx, &marks, from, to).await?;
+        let outputs = self.compute(observations.clone(), recompute.as_ref())?;
+        let days = match &recompute {
+            Some(days) => days.len(),
+            None => distinct_days(&outputs.hourly)?,
+        };
+        write_outputs(&tx, run_id, recompute.as_ref(), &outputs).await?;
+        write_watermarks(&tx, &marks).await?;
+        tx.commit().await.map_err(|e| TransformError::query("commit the transform", &e))?;
+
+        let dropped =
+            strings(&outputs.dropped, "reason")?.into_iter().zip(ints(&outputs.dropped, "rows")?).collect();
+        Ok(TransformReport {
+            run_id,
+            full,
+            days,
+            observations: observations.height(),
+            hourly_rows: outputs.hourly.height(),
+            ranking_rows: outputs.ranking.height(),
+            alerts: outputs.alerts.height(),
+            volume_rows: outputs.volume.height(),
+            dropped,
+            elapsed_ms: started.elapsed().as_millis() as u64,
+        })
+    }
+
+    /// The pure part: every transform, then each output cut to the recomputed days.
+    fn compute(
+        &self,
+        observations: DataFrame,
+        days: Option<&BTreeSet<NaiveDate>>,
+    ) -> Result<Outputs, TransformError> {
+        let classified = transforms::classify(observations.lazy(), &self.clean).collect()?;
+        let clean = transforms::clean(classified.clone().lazy(), &self.clean).collect()?;
+        let hourly = transforms::hourly(clean.clone().lazy()).collect()?;
+        let ranking = transforms::daily_ranking(clean.clone().lazy()).collect()?;
+        let hour_alerts = transforms::alerts(hourly.clone().lazy(), &self.alerts).collect()?;
+        let day_alerts = transforms::snapshot_alerts(clean.clone().lazy(), &self.alerts).collect()?;
+        let alerts = hour_alerts.vstack(&day_alerts)?;
+        let volume = transforms::daily_volume(clean.lazy()).collect()?;
+        let Some(days) = days else {
+            let dropped = transforms::drop_counts(classified.lazy()).collect()?;
+            return Ok(Outputs { hourly, ranking, alerts, volume, dropped });
+        };
+        let keep = |df: &DataFrame, column: &str, is_date: bool| -> Result<DataFrame, TransformError> {
+            let in_days: Vec<bool> = if is_date {
+                dates(df, column)?.iter().map(|d| days.contains(d)).collect()
+            } else {
+                instants(df, column)?.iter().map(|t| days.contains(&t.date_naive())).collect()
+            };
+            Ok(df.filter(&BooleanChunked::from_slice("keep".into(), &in_days))?)
+        };
+        let classified_in_days = {
+            let ts = classified.column("ts")?.cast(&DataType::Int64)?;
+            let in_days: Vec<bool> = ts
+                .i64()?
+                .iter()
+                .map(|us| {
+                    us.and_then(DateTime::<Utc>::from_timestamp_micros)
+                        .is_some_and(|t| days.contains(&t.date_naive()))
+                })
+                .collect();
+            classified.filter(&BooleanChunked::from_slice("keep".into(), &in_days))?
+        };
+        Ok(Outputs {
+            hourly: keep(&hourly, "hour", false)?,
+            ranking: keep(&ranking, "day", true)?,
+            alerts: keep(&alerts, "at", false)?,
+            volume: keep(&volume, "day", true)?,
+            dropped: transforms::drop_counts(classified_in_days.lazy()).collect()?,
+        })
+    }
+}
+
+fn midnight(day: NaiveDate) -> DateTime<Utc> {
+    day.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc()
+}
+
+fn distinct_days(hourly: &DataFrame) -> Result<usize, TransformError> {
+    Ok(instants(hourly, "hour")?.iter().map(DateTime::date_naive).collect::<HashSet<_>>().len())
+}
+
+async fn write_watermarks(
+    tx: &tokio_postgres::Transaction<'_>,
+    marks: &[io::Watermark],
+) -> Result<(), TransformError> {
+    for mark in marks {
+        if let Some(until) = &mark.until {
+            tx.execute(
+                "INSERT INTO transform_watermarks (input, ingested_until) VALUES ($1, $2)
+                 ON CONFLICT (input) DO UPDATE SET ingested_until = GREATEST(transform_watermarks.ingested_until, EXCLUDED.ingested_until),
+                                                   updated_at = now()",
+                &[&mark.input, until],
+            )
+            .await
+            .map_err(|e| TransformError::query("move the watermark", &e))?;
+        }
+    }
+    Ok(())
+}
+
+/// Replaces the recomputed days' rows of every output table (all rows on a
+/// full run): delete, then multi-row inserts, inside the run's transaction.
+async fn write_outputs(
+    tx: &tokio_postgres::Transaction<'_>,
+    run_id: Uuid,
+    days: Option<&BTreeSet<NaiveDate>>,
+    out: &Outputs,
+) -> Result<(), TransformError> {
+    let day_list: Vec<NaiveDate> = days.map(|d| d.iter().copied().collect()).unwrap_or_default();
+    let all = days.is_none();
+    for (table, day_expr) in [
+        ("price_hourly", "(hour AT TIME ZONE 'UTC')::date"),
+        ("daily_ranking", "day"),
+        ("price_alerts", "(at AT TIME ZONE 'UTC')::date"),
+        ("daily_volume", "day"),
+    ] {
+        tx.execute(&format!("DELETE FROM {table} WHERE $1 OR {day_expr} = ANY($2)"), &[&all, &day_list])
+            .await
+            .map_err(|e| TransformError::query("clear recomputed days", &e))?;
+    }
+
+    let h = &out.hourly;
+    tx.execute(
+        "INSERT INTO price_hourly (coin_id, hour, avg_price, open, high, low, close, observations)
+         SELECT * FROM UNNEST($1::text[], $2::timestamptz[], $3::float8[], $4::float8[], $5::float8[],
+                              $6::float8[], $7::float8[], $8::int4[])",
+        &[
+            &strings(h, "coin")?,
+            &instants(h, "hour")?,
+            &floats(h, "avg_price")?,
+            &floats(h, "open")?,
+            &floats(h, "high")?,
+            &floats(h, "low")?,
+            &floats(h, "close")?,
+            &ints(h, "observations")?
+                .into_iter()
+                .map(|n| i32::try_from(n).unwrap_or(i32::MAX))
+                .collect::<Vec<_>>(),
+        ],
+    )
+    .await
+    .map_err(|e| TransformError::query("store hourly candles", &e))?;
+
+    let r = &out.ranking;
+    tx.execute(
+        "INSERT INTO daily_ranking (day, coin_id, last_price, prev_last_price, performance, rank)
+         SELECT * FROM UNNEST($1::date[], $2::text[], $3::float8[], $4::float8[], $5::float8[], $6::int4[])",
+        &[
+            &dates(r, "day")?,
+            &strings(r, "coin")?,
+            &floats(r, "last_price")?,
+            &floats(r, "prev_last_price")?,
+            &floats(r, "performance")?,
+            &ints(r, "rank")?.into_iter().map(|n| i32::try_from(n).unwrap_or(i32::MAX)).collect::<Vec<_>>(),
+        ],
+    )
+    .await
+    .map_err(|e| TransformError::query("store daily rankings", &e))?;
+
+    let a = &out.alerts;
+    tx.execute(
+        "INSERT INTO price_alerts (coin_id, at, window_secs, change_pct, direction, price_before, price_after, run_id)
+         SELECT u.*, $8 FROM UNNEST($1::text[], $2::timestamptz[], $3::int4[], $4::float8[], $5::text[],
+                                    $6::float8[], $7::float8[]) AS u
+         ON CONFLICT (coin_id, at, window_secs) DO NOTHING",
+        &[
+            &strings(a, "coin")?,
+            &instants(a, "at")?,
+            &ints(a, "window_secs")?.into_iter().map(|n| i32::try_from(n).unwrap_or(i32::MAX)).collect::<Vec<_>>(),
+            &floats(a, "change_pct")?,
+            &strings(a, "direction")?,
+            &floats(a, "price_before")?,
+            &floats(a, "price_after")?,
+            &run_id,
+        ],
+    )
+    .await
+    .map_err(|e| TransformError::query("store alerts", &e))?;
+
+    let v = &out.volume;
+    tx.execute(
+        "INSERT INTO daily_volume (coin_id, day, method, volume_usd)
+         SELECT * FROM UNNEST($1::text[], $2::date[], $3::text[], $4::float8[])",
+        &[&strings(v, "coin")?, &dates(v, "day")?, &strings(v, "method")?, &floats(v, "volume_usd")?],
+    )
+    .await
+    .map_err(|e| TransformError::query("store daily volume", &e))?;
+
+    let d = &out.dropped;
+    tx.execute(
+        "INSERT INTO data_quality (run_id, reason, rows) SELECT $1, * FROM UNNEST($2::text[], $3::int8[])",
+        &[&run_id, &strings(d, "reason")?, &ints(d, "rows")?],
+    )
+    .await
+    .map_err(|e| TransformError::query("store data-quality counts", &e))?;
+    Ok(())
+}

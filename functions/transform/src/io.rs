@@ -1,0 +1,183 @@
+//! Postgres ⇄ Polars: reading observations into a frame, writing results back.
+
+use std::collections::BTreeSet;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use polars::prelude::*;
+use tokio_postgres::Transaction;
+
+use crate::TransformError;
+
+/// The input tables, each with its own watermark.
+pub(crate) const INPUTS: [&str; 3] = ["price_ticks", "market_snapshots", "market_history"];
+
+/// Every stored observation as one shape: the `transforms` crate's input frame.
+const OBSERVATIONS: &str = "
+    SELECT coin_id, event_time AS ts, price, volume AS volume_base, NULL::float8 AS volume_24h,
+           NULL::float8 AS change_24h_pct, source, ingested_at, 'price_ticks' AS input
+      FROM price_ticks
+    UNION ALL
+    SELECT coin_id, observed_at, current_price, NULL, total_volume, price_change_percentage_24h,
+           'coingecko', ingested_at, 'market_snapshots'
+      FROM market_snapshots WHERE vs_currency = 'usd'
+    UNION ALL
+    SELECT coin_id, ts, price, NULL, total_volume, NULL, 'history', ingested_at, 'market_history'
+      FROM market_history WHERE vs_currency = 'usd'";
+
+/// How far one input table has been transformed, and how far this run goes.
+#[derive(Debug, Clone)]
+pub(crate) struct Watermark {
+    pub input: String,
+    /// Rows ingested up to this instant were transformed by earlier runs.
+    pub since: Option<DateTime<Utc>>,
+    /// This run takes rows ingested up to here (none yet: `None`).
+    pub until: Option<DateTime<Utc>>,
+}
+
+/// Per input: the watermark so far and the new one. Rows ingested in the last
+/// `lag_secs` wait for the next run, so a transaction that started earlier but
+/// commits late is never skipped.
+pub(crate) async fn watermarks(
+    tx: &Transaction<'_>,
+    lag_secs: f64,
+) -> Result<Vec<Watermark>, TransformError> {
+    let rows = tx
+        .query(
+            &format!(
+                "SELECT i.input, w.ingested_until,
+                        LEAST(m.max_ingested, now() - make_interval(secs => $1))
+                   FROM unnest($2::text[]) AS i(input)
+                   LEFT JOIN transform_watermarks w USING (input)
+                   LEFT JOIN (SELECT input, max(ingested_at) AS max_ingested FROM ({OBSERVATIONS}) o GROUP BY input) m
+                          USING (input)"
+            ),
+            &[&lag_secs, &INPUTS.as_slice()],
+        )
+        .await
+        .map_err(|e| TransformError::query("read the watermarks", &e))?;
+    Ok(rows.iter().map(|r| Watermark { input: r.get(0), since: r.get(1), until: r.get(2) }).collect())
+}
+
+/// UTC days of observations ingested in `(since, until]` of any input.
+pub(crate) async fn affected_days(
+    tx: &Transaction<'_>,
+    marks: &[Watermark],
+) -> Result<BTreeSet<NaiveDate>, TransformError> {
+    let inputs: Vec<&str> = marks.iter().map(|m| m.input.as_str()).collect();
+    let since: Vec<Option<DateTime<Utc>>> = marks.iter().map(|m| m.since).collect();
+    let until: Vec<Option<DateTime<Utc>>> = marks.iter().map(|m| m.until).collect();
+    let rows = tx
+        .query(
+            &format!(
+                "SELECT DISTINCT (o.ts AT TIME ZONE 'UTC')::date
+                   FROM ({OBSERVATIONS}) o
+                   JOIN unnest($1::text[], $2::timestamptz[], $3::timestamptz[]) AS w(input, since, until)
+                     USING (input)
+                  WHERE o.ts IS NOT NULL
+                    AND (w.since IS NULL OR o.ingested_at > w.since) AND o.ingested_at <= w.until"
+            ),
+            &[&inputs, &since, &until],
+        )
+        .await
+        .map_err(|e| TransformError::query("find the days new rows touch", &e))?;
+    Ok(rows.iter().map(|r| r.get(0)).collect())
+}
+
+/// Observations with `from <= ts < to` (all of them when unbounded), ingested
+/// no later than each input's new watermark, as the `transforms` input frame.
+pub(crate) async fn load(
+    tx: &Transaction<'_>,
+    marks: &[Watermark],
+    from: Option<DateTime<Utc>>,
+    to: Option<DateTime<Utc>>,
+) -> Result<DataFrame, TransformError> {
+    let inputs: Vec<&str> = marks.iter().map(|m| m.input.as_str()).collect();
+    let until: Vec<Option<DateTime<Utc>>> = marks.iter().map(|m| m.until).collect();
+    let rows = tx
+        .query(
+            &format!(
+                "SELECT o.coin_id, (extract(epoch FROM o.ts) * 1000000)::int8, o.price, o.volume_base,
+                        o.volume_24h, o.change_24h_pct, o.source,
+                        (extract(epoch FROM o.ingested_at) * 1000000)::int8
+                   FROM ({OBSERVATIONS}) o
+                   JOIN unnest($1::text[], $2::timestamptz[]) AS w(input, until) USING (input)
+                  WHERE o.ingested_at <= w.until
+                    AND ($3::timestamptz IS NULL OR o.ts >= $3) AND ($4::timestamptz IS NULL OR o.ts < $4)"
+            ),
+            &[&inputs, &until, &from, &to],
+        )
+        .await
+        .map_err(|e| TransformError::query("read observations", &e))?;
+    let n = rows.len();
+    let (mut coin, mut ts, mut price, mut vol_base, mut vol_24h, mut change, mut source, mut ingested) = (
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+    );
+    for r in &rows {
+        coin.push(r.get::<_, Option<String>>(0));
+        ts.push(r.get::<_, Option<i64>>(1));
+        price.push(r.get::<_, Option<f64>>(2));
+        vol_base.push(r.get::<_, Option<f64>>(3));
+        vol_24h.push(r.get::<_, Option<f64>>(4));
+        change.push(r.get::<_, Option<f64>>(5));
+        source.push(r.get::<_, String>(6));
+        ingested.push(r.get::<_, i64>(7));
+    }
+    let utc = DataType::Datetime(TimeUnit::Microseconds, Some(TimeZone::UTC));
+    let frame = df!(
+        "coin" => coin,
+        "ts" => ts,
+        "price" => price,
+        "volume_base" => vol_base,
+        "volume_24h" => vol_24h,
+        "change_24h_pct" => change,
+        "source" => source,
+        "ingested_at" => ingested,
+    )?
+    .lazy()
+    .with_columns([col("ts").cast(utc.clone()), col("ingested_at").cast(utc)])
+    .collect()?;
+    Ok(frame)
+}
+
+/// The strings of a column.
+pub(crate) fn strings(df: &DataFrame, name: &str) -> Result<Vec<String>, TransformError> {
+    Ok(df.column(name)?.str()?.iter().map(|v| v.unwrap_or_default().to_owned()).collect())
+}
+
+pub(crate) fn floats(df: &DataFrame, name: &str) -> Result<Vec<f64>, TransformError> {
+    Ok(df.column(name)?.cast(&DataType::Float64)?.f64()?.iter().map(|v| v.unwrap_or(f64::NAN)).collect())
+}
+
+pub(crate) fn ints(df: &DataFrame, name: &str) -> Result<Vec<i64>, TransformError> {
+    Ok(df.column(name)?.cast(&DataType::Int64)?.i64()?.iter().map(Option::unwrap_or_default).collect())
+}
+
+/// A datetime column (µs since the epoch underneath) as UTC instants.
+pub(crate) fn instants(df: &DataFrame, name: &str) -> Result<Vec<DateTime<Utc>>, TransformError> {
+    let column = df.column(name)?.cast(&DataType::Datetime(TimeUnit::Microseconds, Some(TimeZone::UTC)))?;
+    Ok(column
+        .cast(&DataType::Int64)?
+        .i64()?
+        .iter()
+        .map(|us| DateTime::<Utc>::from_timestamp_micros(us.unwrap_or_default()).unwrap_or_default())
+        .collect())
+}
+
+/// A date column (days since the epoch underneath) as dates.
+pub(crate) fn dates(df: &DataFrame, name: &str) -> Result<Vec<NaiveDate>, TransformError> {
+    let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default();
+    Ok(df
+        .column(name)?
+        .cast(&DataType::Int32)?
+        .i32()?
+        .iter()
+        .map(|d| epoch + chrono::Duration::days(i64::from(d.unwrap_or_default())))
+        .collect())
+}
