@@ -4,6 +4,7 @@
 #   ingest   ← events/ingest.json (an EventBridge scheduled event); a static
 #              file server stands in for CoinGecko with a real /coins/markets body
 #   consumer ← events/consumer.json (a Kafka event: two ticks, one poison record)
+#   transform ← events/transform.json (incremental: the 5 snapshots and 2 ticks above)
 # It runs on a database, bucket and dead-letter topic of its own, removed at
 # the end, so the pipeline's own data is never touched. Run by `just test`
 # (needs the stack up and cpctl built).
@@ -22,6 +23,7 @@ admin_url="$DATABASE_URL"
 export DATABASE_URL="${admin_url%/*}/$id"
 export RAW_BUCKET="$id"
 export KAFKA_DLQ_TOPIC="$id-dlq"
+export TRANSFORM_WATERMARK_LAG_SECS=0
 work="$(mktemp -d)"
 pids=()
 cleanup() {
@@ -74,13 +76,16 @@ ingest="$(invoke ingest events/ingest.json)"
 echo "lambda-smoke: ingest response: $ingest"
 consumer="$(invoke consumer events/consumer.json)"
 echo "lambda-smoke: consumer response: $consumer"
-python3 - "$ingest" "$consumer" <<'PY'
+transform="$(invoke transform events/transform.json)"
+echo "lambda-smoke: transform response: $transform"
+python3 - "$ingest" "$consumer" "$transform" <<'PY'
 import json, sys
-ingest, consumer = json.loads(sys.argv[1]), json.loads(sys.argv[2])
+ingest, consumer, transform = (json.loads(a) for a in sys.argv[1:4])
+assert transform["hourly_rows"] == 7 and transform["observations"] == 7, transform
 assert ingest["rows_in"] == 5 and ingest["rows_out"] == 5, ingest
 assert ingest["raw_key"].startswith("coingecko/coins_markets/dt="), ingest
 assert consumer["records"] == 3 and consumer["stored"] == 2 and consumer["dead_lettered"] == 1, consumer
 PY
 rows="$(psql -At "$DATABASE_URL" -c "SELECT (SELECT count(*) FROM market_snapshots) || ' ' || (SELECT count(*) FROM price_ticks)")"
 [[ $rows == "5 2" ]] || { echo "lambda-smoke: expected 5 snapshots and 2 ticks, found $rows" >&2; exit 1; }
-echo "lambda-smoke: ok (ingest stored 5 snapshots, consumer stored 2 ticks and dead-lettered 1)"
+echo "lambda-smoke: ok (ingest stored 5 snapshots, consumer stored 2 ticks and dead-lettered 1, transform made 7 hourly rows)"
