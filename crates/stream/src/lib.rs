@@ -64,6 +64,9 @@ pub fn consumer(kafka: &KafkaSettings, group: &str) -> Result<StreamConsumer, St
         .map_err(|source| StreamError::Client { role: "consumer", brokers: kafka.brokers.clone(), source })
 }
 
+/// A record as raw bytes: key, value, headers.
+pub type RawRecord<'a> = (Option<&'a [u8]>, &'a [u8], Option<OwnedHeaders>);
+
 /// Records in flight before the publisher waits for their acknowledgements.
 const WINDOW: usize = 20_000;
 
@@ -113,8 +116,18 @@ impl Publisher {
         payload: &[u8],
         headers: Option<OwnedHeaders>,
     ) -> Result<(), StreamError> {
+        self.publish_raw_all([(key, payload, headers)]).await
+    }
+
+    /// Publishes several raw records and waits for all their acknowledgements at once.
+    pub async fn publish_raw_all<'a, I>(&self, records: I) -> Result<(), StreamError>
+    where
+        I: IntoIterator<Item = RawRecord<'a>>,
+    {
         let mut pending = Vec::new();
-        self.enqueue(key.unwrap_or_default(), payload, headers, &mut pending).await?;
+        for (key, payload, headers) in records {
+            self.enqueue(key.unwrap_or_default(), payload, headers, &mut pending).await?;
+        }
         self.drain(&mut pending).await
     }
 

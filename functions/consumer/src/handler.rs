@@ -36,12 +36,15 @@ pub trait DeadLetterSink {
 
 impl DeadLetterSink for Publisher {
     async fn send(&self, letters: &[DeadLetter]) -> Result<(), StreamError> {
-        for letter in letters {
-            let headers =
-                stream::dead_letter_headers(&letter.reason, &letter.topic, letter.partition, letter.offset);
-            self.publish_raw(letter.key.as_deref(), &letter.value, Some(headers)).await?;
-        }
-        Ok(())
+        // All of a batch's letters in flight together, acknowledged at once.
+        let records: Vec<stream::RawRecord<'_>> = letters
+            .iter()
+            .map(|l| {
+                let headers = stream::dead_letter_headers(&l.reason, &l.topic, l.partition, l.offset);
+                (l.key.as_deref(), l.value.as_slice(), Some(headers))
+            })
+            .collect();
+        self.publish_raw_all(records).await
     }
 }
 
