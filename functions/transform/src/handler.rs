@@ -71,11 +71,15 @@ pub async fn handle(
     transform: &Transform,
     event: LambdaEvent<serde_json::Value>,
 ) -> Result<TransformReport, TransformError> {
-    let request: TransformRequest = match event.payload {
-        serde_json::Value::Null => TransformRequest::default(),
-        payload => serde_json::from_value(payload).map_err(|e| TransformError::BadRequest(e.to_string()))?,
-    };
-    transform.run(request).await
+    transform.run(parse_request(event.payload)?).await
+}
+
+/// No payload or an EventBridge event: an incremental run; `{"full": true}`: a rebuild.
+fn parse_request(payload: serde_json::Value) -> Result<TransformRequest, TransformError> {
+    match payload {
+        serde_json::Value::Null => Ok(TransformRequest::default()),
+        payload => serde_json::from_value(payload).map_err(|e| TransformError::BadRequest(e.to_string())),
+    }
 }
 
 /// The frames of one run, restricted to the recomputed days.
@@ -360,4 +364,31 @@ async fn write_outputs(
     .await
     .map_err(|e| TransformError::query("store data-quality counts", &e))?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_scheduled_event_is_an_incremental_run_and_full_asks_for_a_rebuild() {
+        let scheduled =
+            serde_json::json!({"detail-type": "Scheduled Event", "source": "aws.events", "detail": {}});
+        assert!(!parse_request(scheduled).unwrap().full);
+        assert!(!parse_request(serde_json::Value::Null).unwrap().full);
+        assert!(parse_request(serde_json::json!({"full": true})).unwrap().full);
+    }
+
+    #[test]
+    fn a_malformed_request_is_a_permanent_error() {
+        let err = parse_request(serde_json::json!({"full": "yes"})).unwrap_err();
+        assert!(matches!(err, TransformError::BadRequest(_)), "{err}");
+        assert_eq!(lambda_runtime::Diagnostic::from(err).error_type, "Transform.Permanent");
+    }
+
+    #[test]
+    fn midnight_is_the_start_of_the_utc_day() {
+        let day = NaiveDate::from_ymd_opt(2024, 3, 31).unwrap();
+        assert_eq!(midnight(day).to_rfc3339(), "2024-03-31T00:00:00+00:00");
+    }
 }
