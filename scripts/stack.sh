@@ -286,7 +286,8 @@ kafka_start() {
     cid="$(cat "$KAFKA_DIR/cluster.id")"
     # Kafka 4: single-node dynamic quorum => --standalone (with
     # controller.quorum.bootstrap.servers, not controller.quorum.voters)
-    kafka_tool kafka.tools.StorageTool format --standalone -t "$cid" \
+    # --cluster-id=ID, not "-t ID": a random id may start with "-" and read as a flag.
+    kafka_tool kafka.tools.StorageTool format --standalone --cluster-id="$cid" \
       -c "$KAFKA_DIR/server.properties" >>"$KAFKA_LOG" 2>&1 ||
       die_log "Kafka storage format failed" "$KAFKA_LOG"
     log "kafka: storage formatted (cluster id $cid)"
