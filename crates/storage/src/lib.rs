@@ -7,6 +7,7 @@
 mod error;
 mod objects;
 mod pg;
+mod scratch;
 
 use std::future::Future;
 
@@ -19,6 +20,7 @@ pub use deadpool_postgres::Object as PgClient;
 pub use error::StorageError;
 pub use objects::{S3Store, s3_client};
 pub use pg::{PgStore, migrate};
+pub use scratch::{create_database, drop_database};
 
 /// How a run ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -18,7 +18,6 @@ use rdkafka::client::DefaultClientContext;
 use secrecy::{ExposeSecret, SecretString};
 use settings::{KafkaSettings, Settings};
 use storage::{PgStore, S3Store};
-use tokio_postgres::NoTls;
 
 /// Settings as the pipeline would read them from this environment.
 pub fn settings() -> Settings {
@@ -63,24 +62,16 @@ pub struct TestDb {
     pub store: PgStore,
     pub url: SecretString,
     name: String,
-    admin_url: String,
+    admin_url: SecretString,
 }
 
 impl TestDb {
     pub async fn new() -> Self {
-        let admin_url = settings().database_url.expose_secret().to_owned();
+        let admin_url = settings().database_url;
         let name = format!("test_{}", uuid::Uuid::new_v4().simple());
-        let (client, connection) = tokio_postgres::connect(&admin_url, NoTls).await.unwrap_or_else(|e| {
-            panic!("cannot reach the test Postgres (DATABASE_URL): {e}; start the stack with `just up`")
+        let (url, store) = storage::create_database(&admin_url, &name).await.unwrap_or_else(|e| {
+            panic!("cannot create a test database on the test Postgres (DATABASE_URL): {e}; start the stack with `just up`")
         });
-        tokio::spawn(connection);
-        // Identifiers cannot be bound as parameters; the name is ours (a UUID).
-        client.batch_execute(&format!("CREATE DATABASE \"{name}\"")).await.unwrap();
-        let mut url = url::Url::parse(&admin_url).unwrap();
-        url.set_path(&name);
-        let url = SecretString::from(url.to_string());
-        let store = PgStore::connect(&url).await.unwrap();
-        storage::migrate(&store).await.unwrap();
         Self { store, url, name, admin_url }
     }
 
@@ -100,11 +91,7 @@ impl Drop for TestDb {
     fn drop(&mut self) {
         let (admin_url, name) = (self.admin_url.clone(), self.name.clone());
         block_on_side(async move {
-            if let Ok((client, connection)) = tokio_postgres::connect(&admin_url, NoTls).await {
-                tokio::spawn(connection);
-                let _ =
-                    client.batch_execute(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)")).await;
-            }
+            let _ = storage::drop_database(&admin_url, &name).await;
         });
     }
 }

@@ -301,7 +301,6 @@ impl<H: BatchHandler + Sync> BatchHandler for Timed<'_, H> {
 
 /// A scratch database and topics, removed by [`Scratch::remove`].
 struct Scratch {
-    admin_url: String,
     db: String,
     store: PgStore,
     url: SecretString,
@@ -314,25 +313,15 @@ struct Scratch {
 
 impl Scratch {
     async fn create(settings: &Settings) -> anyhow::Result<Self> {
-        let admin_url = settings.database_url.expose_secret().to_owned();
         let id = uuid::Uuid::new_v4().simple().to_string();
         let db = format!("bench_{id}");
-        let (client, connection) =
-            tokio_postgres::connect(&admin_url, NoTls).await.context("connect to DATABASE_URL")?;
-        tokio::spawn(connection);
-        // The name is ours (a UUID); identifiers cannot be bound as parameters.
-        client.batch_execute(&format!("CREATE DATABASE \"{db}\"")).await?;
-        let mut url = url::Url::parse(&admin_url)?;
-        url.set_path(&db);
-        let url = SecretString::from(url.to_string());
-        let store = PgStore::connect(&url).await?;
-        storage::migrate(&store).await?;
+        let (url, store) = storage::create_database(&settings.database_url, &db).await?;
         let (topic, dlq, latency_topic) =
             (format!("bench-{id}"), format!("bench-dlq-{id}"), format!("bench-lat-{id}"));
         for (name, partitions) in [(&topic, 6), (&dlq, 1), (&latency_topic, 6)] {
             crate::streaming::create_topic(settings, name, partitions).await?;
         }
-        Ok(Self { admin_url, db, store, url, settings: settings.clone(), topic, dlq, latency_topic })
+        Ok(Self { db, store, url, settings: settings.clone(), topic, dlq, latency_topic })
     }
 
     async fn count(&self, table: &str) -> anyhow::Result<i64> {
@@ -388,11 +377,7 @@ impl Scratch {
 
     async fn remove(self) {
         drop(self.store);
-        if let Ok((client, connection)) = tokio_postgres::connect(&self.admin_url, NoTls).await {
-            tokio::spawn(connection);
-            let _ =
-                client.batch_execute(&format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", self.db)).await;
-        }
+        let _ = storage::drop_database(&self.settings.database_url, &self.db).await;
         for topic in [&self.topic, &self.dlq, &self.latency_topic] {
             let _ = crate::streaming::delete_topic(&self.settings, topic).await;
         }
