@@ -58,6 +58,18 @@ pid_matches() {
   pid_alive "$1" && [[ "$(ps -o args= -p "$1" 2>/dev/null)" == *"$2"* ]]
 }
 read_pid() { [[ -f $1 ]] && tr -dc '0-9' <"$1" || true; }
+# wait_ready READY ALIVE LOG WHAT: poll READY every 0.2 s for WAIT_SECONDS; die
+# with the end of LOG if ALIVE says the process is gone (after a 2 s grace, as
+# pg_ctl writes its pid file a moment after start) or if WHAT is not ready in time.
+wait_ready() {
+  local ready=$1 alive=$2 logf=$3 what=$4 i
+  for ((i = 0; i < WAIT_SECONDS * 5; i++)); do
+    "$ready" && return 0
+    if ((i > 10)) && ! "$alive"; then die_log "$what exited during start-up" "$logf"; fi
+    sleep 0.2
+  done
+  "$ready" || die_log "$what not ready after ${WAIT_SECONDS}s" "$logf"
+}
 
 # Start a long-running process detached from this shell (own session) so that
 # Ctrl-C in the caller's terminal does not reach it.
@@ -168,14 +180,9 @@ pg_start() {
 }
 
 pg_wait_and_provision() {
-  local t0 i
+  local t0
   t0="$(now)"
-  for ((i = 0; i < WAIT_SECONDS * 5; i++)); do
-    pg_ready && break
-    if ((i > 10)) && ! pg_running; then die_log "PostgreSQL exited during start-up" "$PG_LOG"; fi
-    sleep 0.2
-  done
-  pg_ready || die_log "PostgreSQL not ready on 127.0.0.1:$PG_PORT after ${WAIT_SECONDS}s" "$PG_LOG"
+  wait_ready pg_ready pg_running "$PG_LOG" "PostgreSQL on 127.0.0.1:$PG_PORT"
   if ((PG_STARTED)); then log "postgres: started on 127.0.0.1:$PG_PORT in $(since "$t0")s"; fi
   local exists
   exists="$("$PG_BIN/psql" -h 127.0.0.1 -p "$PG_PORT" -U "$PG_USER" -d postgres -tAqc \
@@ -300,15 +307,11 @@ kafka_start() {
   KAFKA_STARTED=1
 }
 
+kafka_port_open() { port_open "$KAFKA_PORT"; }
 kafka_wait_and_provision() {
-  local t0 i topics
+  local t0 topics
   t0="$(now)"
-  for ((i = 0; i < WAIT_SECONDS * 5; i++)); do
-    port_open "$KAFKA_PORT" && break
-    kafka_running || die_log "Kafka exited during start-up" "$KAFKA_LOG"
-    sleep 0.2
-  done
-  port_open "$KAFKA_PORT" || die_log "Kafka did not open 127.0.0.1:$KAFKA_PORT within ${WAIT_SECONDS}s" "$KAFKA_LOG"
+  wait_ready kafka_port_open kafka_running "$KAFKA_LOG" "Kafka on 127.0.0.1:$KAFKA_PORT"
   # a metadata request proves the broker (and its controller) serve clients
   until topics="$(topic_cmd --list 2>>"$LOGS/kafka-tools.log")"; do
     kafka_running || die_log "Kafka exited during start-up" "$KAFKA_LOG"
@@ -404,14 +407,9 @@ s3_start() {
 }
 
 s3_wait_and_provision() {
-  local t0 i
+  local t0
   t0="$(now)"
-  for ((i = 0; i < WAIT_SECONDS * 5; i++)); do
-    s3_healthy && break
-    s3_running || die_log "$S3_KIND exited during start-up" "$LS_LOG"
-    sleep 0.2
-  done
-  s3_healthy || die_log "$S3_KIND S3 not healthy on $S3_URL after ${WAIT_SECONDS}s" "$LS_LOG"
+  wait_ready s3_healthy s3_running "$LS_LOG" "$S3_KIND S3 on $S3_URL"
   if ((S3_STARTED)); then log "s3: $S3_KIND started on $S3_URL in $(since "$t0")s"; fi
   if ((S3_STARTED)) && [[ -f $LS_DIR/snapshot/manifest.json ]]; then
     s3_env "$S3_PY" "$ROOT/scripts/s3_snapshot.py" load "$LS_DIR/snapshot" | sed 's/^/stack: /' ||

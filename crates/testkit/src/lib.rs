@@ -19,6 +19,25 @@ use secrecy::{ExposeSecret, SecretString};
 use settings::{KafkaSettings, Settings};
 use storage::{PgStore, S3Store};
 
+/// Simulated ticks for steps `steps` (5 s apart from 2026-01-01T00:00Z), one
+/// per coin and step, in step order; every (coin, time) is distinct.
+pub fn ticks(coins: &[domain::CoinId], steps: std::ops::Range<u64>) -> Vec<domain::Tick> {
+    let start = chrono::DateTime::<chrono::Utc>::from_timestamp(1_767_225_600, 0).unwrap();
+    steps
+        .flat_map(|i| {
+            coins.iter().map(move |coin| domain::Tick {
+                coin: coin.clone(),
+                event_time: start + chrono::Duration::seconds(5 * i as i64),
+                price: 100.0 + i as f64,
+                volume: Some(1.0),
+                interval_secs: 5,
+                source: domain::TickSource::Simulated,
+                seq: i,
+            })
+        })
+        .collect()
+}
+
 /// Settings as the pipeline would read them from this environment.
 pub fn settings() -> Settings {
     Settings::from_env().expect("test environment holds valid settings")

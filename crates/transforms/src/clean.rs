@@ -188,8 +188,14 @@ fn same_as_previous_row(columns: &[&str]) -> Expr {
 /// Same columns as the input, sorted by `coin`, `ts`, `source` (unique after cleaning, so
 /// the order does not depend on the input order).
 pub fn clean(observations: LazyFrame, config: &CleanConfig) -> LazyFrame {
-    let kept =
-        classify(observations, config).filter(col("drop_reason").is_null()).drop(cols(["drop_reason"]));
+    kept(classify(observations, config))
+}
+
+/// The rows of [`classify`] output that were kept, as [`clean`] returns them:
+/// for callers that need both the drop counts and the clean rows without
+/// classifying twice.
+pub fn kept(classified: LazyFrame) -> LazyFrame {
+    let kept = classified.filter(col("drop_reason").is_null()).drop(cols(["drop_reason"]));
     sort_by(kept, &["coin", "ts", "source"])
 }
 

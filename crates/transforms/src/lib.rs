@@ -41,7 +41,7 @@ mod volume;
 mod test_support;
 
 pub use alerts::{AlertConfig, alerts, snapshot_alerts};
-pub use clean::{CleanConfig, DropReason, classify, clean, drop_counts};
+pub use clean::{CleanConfig, DropReason, classify, clean, drop_counts, kept};
 pub use error::TransformError;
 pub use hourly::hourly;
 pub use ranking::daily_ranking;

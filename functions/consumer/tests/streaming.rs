@@ -10,7 +10,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use consumer::Consumer;
 use consumer::poller::{Poller, PollerConfig, PollerStats};
-use domain::{CoinId, Tick, TickSource};
+use domain::{CoinId, Tick};
 use rdkafka::Message;
 use rdkafka::consumer::Consumer as _;
 use rdkafka::message::Headers;
@@ -108,20 +108,7 @@ async fn stop(token: CancellationToken, task: JoinHandle<PollerStats>) -> Poller
 }
 
 fn simulated(coins: &[CoinId], per_coin: u64) -> Vec<Tick> {
-    let start = DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z").unwrap().with_timezone(&Utc);
-    (0..per_coin)
-        .flat_map(|i| {
-            coins.iter().map(move |coin| Tick {
-                coin: coin.clone(),
-                event_time: start + chrono::Duration::seconds(5 * i as i64),
-                price: 100.0 + i as f64,
-                volume: Some(1.0),
-                interval_secs: 5,
-                source: TickSource::Simulated,
-                seq: i,
-            })
-        })
-        .collect()
+    testkit::ticks(coins, 0..per_coin)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

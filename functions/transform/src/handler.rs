@@ -168,7 +168,8 @@ impl Transform {
             }
         };
         let observations = io::load(&tx, &marks, from, to).await?;
-        let outputs = self.compute(observations.clone(), recompute.as_ref())?;
+        let observed = observations.height();
+        let outputs = self.compute(observations, recompute.as_ref())?;
         let days = match &recompute {
             Some(days) => days.len(),
             None => distinct_days(&outputs.hourly)?,
@@ -183,7 +184,7 @@ impl Transform {
             run_id,
             full,
             days,
-            observations: observations.height(),
+            observations: observed,
             hourly_rows: outputs.hourly.height(),
             ranking_rows: outputs.ranking.height(),
             alerts: outputs.alerts.height(),
@@ -200,7 +201,7 @@ impl Transform {
         days: Option<&BTreeSet<NaiveDate>>,
     ) -> Result<Outputs, TransformError> {
         let classified = transforms::classify(observations.lazy(), &self.clean).collect()?;
-        let clean = transforms::clean(classified.clone().lazy(), &self.clean).collect()?;
+        let clean = transforms::kept(classified.clone().lazy()).collect()?;
         let hourly = transforms::hourly(clean.clone().lazy()).collect()?;
         let ranking = transforms::daily_ranking(clean.clone().lazy()).collect()?;
         let hour_alerts = transforms::alerts(hourly.clone().lazy(), &self.alerts).collect()?;

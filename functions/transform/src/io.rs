@@ -8,8 +8,20 @@ use tokio_postgres::Transaction;
 
 use crate::TransformError;
 
-/// The input tables, each with its own watermark.
-pub(crate) const INPUTS: [&str; 3] = ["price_ticks", "market_snapshots", "market_history"];
+/// An input table: its time column and which of its rows are observations
+/// (the `usd` ones: the transforms work in USD).
+struct Input {
+    table: &'static str,
+    time: &'static str,
+    filter: &'static str,
+}
+
+/// The input tables, each with its own watermark. `OBSERVATIONS` reads the same rows.
+const INPUTS: [Input; 3] = [
+    Input { table: "price_ticks", time: "event_time", filter: "TRUE" },
+    Input { table: "market_snapshots", time: "observed_at", filter: "vs_currency = 'usd'" },
+    Input { table: "market_history", time: "ts", filter: "vs_currency = 'usd'" },
+];
 
 /// Every stored observation as one shape: the `transforms` crate's input frame.
 const OBSERVATIONS: &str = "
@@ -41,21 +53,23 @@ pub(crate) async fn watermarks(
     tx: &Transaction<'_>,
     lag_secs: f64,
 ) -> Result<Vec<Watermark>, TransformError> {
-    let rows = tx
-        .query(
-            &format!(
-                "SELECT i.input, w.ingested_until,
-                        LEAST(m.max_ingested, now() - make_interval(secs => $1))
-                   FROM unnest($2::text[]) AS i(input)
-                   LEFT JOIN transform_watermarks w USING (input)
-                   LEFT JOIN (SELECT input, max(ingested_at) AS max_ingested FROM ({OBSERVATIONS}) o GROUP BY input) m
-                          USING (input)"
-            ),
-            &[&lag_secs, &INPUTS.as_slice()],
-        )
-        .await
-        .map_err(|e| TransformError::query("read the watermarks", &e))?;
-    Ok(rows.iter().map(|r| Watermark { input: r.get(0), since: r.get(1), until: r.get(2) }).collect())
+    let mut marks = Vec::with_capacity(INPUTS.len());
+    for Input { table, filter, .. } in &INPUTS {
+        // One table at a time, so max(ingested_at) comes from its index, not a scan.
+        let row = tx
+            .query_one(
+                &format!(
+                    "SELECT (SELECT ingested_until FROM transform_watermarks WHERE input = $1),
+                            LEAST((SELECT max(ingested_at) FROM {table} WHERE {filter}),
+                                  now() - make_interval(secs => $2))"
+                ),
+                &[table, &lag_secs],
+            )
+            .await
+            .map_err(|e| TransformError::query("read the watermarks", &e))?;
+        marks.push(Watermark { input: (*table).to_owned(), since: row.get(0), until: row.get(1) });
+    }
+    Ok(marks)
 }
 
 /// UTC days of observations ingested in `(since, until]` of any input.
@@ -63,24 +77,22 @@ pub(crate) async fn affected_days(
     tx: &Transaction<'_>,
     marks: &[Watermark],
 ) -> Result<BTreeSet<NaiveDate>, TransformError> {
-    let inputs: Vec<&str> = marks.iter().map(|m| m.input.as_str()).collect();
-    let since: Vec<Option<DateTime<Utc>>> = marks.iter().map(|m| m.since).collect();
-    let until: Vec<Option<DateTime<Utc>>> = marks.iter().map(|m| m.until).collect();
-    let rows = tx
-        .query(
-            &format!(
-                "SELECT DISTINCT (o.ts AT TIME ZONE 'UTC')::date
-                   FROM ({OBSERVATIONS}) o
-                   JOIN unnest($1::text[], $2::timestamptz[], $3::timestamptz[]) AS w(input, since, until)
-                     USING (input)
-                  WHERE o.ts IS NOT NULL
-                    AND (w.since IS NULL OR o.ingested_at > w.since) AND o.ingested_at <= w.until"
-            ),
-            &[&inputs, &since, &until],
-        )
-        .await
-        .map_err(|e| TransformError::query("find the days new rows touch", &e))?;
-    Ok(rows.iter().map(|r| r.get(0)).collect())
+    let mut days = BTreeSet::new();
+    for (Input { table, time, filter }, mark) in INPUTS.iter().zip(marks) {
+        let rows = tx
+            .query(
+                &format!(
+                    "SELECT DISTINCT ({time} AT TIME ZONE 'UTC')::date FROM {table}
+                      WHERE {filter} AND ingested_at > coalesce($1, '-infinity'::timestamptz)
+                        AND ingested_at <= $2"
+                ),
+                &[&mark.since, &mark.until],
+            )
+            .await
+            .map_err(|e| TransformError::query("find the days new rows touch", &e))?;
+        days.extend(rows.iter().map(|r| r.get::<_, NaiveDate>(0)));
+    }
+    Ok(days)
 }
 
 /// Observations with `from <= ts < to` (all of them when unbounded), ingested

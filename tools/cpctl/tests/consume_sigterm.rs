@@ -6,25 +6,13 @@
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
-use domain::{CoinId, Tick, TickSource};
+use domain::{CoinId, Tick};
 use secrecy::ExposeSecret;
 use stream::Publisher;
 use testkit::{TestDb, TestTopic};
 
 fn ticks(from: u64, to: u64) -> Vec<Tick> {
-    let start = DateTime::parse_from_rfc3339("2026-02-01T00:00:00Z").unwrap().with_timezone(&Utc);
-    (from..to)
-        .map(|i| Tick {
-            coin: CoinId::parse("bitcoin").unwrap(),
-            event_time: start + chrono::Duration::seconds(5 * i as i64),
-            price: 50_000.0 + i as f64,
-            volume: Some(0.1),
-            interval_secs: 5,
-            source: TickSource::Simulated,
-            seq: i,
-        })
-        .collect()
+    testkit::ticks(&[CoinId::parse("bitcoin").unwrap()], from..to)
 }
 
 fn consume(db: &TestDb, topic: &str, dlq: &str, group: &str) -> Child {
