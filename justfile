@@ -72,9 +72,27 @@ produce *ARGS:
 replay *ARGS:
     {{cpctl}} replay {{ARGS}}
 
-# Transform what arrived since the last run (`just transform --full` rebuilds everything).
+# Transform what arrived since the last run (`just transform --full` rebuilds everything), then render the dashboard.
 transform *ARGS:
     {{cpctl}} transform {{ARGS}}
+    {{cpctl}} site
+
+# Render the dashboard from the transformed tables into SITE_OUTPUT (.state/site, or s3://BUCKET).
+site:
+    {{cpctl}} site
+
+# Serve the dashboard folder on 127.0.0.1 (default port 8080) until Ctrl-C.
+serve PORT="8080":
+    #!/usr/bin/env bash
+    set -euo pipefail
+    dir="${SITE_OUTPUT:-.state/site}"
+    if [[ $dir == s3://* ]]; then
+        echo "serve: SITE_OUTPUT is $dir; its website is http://${dir#s3://}.s3-website.localhost:{{s3_port}}/ on the local stack"
+        exit 1
+    fi
+    [[ -f $dir/index.html ]] || {{cpctl}} site
+    echo "serve: dashboard at http://127.0.0.1:{{PORT}}/ (Ctrl-C stops)"
+    exec python3 -m http.server {{PORT}} --bind 127.0.0.1 --directory "$dir"
 
 # Load the real hourly candles of ../shared/data/binance_1h straight into Postgres (no Kafka).
 load-history *ARGS:
@@ -119,7 +137,7 @@ lint:
 fmt:
     cargo fmt --all
 
-# Benchmarks (release build), printing figures: streaming throughput, COPY for scale, latency; transform times.
+# Benchmarks (release build), printing figures: streaming throughput, COPY for scale, latency; transform and site generation times.
 bench *ARGS:
     cargo build --release --locked -p cpctl
     {{CARGO_TARGET_DIR}}/release/cpctl bench-consume {{ARGS}}

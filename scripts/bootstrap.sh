@@ -67,6 +67,10 @@ declare -A APT_FOR=(
   [make]=make
   [java]=openjdk-17-jre-headless
   [mvn]=maven
+  [node]=nodejs
+  [npm]=npm
+  # Browser tests of the dashboard drive Debian's Chromium (playwright-core, no browser download).
+  [chromium]=chromium
 )
 APT_UPDATED=0
 apt_install() {
@@ -108,6 +112,19 @@ elif is_root && command -v apt-get >/dev/null 2>&1; then
   say "postgresql $POSTGRES_MAJOR ok (installed)"
 else
   die "PostgreSQL $POSTGRES_MAJOR server not found in $PG_BIN; install it, e.g. 'sudo apt-get install postgresql-$POSTGRES_MAJOR'"
+fi
+
+# ---------------------------------------------------------------- dashboard front-end packages
+# uPlot (shipped inside the site) and playwright-core (browser tests), pinned by
+# site-gen/web/package-lock.json; node_modules is per clone, npm's cache is shared.
+WEB_DIR="$ROOT/site-gen/web"
+if [[ $WEB_DIR/node_modules/.package-lock.json -nt $WEB_DIR/package-lock.json ]]; then
+  ok "npm packages ok (site-gen/web/node_modules)"
+else
+  t="$(now)"
+  (cd "$WEB_DIR" && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error >/dev/null) ||
+    die "npm ci in site-gen/web failed"
+  say "npm packages installed in $(since "$t")s (uplot, playwright-core)"
 fi
 
 # ---------------------------------------------------------------- just

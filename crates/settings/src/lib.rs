@@ -37,6 +37,9 @@ pub const VARIABLES: &[(&str, Option<&str>)] = &[
     ("CLEAN_MAX_DEVIATION_PCT", Some("50")),
     ("CLEAN_NEIGHBOURHOOD_HOURS", Some("6")),
     ("TRANSFORM_WATERMARK_LAG_SECS", Some("30")),
+    ("SITE_OUTPUT", Some(".state/site")),
+    ("SITE_STALE_BATCH_SECS", Some("1500")),
+    ("SITE_STALE_STREAM_SECS", Some("60")),
 ];
 
 const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:55432/crypto";
@@ -63,6 +66,19 @@ pub struct Settings {
     pub raw_bucket: String,
     pub kafka: KafkaSettings,
     pub transform: TransformSettings,
+    pub site: SiteSettings,
+}
+
+/// Where the dashboard goes and when its sources count as stale.
+#[derive(Debug, Clone)]
+pub struct SiteSettings {
+    /// `s3://BUCKET[/PREFIX]` (a website bucket) or a local folder.
+    pub output: String,
+    /// Batch data older than this is flagged stale (the batch runs every 10 min:
+    /// the default allows one missed run and some slack).
+    pub stale_batch: Duration,
+    /// Stream data older than this is flagged stale (ticks come every 5 s).
+    pub stale_stream: Duration,
 }
 
 /// Knobs of the transforms.
@@ -173,8 +189,19 @@ impl Settings {
             watermark_lag: Duration::from_secs(number(&get, "TRANSFORM_WATERMARK_LAG_SECS", 0)?),
         };
 
+        let output = get("SITE_OUTPUT");
+        if let Some(rest) = output.strip_prefix("s3://") {
+            bucket(rest.split('/').next().unwrap_or_default().to_owned(), "SITE_OUTPUT")?;
+        }
+        let site = SiteSettings {
+            output,
+            stale_batch: Duration::from_secs(number(&get, "SITE_STALE_BATCH_SECS", 1)?),
+            stale_stream: Duration::from_secs(number(&get, "SITE_STALE_STREAM_SECS", 1)?),
+        };
+
         Ok(Self {
             transform,
+            site,
             database_url: SecretString::from(database_url),
             coins,
             vs_currency,
@@ -273,6 +300,8 @@ mod tests {
         assert_eq!(err.name, "ALERT_THRESHOLD_PCT");
         let err = with(&[("ALERT_WINDOW_HOURS", "48")]).unwrap_err();
         assert_eq!(err.name, "ALERT_WINDOW_HOURS");
+        let err = with(&[("SITE_OUTPUT", "s3://Bad_Bucket/site")]).unwrap_err();
+        assert_eq!(err.name, "SITE_OUTPUT");
         let err = with(&[("RAW_BUCKET", "Bad_Bucket")]).unwrap_err();
         assert_eq!(err.name, "RAW_BUCKET");
         let err = with(&[("COINGECKO_CA_BUNDLE", "/nonexistent/ca.pem")]).unwrap_err();

@@ -43,8 +43,8 @@ pub struct Options {
     max_wait_ms: u64,
 }
 
-/// `just bench` (transform part): a full run over every candle of the five
-/// coins, then an incremental run after one new hour.
+/// `just bench` (transform and site part): a full run over every candle of the
+/// five coins, an incremental run after one new hour, then site generation.
 pub async fn transform(settings: &Settings) -> anyhow::Result<()> {
     let scratch = Scratch::create(settings).await?;
     let result = run_transform(&scratch).await;
@@ -83,7 +83,71 @@ async fn run_transform(scratch: &Scratch) -> anyhow::Result<()> {
         "bench: transform incremental  {:>7} ms after one new hour ({} days recomputed, {} observations read)",
         incremental.elapsed_ms, incremental.days, incremental.observations
     );
-    Ok(())
+    site(scratch, &ticks).await
+}
+
+/// Site generation over what the transform produced: the five coins' hourly
+/// candles (3.5 years each) into a temporary folder, then again with nothing changed.
+async fn site(scratch: &Scratch, ticks: &[Tick]) -> anyhow::Result<()> {
+    let mut coins: Vec<String> = ticks.iter().map(|t| t.coin.as_str().to_owned()).collect();
+    coins.sort();
+    coins.dedup();
+    let dir = std::env::temp_dir().join(format!("crypto-bench-site-{}", uuid::Uuid::new_v4()));
+    let options = site_gen::LoadOptions {
+        coins,
+        vs_currency: String::from("usd"),
+        stale_batch: Duration::from_secs(1500),
+        stale_stream: Duration::from_secs(60),
+    };
+    let generator =
+        site_gen::SiteGen::new(scratch.store.clone(), options, site_gen::Output::Dir(dir.clone()), None);
+    let result = async {
+        let started = Instant::now();
+        let first = generator.run().await?;
+        let first_ms = started.elapsed().as_millis();
+        let started = Instant::now();
+        let again = generator.run().await?;
+        let again_ms = started.elapsed().as_millis();
+        let (_, built) = generator.build().await?;
+        let hours: usize = first.rows_read as usize;
+        println!(
+            "bench: site generation        {first_ms:>7} ms for {} files, {:.1} MB from {hours} rows \
+             (load {} ms, render {} ms, write {} ms)",
+            first.files,
+            first.bytes as f64 / 1e6,
+            first.load_ms,
+            first.render_ms,
+            first.publish_ms
+        );
+        println!(
+            "bench: site regeneration      {again_ms:>7} ms, nothing changed: {} files written, {} unchanged",
+            again.published.uploaded, again.published.unchanged
+        );
+        for (page, label) in [("index.html", "overview"), ("coins/bitcoin.html", "bitcoin page")] {
+            if let Some(weight) = page_weight(&built, page) {
+                println!(
+                    "bench: site {label:<18} {:>7.1} kB with its scripts and styles",
+                    weight as f64 / 1e3
+                );
+            }
+        }
+        anyhow::Ok(())
+    }
+    .await;
+    let _ = std::fs::remove_dir_all(&dir);
+    result
+}
+
+/// Bytes a first visit downloads: the page and the assets it links to.
+fn page_weight(site: &site_gen::Site, page: &str) -> Option<usize> {
+    let html = site.page(page)?;
+    let assets: usize = site
+        .files
+        .iter()
+        .filter(|f| f.path.starts_with("assets/") && html.contains(&f.path))
+        .map(|f| f.body.len())
+        .sum();
+    Some(html.len() + assets)
 }
 
 pub async fn consume(settings: &Settings, options: Options) -> anyhow::Result<()> {

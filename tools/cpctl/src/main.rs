@@ -82,7 +82,10 @@ enum Command {
     },
     /// Benchmark the streaming path on a scratch database and topic (both removed afterwards).
     BenchConsume(bench::Options),
-    /// Benchmark the transform on a scratch database: a full run over the five coins' candles, then one new hour.
+    /// Generate the dashboard once (SITE_OUTPUT: a folder or s3://BUCKET) from the transformed tables.
+    Site,
+    /// Benchmark the transform on a scratch database (a full run over the five coins' candles, then one
+    /// new hour), then site generation over the result.
     BenchTransform,
 }
 
@@ -162,6 +165,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             let report = job.run(transform::TransformRequest { full }).await?;
             println!("{}", serde_json::to_string(&report)?);
+        }
+        Command::Site => {
+            let site = site_gen::SiteGen::from_settings(&settings).await?;
+            let report = site.run().await?;
+            println!("{}", serde_json::to_string(&report)?);
+            if let site_gen::Output::Dir(dir) = &site.output {
+                eprintln!("site: {} (serve it with `just serve`)", dir.join("index.html").display());
+            }
         }
         Command::LoadHistory { files } => {
             let store = storage::PgStore::connect(&settings.database_url).await?;

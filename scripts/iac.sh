@@ -1,0 +1,444 @@
+#!/usr/bin/env bash
+# Infrastructure as code: the AWS SAM template (template.yaml) of the pipeline.
+#
+#   scripts/iac.sh validate           offline checks, for CI: the schedule comes from
+#                                     schedule.env, `sam validate` (the SAM transform)
+#                                     and `sam validate --lint` (cfn-lint); no AWS access
+#   scripts/iac.sh deploy-localstack  sam build (cargo lambda) + sam deploy to a LocalStack
+#                                     running in Docker with Lambda (docs/aws.md)
+#   scripts/iac.sh deploy [--guided] [SAM DEPLOY OPTIONS...]
+#                                     sam build + sam deploy to AWS; the first time (no
+#                                     parameters in samconfig.toml yet) it runs --guided
+#   scripts/iac.sh sam ARGS...        the pinned SAM CLI, e.g. `scripts/iac.sh sam logs`
+#
+# The SAM CLI (with cfn-lint) is installed once, version pinned, in a venv under
+# ${CRYPTO_TOOLS_DIR:-$HOME/.cache/crypto-pipeline}/sam; a marker file holding the
+# versions makes later runs skip the install.
+set -euo pipefail
+
+# shellcheck source=scripts/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+SAM_CLI_VERSION=1.170.0
+CFN_LINT_VERSION=1.58.0 # what sam validate --lint runs (a dependency of aws-sam-cli, pinned too)
+SAM_SPEC="aws-sam-cli==$SAM_CLI_VERSION cfn-lint==$CFN_LINT_VERSION"
+SAM_VENV="$TOOLS_DIR/sam"
+SAM="$SAM_VENV/bin/sam"
+SAM_PY="$SAM_VENV/bin/python"
+
+TEMPLATE="$ROOT/template.yaml"
+SCHEDULE_ENV="$ROOT/schedule.env"
+SAMCONFIG="$ROOT/samconfig.toml"
+STACK_NAME="${STACK_NAME:-crypto-pipeline}"
+
+say() { echo "iac: $*"; }
+die() {
+  echo "iac: ERROR: $*" >&2
+  exit 1
+}
+
+# No usage data leaves the machine; no instance-metadata probing for credentials.
+export SAM_CLI_TELEMETRY=0 AWS_EC2_METADATA_DISABLED=true
+
+# ---------------------------------------------------------------- the SAM CLI
+# A Python >= 3.10 (aws-sam-cli's floor): pyenv's 3.12+ first, then python3.
+find_sam_python() {
+  local c
+  for c in "$(find_python312 || true)" python3; do
+    [[ -n $c ]] || continue
+    if "$c" -c 'import sys, venv; sys.exit(0 if sys.version_info >= (3, 10) else 1)' >/dev/null 2>&1; then
+      "$c" -c 'import sys; print(sys.executable)'
+      return 0
+    fi
+  done
+  return 1
+}
+
+sam_installed() { [[ -x $SAM && -f $SAM_VENV/.installed && "$(cat "$SAM_VENV/.installed")" == "$SAM_SPEC" ]]; }
+
+ensure_sam() {
+  sam_installed && return 0
+  mkdir -p "$TOOLS_DIR"
+  # One install at a time (CI and a developer may overlap); re-check once we hold the lock.
+  if command -v flock >/dev/null 2>&1; then
+    exec 8>"$TOOLS_DIR/.sam.lock"
+    flock 8
+    sam_installed && return 0
+  fi
+  local py t log
+  py="$(find_sam_python)" || die "aws-sam-cli needs Python >= 3.10 with venv (pyenv 3.12/3.13, or python3)"
+  t="$(now)"
+  say "installing $SAM_SPEC into $SAM_VENV (python $("$py" -c 'import platform; print(platform.python_version())'))"
+  rm -rf "$SAM_VENV"
+  "$py" -m venv "$SAM_VENV"
+  log="$(mktemp)"
+  "$SAM_PY" -m pip install -q --upgrade pip >"$log" 2>&1 || true
+  # shellcheck disable=SC2086 # the spec is a list of words without spaces
+  if ! "$SAM_PY" -m pip install -q $SAM_SPEC >"$log" 2>&1; then
+    cat "$log" >&2
+    rm -f "$log"
+    rm -rf "$SAM_VENV"
+    die "pip could not install $SAM_SPEC (output above)"
+  fi
+  rm -f "$log"
+  echo "$SAM_SPEC" >"$SAM_VENV/.installed"
+  say "installed in $(since "$t")s: $("$SAM" --version), cfn-lint $("$SAM_VENV/bin/cfn-lint" --version | awk '{print $NF}')"
+}
+
+# ---------------------------------------------------------------- schedule.env
+# read_schedule: sets INGEST_SCHEDULE (and the file's other keys) from schedule.env,
+# the way bash's `source` and just's dotenv read it: KEY=value, the value
+# optionally in one pair of double or single quotes (needed for `rate(10 minutes)`).
+read_schedule() {
+  local line key val
+  [[ -f $SCHEDULE_ENV ]] || die "missing $SCHEDULE_ENV"
+  while IFS= read -r line || [[ -n $line ]]; do
+    line="${line%$'\r'}"
+    [[ $line =~ ^[[:space:]]*(#|$) ]] && continue
+    [[ $line =~ ^([A-Za-z_][A-Za-z0-9_]*)=(.*)$ ]] || die "schedule.env: not a KEY=value line: $line"
+    key="${BASH_REMATCH[1]}" val="${BASH_REMATCH[2]}"
+    if [[ $val =~ ^\"(.*)\"$ || $val =~ ^\'(.*)\'$ ]]; then
+      val="${BASH_REMATCH[1]}"
+    elif [[ $val =~ [[:space:]\(\)] ]]; then
+      die "schedule.env: $key=$val has spaces or parentheses: put the value in double quotes ($key=\"$val\"), or neither bash nor just can read it"
+    fi
+    printf -v "$key" '%s' "$val"
+  done <"$SCHEDULE_ENV"
+  [[ -n ${INGEST_SCHEDULE:-} ]] || die "schedule.env does not set INGEST_SCHEDULE"
+  # EventBridge's grammar: rate(1 minute|hour|day), rate(N minutes|hours|days), cron(6 fields).
+  if [[ $INGEST_SCHEDULE =~ ^rate\(([0-9]+)\ (minute|minutes|hour|hours|day|days)\)$ ]]; then
+    local n=${BASH_REMATCH[1]} unit=${BASH_REMATCH[2]}
+    ((10#$n >= 1)) || die "schedule.env: INGEST_SCHEDULE=$INGEST_SCHEDULE: the rate must be at least 1"
+    if { ((10#$n == 1)) && [[ $unit == *s ]]; } || { ((10#$n > 1)) && [[ $unit != *s ]]; }; then
+      die "schedule.env: INGEST_SCHEDULE=$INGEST_SCHEDULE: EventBridge wants rate(1 ${unit%s}) and rate(N ${unit%s}s)"
+    fi
+  elif [[ $INGEST_SCHEDULE =~ ^cron\(([^[:space:]]+[[:space:]]+){5}[^[:space:]]+\)$ ]]; then
+    :
+  else
+    die "schedule.env: INGEST_SCHEDULE=$INGEST_SCHEDULE is not an EventBridge schedule expression (rate(N minutes) or cron(...))"
+  fi
+}
+
+# ---------------------------------------------------------------- parameters
+# overrides KEY=VALUE...: the deploy's parameter overrides, NUL-separated, each as
+# KEY="VALUE" (quoted: SAM splits unquoted values at spaces, so `rate(10 minutes)`
+# would arrive as `rate(10`). Starts from parameter_overrides of samconfig.toml
+# (section $CONFIG_ENV.deploy.parameters; what `sam deploy --guided` saved) and
+# sets the given keys over them, so schedule.env always decides IngestSchedule.
+CONFIG_ENV=default
+overrides() {
+  "$SAM_PY" - "$SAMCONFIG" "$CONFIG_ENV" "$@" <<'PY'
+import sys, tomllib
+from samcli.cli.types import CfnParameterOverridesType
+
+path, env, *pairs = sys.argv[1:]
+try:
+    with open(path, "rb") as f:
+        config = tomllib.load(f)
+except FileNotFoundError:
+    config = {}
+saved = config.get(env, {}).get("deploy", {}).get("parameters", {}).get("parameter_overrides") or ""
+params = CfnParameterOverridesType().convert(saved, None, None) if saved else {}
+for pair in pairs:
+    key, value = pair.split("=", 1)
+    if key in params and params[key] != value:
+        print(f"iac: {key}: {value!r} (samconfig.toml had {params[key]!r})", file=sys.stderr)
+    params[key] = value
+for key, value in params.items():
+    if '"' in value:
+        sys.exit(f"iac: ERROR: parameter {key} has a double quote, which SAM cannot pass")
+    sys.stdout.write(f'{key}="{value}"\0')
+PY
+}
+
+# Does samconfig.toml hold saved parameters for $CONFIG_ENV (a deploy happened before)?
+has_saved_parameters() {
+  "$SAM_PY" - "$SAMCONFIG" "$CONFIG_ENV" <<'PY'
+import sys, tomllib
+try:
+    with open(sys.argv[1], "rb") as f:
+        config = tomllib.load(f)
+except FileNotFoundError:
+    sys.exit(1)
+saved = config.get(sys.argv[2], {}).get("deploy", {}).get("parameters", {}).get("parameter_overrides")
+sys.exit(0 if saved else 1)
+PY
+}
+
+# ---------------------------------------------------------------- build
+# sam build runs `cargo lambda build --release --<arch> --bin <name>` per function
+# (BuildMethod rust-cargolambda, a SAM beta feature: --beta-features).
+build() {
+  export PATH="$TOOLS_BIN:$HOME/.cargo/bin:$PATH"
+  local missing=() tool
+  for tool in cargo cargo-lambda zig; do
+    command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
+  done
+  ((${#missing[@]} == 0)) || die "sam build needs ${missing[*]} on PATH: run scripts/bootstrap.sh (cargo: rustup)"
+  # Share the build directory of the justfile and CI.
+  export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/crypto-pipeline/target}"
+  (cd "$ROOT" && "$SAM" build --beta-features --config-env "$CONFIG_ENV" --template-file "$TEMPLATE" "$@")
+}
+
+# ---------------------------------------------------------------- validate
+cmd_validate() {
+  local t0 out rc=0
+  t0="$(now)"
+  ensure_sam
+  read_schedule
+
+  # The schedule's one definition is schedule.env: the template must take it as
+  # the parameter IngestSchedule, with no default of its own, and use it.
+  "$SAM_PY" - "$TEMPLATE" "$INGEST_SCHEDULE" <<'PY' || exit 1
+import re, sys
+from samcli.yamlhelper import yaml_parse
+
+path, schedule = sys.argv[1:]
+with open(path, encoding="utf-8") as f:
+    template = yaml_parse(f.read())
+errors = []
+param = (template.get("Parameters") or {}).get("IngestSchedule")
+if param is None:
+    errors.append("template.yaml has no parameter IngestSchedule")
+else:
+    if "Default" in param:
+        errors.append("parameter IngestSchedule has a Default: the schedule must come only from schedule.env (INGEST_SCHEDULE)")
+    pattern = param.get("AllowedPattern")
+    if pattern and not re.fullmatch(pattern, schedule):
+        errors.append(f"INGEST_SCHEDULE={schedule!r} does not match IngestSchedule's AllowedPattern {pattern!r}")
+
+# Every schedule expression of the template: SAM Schedule/ScheduleV2 events,
+# EventBridge rules and schedules. Each must be !Ref IngestSchedule, and no
+# string anywhere may be a literal rate(...)/cron(...).
+uses = []
+for name, res in (template.get("Resources") or {}).items():
+    props = res.get("Properties") or {}
+    if res.get("Type") in ("AWS::Events::Rule", "AWS::Scheduler::Schedule") and "ScheduleExpression" in props:
+        uses.append((f"Resources/{name}/ScheduleExpression", props["ScheduleExpression"]))
+    for ev_name, ev in (props.get("Events") or {}).items():
+        if isinstance(ev, dict) and ev.get("Type") in ("Schedule", "ScheduleV2"):
+            ev_props = ev.get("Properties") or {}
+            key = "Schedule" if ev.get("Type") == "Schedule" else "ScheduleExpression"
+            uses.append((f"Resources/{name}/Events/{ev_name}/{key}", ev_props.get(key)))
+if not uses:
+    errors.append("template.yaml has no schedule")
+for where, value in uses:
+    if value != {"Ref": "IngestSchedule"}:
+        errors.append(f"{where} is {value!r}, not !Ref IngestSchedule (the schedule comes from schedule.env)")
+
+def literals(node, where):
+    if isinstance(node, dict):
+        for key, value in node.items():
+            literals(value, f"{where}/{key}")
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            literals(value, f"{where}/{i}")
+    elif isinstance(node, str) and re.match(r"\s*(rate|cron)\(", node):
+        errors.append(f"{where} is a literal schedule {node!r}: use the parameter IngestSchedule")
+literals({k: v for k, v in template.items() if k != "Parameters"}, "")
+for e in errors:
+    print(f"iac: ERROR: {e}", file=sys.stderr)
+sys.exit(1 if errors else 0)
+PY
+  say "schedule: INGEST_SCHEDULE=\"$INGEST_SCHEDULE\" (schedule.env) -> parameter IngestSchedule (no default in template.yaml)"
+
+  # Offline: dummy credentials and a proxy that refuses every connection, so
+  # nothing reaches AWS (nor a LocalStack named in .env). `sam validate` runs
+  # the SAM transform (as CloudFormation will); it asks IAM only to turn a bare
+  # customer-managed policy name into an ARN, which this template never uses.
+  # `--lint` runs cfn-lint, which needs no AWS at all.
+  local offline=(env -u AWS_PROFILE -u AWS_DEFAULT_PROFILE -u AWS_ENDPOINT_URL -u AWS_ENDPOINT_URL_S3
+    -u AWS_SESSION_TOKEN AWS_ACCESS_KEY_ID=offline AWS_SECRET_ACCESS_KEY=offline
+    AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1
+    HTTPS_PROXY=http://127.0.0.1:9 HTTP_PROXY=http://127.0.0.1:9 https_proxy=http://127.0.0.1:9 http_proxy=http://127.0.0.1:9 NO_PROXY= no_proxy=)
+  cd "$ROOT"
+  echo "+ sam validate --template template.yaml --region us-east-1"
+  out="$("${offline[@]}" "$SAM" validate --template template.yaml --region us-east-1 2>&1)" || rc=$?
+  printf '%s\n' "$out"
+  if ((rc)); then
+    if [[ $out == *"Loading policies from IAM"* ]]; then
+      die "sam validate wanted IAM to resolve a policy name: name policies by ARN (arn:\${AWS::Partition}:iam::aws:policy/...) or use a SAM policy template"
+    fi
+    die "sam validate: template.yaml is not a valid SAM template (above)"
+  fi
+  echo "+ sam validate --lint --template template.yaml --region us-east-1"
+  out="$("${offline[@]}" "$SAM" validate --lint --template template.yaml --region us-east-1 2>&1)" || rc=$?
+  printf '%s\n' "$out"
+  ((rc == 0)) || die "sam validate --lint: cfn-lint found problems in template.yaml (above)"
+  say "template.yaml valid (SAM CLI $SAM_CLI_VERSION, cfn-lint $CFN_LINT_VERSION) in $(since "$t0")s"
+}
+
+# ---------------------------------------------------------------- LocalStack
+cmd_deploy_localstack() {
+  local endpoint="${LOCALSTACK_ENDPOINT:-http://127.0.0.1:${S3_PORT:-4566}}"
+  local health
+  CONFIG_ENV=localstack
+  read_schedule
+  ensure_sam
+
+  # Fail early: LocalStack must answer, with the services the stack uses.
+  health="$(curl -fsS --max-time 5 "$endpoint/_localstack/health" 2>/dev/null)" ||
+    die "LocalStack is not reachable at $endpoint (set LOCALSTACK_ENDPOINT). Start LocalStack in Docker with Lambda first: see docs/aws.md"
+  "$SAM_PY" - "$endpoint" "$health" <<'PY' || exit 1
+import json, sys
+endpoint, raw = sys.argv[1:]
+try:
+    health = json.loads(raw)
+except ValueError:
+    sys.exit(f"iac: ERROR: {endpoint}/_localstack/health did not answer JSON: is this LocalStack?")
+services = health.get("services", {})
+need = ["cloudformation", "lambda", "iam", "sts", "s3", "sqs", "events", "logs", "secretsmanager", "cloudwatch"]
+missing = [s for s in need if services.get(s) not in ("available", "running")]
+if missing:
+    have = ", ".join(sorted(s for s, st in services.items() if st in ("available", "running"))) or "none"
+    hint = ""
+    if "lambda" in missing:
+        hint = (" The local stack of `just up` runs LocalStack without Docker and with S3 only;"
+                " deploy-localstack needs LocalStack's Docker image (Lambda runs functions in containers),"
+                " see docs/aws.md.")
+    sys.exit(f"iac: ERROR: LocalStack at {endpoint} lacks {', '.join(missing)} (it has: {have}).{hint}")
+print(f"iac: LocalStack {health.get('version', '?')} ({health.get('edition', '?')}) at {endpoint}: services ok")
+PY
+
+  # What the functions, in LocalStack's Lambda containers, connect to: the host's
+  # Postgres and Kafka, as seen from a container (host.docker.internal; on Linux,
+  # run LocalStack with --add-host=host.docker.internal:host-gateway).
+  local db_url="${LOCALSTACK_DATABASE_URL:-postgres://${PG_USER:-postgres}@host.docker.internal:${PG_PORT:-55432}/${PG_DB:-crypto}}"
+  local kafka="${LOCALSTACK_KAFKA_BOOTSTRAP:-host.docker.internal:${KAFKA_PORT:-19092}}"
+  local trigger="${LOCALSTACK_KAFKA_TRIGGER:-self-managed}"
+  local arch
+  case "$(uname -m)" in
+    aarch64 | arm64) arch=arm64 ;;
+    *) arch=x86_64 ;;
+  esac
+  arch="${LOCALSTACK_ARCHITECTURE:-$arch}" # the host's: no emulation in LocalStack's containers
+
+  export AWS_ENDPOINT_URL="$endpoint" AWS_REGION="${AWS_REGION:-us-east-1}"
+  export AWS_DEFAULT_REGION="$AWS_REGION"
+  export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test
+  unset AWS_PROFILE AWS_DEFAULT_PROFILE AWS_SESSION_TOKEN
+
+  # The artifact bucket (samconfig.toml [localstack]) and the database secret.
+  local secret_arn
+  secret_arn="$("$SAM_PY" - "$db_url" <<'PY'
+import sys, boto3
+from botocore.exceptions import ClientError
+db_url = sys.argv[1]
+s3 = boto3.client("s3")
+try:
+    s3.head_bucket(Bucket="crypto-pipeline-sam-artifacts")
+except ClientError:
+    s3.create_bucket(Bucket="crypto-pipeline-sam-artifacts")
+sm = boto3.client("secretsmanager")
+name = "crypto-pipeline/database"
+try:
+    arn = sm.describe_secret(SecretId=name)["ARN"]
+    sm.put_secret_value(SecretId=name, SecretString=db_url)
+except ClientError as e:
+    if e.response["Error"]["Code"] != "ResourceNotFoundException":
+        raise
+    arn = sm.create_secret(Name=name, SecretString=db_url)["ARN"]
+print(arn)
+PY
+)" || die "could not create the artifact bucket or the database secret in LocalStack"
+  say "database secret $secret_arn (value: the DATABASE_URL for the functions, from LOCALSTACK_DATABASE_URL)"
+  say "Kafka for the consumer: $kafka (LOCALSTACK_KAFKA_BOOTSTRAP), trigger: $trigger (LOCALSTACK_KAFKA_TRIGGER=self-managed|none)"
+  say "note: Postgres and Kafka must accept connections from LocalStack's containers, and Kafka must"
+  say "      advertise a listener they can reach (the local stack's Kafka advertises 127.0.0.1 only)"
+
+  local params=()
+  mapfile -d '' params < <(overrides "IngestSchedule=$INGEST_SCHEDULE" "Architecture=$arch" \
+    "DatabaseSecretArn=$secret_arn" "KafkaBootstrapServers=$kafka" "KafkaTrigger=$trigger")
+  ((${#params[@]})) || die "could not assemble the parameter overrides"
+  # The same overrides for the build: Architecture decides the cargo lambda target.
+  build --parameter-overrides "${params[@]}"
+  (cd "$ROOT" && "$SAM" deploy --config-env localstack --stack-name "$STACK_NAME" \
+    --template-file .aws-sam/build/template.yaml --no-confirm-changeset --parameter-overrides "${params[@]}")
+  "$SAM_PY" - "$STACK_NAME" <<'PY'
+import sys, boto3
+stack = boto3.client("cloudformation").describe_stacks(StackName=sys.argv[1])["Stacks"][0]
+for o in stack.get("Outputs", []):
+    print(f"iac:   {o['OutputKey']}: {o['OutputValue']}")
+PY
+  say "deployed to LocalStack. The schedule starts the chain; to start it now (asynchronously:"
+  say "destinations only follow asynchronous invocations):"
+  say "  AWS_ENDPOINT_URL=$endpoint AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=$AWS_REGION \\"
+  say "  scripts/iac.sh sam remote invoke IngestFunction --stack-name $STACK_NAME --event-file events/ingest.json --parameter InvocationType=Event"
+}
+
+# ---------------------------------------------------------------- AWS
+cmd_deploy() {
+  local guided=0 args=() a
+  for a in "$@"; do
+    case "$a" in
+      --guided | -g) guided=1 ;;
+      --parameter-overrides | --parameter-overrides=*)
+        die "parameters live in samconfig.toml (parameter_overrides of [default.deploy.parameters], written by the guided deploy); scripts/iac.sh adds IngestSchedule from schedule.env" ;;
+      *) args+=("$a") ;;
+    esac
+  done
+  CONFIG_ENV=default
+  read_schedule
+  ensure_sam
+
+  # The local stack's settings (.env, `just`) must not send this to LocalStack.
+  if [[ -n ${AWS_ENDPOINT_URL:-}${AWS_ENDPOINT_URL_S3:-} ]]; then
+    say "ignoring AWS_ENDPOINT_URL=${AWS_ENDPOINT_URL:-}${AWS_ENDPOINT_URL_S3:+ AWS_ENDPOINT_URL_S3=$AWS_ENDPOINT_URL_S3} (the local stack's): deploying to AWS"
+    unset AWS_ENDPOINT_URL AWS_ENDPOINT_URL_S3
+  fi
+  [[ ${AWS_ACCESS_KEY_ID:-} != test ]] ||
+    die "AWS_ACCESS_KEY_ID=test is LocalStack's; use your AWS credentials (e.g. AWS_PROFILE=... or aws sso login)"
+
+  if ! has_saved_parameters; then
+    say "no saved parameters in samconfig.toml yet: first deploy, guided"
+    guided=1
+  fi
+  if ((guided)) && [[ ! -t 0 ]]; then
+    die "sam deploy --guided asks questions: run it once in a terminal, or write parameter_overrides into [default.deploy.parameters] of samconfig.toml (docs/aws.md)"
+  fi
+
+  local params=() built_arch
+  mapfile -d '' params < <(overrides "IngestSchedule=$INGEST_SCHEDULE")
+  ((${#params[@]})) || die "could not assemble the parameter overrides"
+  # The saved overrides go to the build too: Architecture decides the cargo lambda target.
+  build --parameter-overrides "${params[@]}"
+  built_arch="$(saved_architecture)"
+  local deploy=("$SAM" deploy --config-env default --template-file .aws-sam/build/template.yaml)
+  ((guided)) && deploy+=(--guided)
+  (cd "$ROOT" && "${deploy[@]}" --parameter-overrides "${params[@]}" "${args[@]}")
+
+  # A guided run may have chosen another Architecture than the one just built:
+  # build again for it and deploy once more (no questions this time).
+  if ((guided)) && [[ "$(saved_architecture)" != "$built_arch" ]]; then
+    say "Architecture is now $(saved_architecture) (was $built_arch when building): rebuilding and deploying again"
+    mapfile -d '' params < <(overrides "IngestSchedule=$INGEST_SCHEDULE")
+    build --parameter-overrides "${params[@]}"
+    (cd "$ROOT" && "$SAM" deploy --config-env default --template-file .aws-sam/build/template.yaml \
+      --parameter-overrides "${params[@]}" "${args[@]}")
+  fi
+}
+
+# The Architecture saved in samconfig.toml for $CONFIG_ENV, else the template's default.
+saved_architecture() {
+  local kv
+  while IFS= read -r -d '' kv; do
+    if [[ $kv == Architecture=* ]]; then
+      kv="${kv#Architecture=\"}"
+      echo "${kv%\"}"
+      return 0
+    fi
+  done < <(overrides 2>/dev/null)
+  echo arm64
+}
+
+# ---------------------------------------------------------------- main
+usage() { sed -n '2,15p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+
+case "${1:-}" in
+  validate) shift; cmd_validate "$@" ;;
+  deploy-localstack) shift; cmd_deploy_localstack "$@" ;;
+  deploy) shift; cmd_deploy "$@" ;;
+  sam) shift; ensure_sam; exec "$SAM" "$@" ;;
+  -h | --help | help) usage ;;
+  *) usage >&2; exit 2 ;;
+esac

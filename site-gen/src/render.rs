@@ -1,0 +1,458 @@
+//! Renders [`SiteData`] into the files of the static site: pure, so the same
+//! data always gives the same bytes (snapshot tests, "only changed files" uploads).
+//!
+//! Templates and assets are compiled into the binary: the Lambda needs nothing
+//! beside it. Tera escapes every `{{ }}` of the `.html` templates; no template
+//! marks anything `safe`, and the chart data goes into an escaped attribute.
+
+use std::collections::BTreeSet;
+
+use chrono::{DateTime, Duration, Utc};
+use md5::{Digest, Md5};
+use serde::Serialize;
+use tera::{Context, Tera};
+
+use crate::SiteError;
+use crate::error::tera_message;
+use crate::format;
+use crate::model::{Alert, Coin, Freshness, SiteData};
+
+/// One file of the site.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SiteFile {
+    /// Relative path with `/` separators: `index.html`, `coins/bitcoin.html`.
+    pub path: String,
+    pub body: Vec<u8>,
+    pub content_type: &'static str,
+    pub cache_control: &'static str,
+}
+
+impl SiteFile {
+    /// Hex MD5 of the body: what S3 reports as the ETag of a single-part upload.
+    pub fn md5(&self) -> String {
+        hex::encode(Md5::digest(&self.body))
+    }
+}
+
+/// The whole site, in publishing order: assets first, then pages, the overview
+/// last, so a visitor never gets a page whose assets are not there yet.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Site {
+    pub files: Vec<SiteFile>,
+}
+
+impl Site {
+    pub fn get(&self, path: &str) -> Option<&SiteFile> {
+        self.files.iter().find(|f| f.path == path)
+    }
+
+    /// A page as text (tests and the bench).
+    pub fn page(&self, path: &str) -> Option<&str> {
+        self.get(path).and_then(|f| std::str::from_utf8(&f.body).ok())
+    }
+
+    pub fn bytes(&self) -> usize {
+        self.files.iter().map(|f| f.body.len()).sum()
+    }
+}
+
+/// HTML is revalidated on every view (cheap with ETags) so a new run shows at once;
+/// assets carry their content hash in their name, so they never change.
+const PAGE_CACHE: &str = "no-cache";
+const ASSET_CACHE: &str = "public, max-age=31536000, immutable";
+
+const TEMPLATES: [(&str, &str); 8] = [
+    ("base.html", include_str!("../../templates/base.html")),
+    ("alerts_table.html", include_str!("../../templates/alerts_table.html")),
+    ("index.html", include_str!("../../templates/index.html")),
+    ("coin.html", include_str!("../../templates/coin.html")),
+    ("alerts.html", include_str!("../../templates/alerts.html")),
+    ("quality.html", include_str!("../../templates/quality.html")),
+    ("runs.html", include_str!("../../templates/runs.html")),
+    ("404.html", include_str!("../../templates/404.html")),
+];
+
+/// Shipped assets: (logical name, file name, extension, bytes).
+const ASSETS: [(&str, &str, &str, &[u8]); 5] = [
+    ("uplot_js", "uplot", "js", include_bytes!(env!("UPLOT_JS"))),
+    ("uplot_css", "uplot", "css", include_bytes!(env!("UPLOT_CSS"))),
+    ("site_css", "site", "css", include_bytes!("../../templates/assets/site.css")),
+    ("app_js", "dashboard", "js", include_bytes!("../../templates/assets/dashboard.js")),
+    ("icon", "icon", "svg", include_bytes!("../../templates/assets/icon.svg")),
+];
+
+/// The alerts the overview lists.
+const OVERVIEW_ALERTS: usize = 10;
+/// The sparkline covers the last week of hourly closes.
+const SPARKLINE_HOURS: i64 = 7 * 24;
+
+pub fn render(data: &SiteData) -> Result<Site, SiteError> {
+    let mut tera = Tera::default();
+    tera.add_raw_templates(TEMPLATES)
+        .map_err(|e| SiteError::Render { page: String::from("templates"), message: tera_message(&e) })?;
+    // Tera's default already escapes .html; said here because the site's safety rests on it.
+    tera.autoescape_on(vec![".html"]);
+
+    let mut files = Vec::new();
+    let mut assets = serde_json::Map::new();
+    for (name, stem, ext, body) in ASSETS {
+        let path = format!("assets/{stem}.{}.{ext}", &hex::encode(Md5::digest(body))[..10]);
+        assets.insert(name.to_owned(), path.clone().into());
+        files.push(SiteFile {
+            path,
+            body: body.to_vec(),
+            content_type: content_type(ext),
+            cache_control: ASSET_CACHE,
+        });
+    }
+
+    let common = Common {
+        generated_iso: format::iso(data.generated_at),
+        generated_text: format::instant(data.generated_at),
+        currency: data.vs_currency.to_uppercase(),
+        empty: data.is_empty(),
+        coins: data.coins.iter().map(|c| NavCoin { id: c.id.clone(), name: display_name(c) }).collect(),
+        assets: assets.into(),
+    };
+    let page = |template: &str, path: &str, root: &str, active: &str, mut context: Context| {
+        context.insert("common", &common);
+        context.insert("root", root);
+        context.insert("active", active);
+        let html = tera
+            .render(template, &context)
+            .map_err(|e| SiteError::Render { page: path.to_owned(), message: tera_message(&e) })?;
+        Ok::<_, SiteError>(SiteFile {
+            path: path.to_owned(),
+            body: html.into_bytes(),
+            content_type: content_type("html"),
+            cache_control: PAGE_CACHE,
+        })
+    };
+
+    for coin in &data.coins {
+        let mut context = Context::new();
+        context.insert("coin", &card(coin, data));
+        context.insert("chart", &chart_json(coin, &data.vs_currency));
+        let mut alerts: Vec<AlertRow> = coin.alerts.iter().rev().map(|a| alert_row(a, data)).collect();
+        alerts.truncate(100);
+        context.insert("alerts", &alerts);
+        context.insert("alerts_total", &coin.alerts.len());
+        let path = format!("coins/{}.html", coin.id);
+        files.push(page("coin.html", &path, "../", &coin.id, context)?);
+    }
+
+    let mut context = Context::new();
+    context.insert("alerts", &data.alerts.iter().map(|a| alert_row(a, data)).collect::<Vec<_>>());
+    context.insert("alerts_total", &format::count(data.alerts_total));
+    context.insert("alerts_shown", &data.alerts.len());
+    context.insert("alerts_more", &(data.alerts_total > data.alerts.len() as i64));
+    files.push(page("alerts.html", "alerts.html", "", "alerts", context)?);
+
+    let mut context = Context::new();
+    let reasons: BTreeSet<&String> = data.quality.iter().flat_map(|r| r.dropped.keys()).collect();
+    let rows: Vec<QualityRow> = data
+        .quality
+        .iter()
+        .map(|r| QualityRow {
+            at_iso: format::iso(r.started_at),
+            at_text: format::instant(r.started_at),
+            status: r.status.clone(),
+            rows_in: r.rows_in.map(format::count).unwrap_or_default(),
+            dropped: reasons.iter().map(|k| format::count(r.dropped.get(*k).copied().unwrap_or(0))).collect(),
+            total: format::count(r.dropped.values().sum()),
+        })
+        .collect();
+    let totals: Vec<String> = reasons
+        .iter()
+        .map(|k| format::count(data.quality.iter().filter_map(|r| r.dropped.get(*k)).sum()))
+        .collect();
+    context.insert("reasons", &reasons);
+    context.insert("rows", &rows);
+    context.insert("totals", &totals);
+    files.push(page("quality.html", "quality.html", "", "quality", context)?);
+
+    let mut context = Context::new();
+    context.insert("functions", &run_groups(data));
+    files.push(page("runs.html", "runs.html", "", "runs", context)?);
+
+    // The error document is served at any depth: its links are absolute.
+    files.push(page("404.html", "404.html", "/", "", Context::new())?);
+
+    let mut context = Context::new();
+    context.insert("cards", &data.coins.iter().map(|c| card(c, data)).collect::<Vec<_>>());
+    context.insert(
+        "alerts",
+        &data.alerts.iter().take(OVERVIEW_ALERTS).map(|a| alert_row(a, data)).collect::<Vec<_>>(),
+    );
+    context.insert(
+        "freshness",
+        &data.freshness.iter().map(|f| fresh_row(f, data.generated_at)).collect::<Vec<_>>(),
+    );
+    files.push(page("index.html", "index.html", "", "overview", context)?);
+
+    Ok(Site { files })
+}
+
+pub fn content_type(ext: &str) -> &'static str {
+    match ext {
+        "html" => "text/html; charset=utf-8",
+        "css" => "text/css; charset=utf-8",
+        "js" => "text/javascript; charset=utf-8",
+        "json" => "application/json",
+        "svg" => "image/svg+xml",
+        _ => "application/octet-stream",
+    }
+}
+
+#[derive(Serialize)]
+struct Common {
+    generated_iso: String,
+    generated_text: String,
+    currency: String,
+    empty: bool,
+    coins: Vec<NavCoin>,
+    assets: serde_json::Value,
+}
+
+#[derive(Serialize)]
+struct NavCoin {
+    id: String,
+    name: String,
+}
+
+fn display_name(coin: &Coin) -> String {
+    coin.name.clone().unwrap_or_else(|| coin.id.clone())
+}
+
+fn name_of(id: &str, data: &SiteData) -> String {
+    data.coins.iter().find(|c| c.id == id).map(display_name).unwrap_or_else(|| id.to_owned())
+}
+
+/// A coin as the overview's card (and the coin page's header) shows it.
+#[derive(Serialize)]
+struct Card {
+    id: String,
+    name: String,
+    symbol: String,
+    has_data: bool,
+    price: Option<String>,
+    price_iso: Option<String>,
+    price_text: Option<String>,
+    change: Option<String>,
+    trend: &'static str,
+    sparkline: Option<String>,
+    rank: Option<i32>,
+    rank_day: Option<String>,
+    volume: Option<String>,
+    volume_day: Option<String>,
+    volume_method: Option<&'static str>,
+    hours: usize,
+    first_hour: Option<String>,
+    last_hour: Option<String>,
+}
+
+fn card(coin: &Coin, data: &SiteData) -> Card {
+    let currency = &data.vs_currency;
+    // The latest observation, or the last hourly close when only history is stored.
+    let latest =
+        coin.latest.map(|o| (o.price, o.at)).or_else(|| coin.hourly.last().map(|h| (h.close, h.hour)));
+    let change = latest.and_then(|(price, at)| {
+        let before = at - Duration::hours(24);
+        let base = coin.hourly.iter().rev().find(|h| h.hour <= before)?;
+        (base.close > 0.0).then(|| price / base.close - 1.0)
+    });
+    let rank = coin.ranks.last();
+    let volume = coin.volume.last();
+    Card {
+        id: coin.id.clone(),
+        name: display_name(coin),
+        symbol: coin.symbol.clone().unwrap_or_default().to_uppercase(),
+        has_data: latest.is_some(),
+        price: latest.map(|(p, _)| format::price(p, currency)),
+        price_iso: latest.map(|(_, at)| format::iso(at)),
+        price_text: latest.map(|(_, at)| format::ago((data.generated_at - at).num_seconds())),
+        change: change.map(format::percent),
+        trend: change.map(format::trend).unwrap_or("flat"),
+        sparkline: sparkline(coin),
+        rank: rank.map(|r| r.rank),
+        rank_day: rank.map(|r| r.day.to_string()),
+        volume: volume.map(|v| format::compact(v.volume, currency)),
+        volume_day: volume.map(|v| v.day.to_string()),
+        volume_method: volume.map(|v| match v.method.as_str() {
+            "rolling_24h" => "CoinGecko's rolling 24 h volume",
+            _ => "sum of the day's traded volume",
+        }),
+        hours: coin.hourly.len(),
+        first_hour: coin.hourly.first().map(|h| format::instant(h.hour)),
+        last_hour: coin.hourly.last().map(|h| format::instant(h.hour)),
+    }
+}
+
+/// SVG polyline points (viewBox 0 0 100 30) of the last week of hourly closes:
+/// drawn without JavaScript, so the overview needs no chart library.
+fn sparkline(coin: &Coin) -> Option<String> {
+    let last = coin.hourly.last()?.hour;
+    let from = last - Duration::hours(SPARKLINE_HOURS);
+    let points: Vec<(i64, f64)> =
+        coin.hourly.iter().filter(|h| h.hour > from).map(|h| (h.hour.timestamp(), h.close)).collect();
+    if points.len() < 2 {
+        return None;
+    }
+    let (t0, t1) = (points[0].0 as f64, points[points.len() - 1].0 as f64);
+    let lo = points.iter().map(|p| p.1).fold(f64::INFINITY, f64::min);
+    let hi = points.iter().map(|p| p.1).fold(f64::NEG_INFINITY, f64::max);
+    let span = if hi > lo { hi - lo } else { 1.0 };
+    Some(
+        points
+            .iter()
+            .map(|(t, v)| {
+                format!("{:.1},{:.1}", (*t as f64 - t0) / (t1 - t0) * 100.0, 29.0 - (v - lo) / span * 28.0)
+            })
+            .collect::<Vec<_>>()
+            .join(" "),
+    )
+}
+
+/// The coin page's chart data, columnar (what uPlot takes), times in Unix seconds.
+fn chart_json(coin: &Coin, currency: &str) -> String {
+    let sig = |x: f64| format::significant(x, 7);
+    let hours = &coin.hourly;
+    let day_secs =
+        |d: chrono::NaiveDate| d.and_hms_opt(0, 0, 0).map(|t| t.and_utc().timestamp()).unwrap_or(0);
+    serde_json::json!({
+        "currency": currency,
+        "t": hours.iter().map(|h| h.hour.timestamp()).collect::<Vec<_>>(),
+        "o": hours.iter().map(|h| sig(h.open)).collect::<Vec<_>>(),
+        "h": hours.iter().map(|h| sig(h.high)).collect::<Vec<_>>(),
+        "l": hours.iter().map(|h| sig(h.low)).collect::<Vec<_>>(),
+        "c": hours.iter().map(|h| sig(h.close)).collect::<Vec<_>>(),
+        "alerts": coin.alerts.iter()
+            .map(|a| serde_json::json!([a.at.timestamp(), sig(a.price_after), format::significant(a.change_pct, 4)]))
+            .collect::<Vec<_>>(),
+        "volume": {
+            "t": coin.volume.iter().map(|v| day_secs(v.day)).collect::<Vec<_>>(),
+            "v": coin.volume.iter().map(|v| sig(v.volume)).collect::<Vec<_>>(),
+        },
+        "rank": {
+            "t": coin.ranks.iter().map(|r| day_secs(r.day)).collect::<Vec<_>>(),
+            "r": coin.ranks.iter().map(|r| r.rank).collect::<Vec<_>>(),
+        },
+    })
+    .to_string()
+}
+
+#[derive(Serialize)]
+struct AlertRow {
+    coin_id: String,
+    coin_name: String,
+    at_iso: String,
+    at_text: String,
+    window: String,
+    change: String,
+    direction: String,
+    before: String,
+    after: String,
+}
+
+fn alert_row(alert: &Alert, data: &SiteData) -> AlertRow {
+    AlertRow {
+        coin_id: alert.coin_id.clone(),
+        coin_name: name_of(&alert.coin_id, data),
+        at_iso: format::iso(alert.at),
+        at_text: format::instant(alert.at),
+        window: format::window(alert.window_secs),
+        change: format::percent(alert.change_pct / 100.0),
+        direction: if alert.direction == "up" { "up" } else { "down" }.to_owned(),
+        before: format::price(alert.price_before, &data.vs_currency),
+        after: format::price(alert.price_after, &data.vs_currency),
+    }
+}
+
+#[derive(Serialize)]
+struct QualityRow {
+    at_iso: String,
+    at_text: String,
+    status: String,
+    rows_in: String,
+    dropped: Vec<String>,
+    total: String,
+}
+
+#[derive(Serialize)]
+struct FreshRow {
+    source: String,
+    label: &'static str,
+    last_iso: Option<String>,
+    last_text: Option<String>,
+    ago: Option<String>,
+    stale_after: Option<i64>,
+    stale: bool,
+}
+
+fn fresh_row(f: &Freshness, now: DateTime<Utc>) -> FreshRow {
+    let age = f.last.map(|at| (now - at).num_seconds());
+    FreshRow {
+        source: f.source.clone(),
+        label: match f.source.as_str() {
+            "batch" => "Batch (CoinGecko)",
+            "stream" => "Stream (Kafka)",
+            "history" => "History (backfill)",
+            "transform" => "Transforms",
+            _ => "Source",
+        },
+        last_iso: f.last.map(format::iso),
+        last_text: f.last.map(format::instant),
+        ago: age.map(format::ago),
+        stale_after: f.stale_after_secs,
+        // A source that never delivered is "no data", not stale.
+        stale: matches!((age, f.stale_after_secs), (Some(a), Some(limit)) if a > limit),
+    }
+}
+
+#[derive(Serialize)]
+struct RunGroup {
+    function: String,
+    runs: Vec<RunRow>,
+}
+
+#[derive(Serialize)]
+struct RunRow {
+    at_iso: String,
+    at_text: String,
+    duration: String,
+    status: String,
+    rows_in: String,
+    rows_out: String,
+    error: String,
+}
+
+/// Runs grouped by function, the pipeline's own functions in pipeline order first.
+fn run_groups(data: &SiteData) -> Vec<RunGroup> {
+    const ORDER: [&str; 5] = ["ingest", "backfill", "consumer", "transform", "site-gen"];
+    let mut names: Vec<&str> = data.runs.iter().map(|r| r.function.as_str()).collect();
+    names.sort_by_key(|n| (ORDER.iter().position(|o| o == n).unwrap_or(ORDER.len()), *n));
+    names.dedup();
+    names
+        .into_iter()
+        .map(|name| RunGroup {
+            function: name.to_owned(),
+            runs: data
+                .runs
+                .iter()
+                .filter(|r| r.function == name)
+                .map(|r| RunRow {
+                    at_iso: format::iso(r.started_at),
+                    at_text: format::instant(r.started_at),
+                    duration: r
+                        .finished_at
+                        .map(|f| format::duration_ms((f - r.started_at).num_milliseconds()))
+                        .unwrap_or_else(|| String::from("running")),
+                    status: r.status.clone(),
+                    rows_in: r.rows_in.map(format::count).unwrap_or_default(),
+                    rows_out: r.rows_out.map(format::count).unwrap_or_default(),
+                    error: r.error.clone().unwrap_or_default(),
+                })
+                .collect(),
+        })
+        .collect()
+}

@@ -1,0 +1,85 @@
+//! Shared by the site-gen integration tests: a database holding real data.
+#![allow(dead_code, clippy::unwrap_used)]
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use site_gen::{LoadOptions, Output, SiteGen};
+use storage::SnapshotStore;
+use testkit::TestDb;
+
+pub const COINS: [&str; 5] = ["bitcoin", "ethereum", "solana", "ripple", "binancecoin"];
+
+/// The last `hours` real hourly candles of the five coins, one real CoinGecko
+/// `/coins/markets` response (names, symbols), transformed.
+pub async fn populated(hours: usize) -> TestDb {
+    let db = TestDb::new().await;
+    let mut ticks = Vec::new();
+    for file in ["BTCUSDT_1h.csv", "ETHUSDT_1h.csv", "SOLUSDT_1h.csv", "XRPUSDT_1h.csv", "BNBUSDT_1h.csv"] {
+        let path = testkit::data_dir().join("binance_1h").join(file);
+        let coin = stream::replay::coin_of_file(&path).unwrap();
+        let all = stream::replay::read_candles(&path, &coin).unwrap();
+        ticks.extend(all[all.len().saturating_sub(hours)..].iter().cloned());
+    }
+    db.store.load_ticks(&ticks).await.unwrap();
+    let body = std::fs::read(markets_file()).unwrap();
+    let snapshots =
+        coingecko::parse_markets(&body, &domain::VsCurrency::parse("usd").unwrap(), chrono::Utc::now())
+            .unwrap();
+    let run = storage::RunLog::start_run(&db.store, "ingest").await.unwrap();
+    db.store.upsert_snapshots(run, &snapshots).await.unwrap();
+    let transform = transform::Transform {
+        store: db.store.clone(),
+        clean: Default::default(),
+        alerts: Default::default(),
+        watermark_lag_secs: 0.0,
+    };
+    transform.run(transform::TransformRequest { full: true }).await.unwrap();
+    db
+}
+
+fn markets_file() -> PathBuf {
+    let dir = testkit::data_dir().join("coingecko");
+    std::fs::read_dir(&dir)
+        .unwrap()
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .find(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.contains("markets")))
+        .unwrap_or_else(|| panic!("no markets response in {}", dir.display()))
+}
+
+pub fn options() -> LoadOptions {
+    LoadOptions {
+        coins: COINS.iter().map(|c| c.to_string()).collect(),
+        vs_currency: "usd".into(),
+        stale_batch: Duration::from_secs(1500),
+        stale_stream: Duration::from_secs(60),
+    }
+}
+
+/// A generator writing into a fresh temporary folder.
+pub fn to_dir(db: &TestDb) -> (SiteGen, TempDir) {
+    let dir = TempDir::new();
+    (SiteGen::new(db.store.clone(), options(), Output::Dir(dir.0.clone()), None), dir)
+}
+
+/// A temporary folder, removed when dropped.
+#[derive(Debug)]
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new() -> Self {
+        let dir = std::env::temp_dir().join(format!("site-test-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir).unwrap();
+        Self(dir)
+    }
+
+    pub fn read(&self, path: &str) -> String {
+        std::fs::read_to_string(self.0.join(path)).unwrap()
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}

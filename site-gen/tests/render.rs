@@ -1,0 +1,222 @@
+#![allow(clippy::unwrap_used)]
+//! Rendering on fixed data: snapshots of every page (reviewed, in
+//! tests/snapshots), hostile text escaped everywhere, an empty site that says so.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
+use site_gen::model::{
+    Alert, Coin, DailyRank, DailyVolume, Freshness, Hourly, Observation, QualityRun, Run, SiteData,
+};
+use site_gen::render;
+
+const HOSTILE: &str = "<script>alert(1)</script>";
+
+fn at(h: i64) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 20, 0, 0, 0).unwrap() + Duration::hours(h)
+}
+
+fn hourly(hours: i64, base: f64, step: f64) -> Vec<Hourly> {
+    (0..hours)
+        .map(|h| {
+            let close = base + step * h as f64 + if h % 5 == 0 { step * 3.0 } else { 0.0 };
+            Hourly {
+                hour: at(h),
+                open: close - step,
+                high: close + step,
+                low: close - 2.0 * step,
+                close,
+                avg: close,
+            }
+        })
+        .collect()
+}
+
+fn alert(coin: &str, h: i64, change: f64, before: f64) -> Alert {
+    Alert {
+        coin_id: coin.to_owned(),
+        at: at(h),
+        window_secs: 3600,
+        change_pct: change * 100.0,
+        direction: if change > 0.0 { "up" } else { "down" }.to_owned(),
+        price_before: before,
+        price_after: before * (1.0 + change),
+    }
+}
+
+/// Two coins over 48 hours, one of them named by an attacker; runs, quality, freshness.
+fn fixed() -> SiteData {
+    let day = |d: u32| NaiveDate::from_ymd_opt(2026, 11, d).unwrap();
+    let generated_at = at(48) + Duration::minutes(3);
+    let btc_alerts = vec![alert("bitcoin", 10, 0.061, 90_000.0), alert("bitcoin", 30, -0.072, 91_000.0)];
+    let bitcoin = Coin {
+        id: "bitcoin".into(),
+        name: Some("Bitcoin".into()),
+        symbol: Some("btc".into()),
+        latest: Some(Observation { price: 91_234.567_8, at: generated_at - Duration::seconds(5) }),
+        hourly: hourly(48, 90_000.0, 25.0),
+        volume: vec![
+            DailyVolume { day: day(20), volume: 31_240_000_000.0, method: "interval_sum".into() },
+            DailyVolume { day: day(21), volume: 29_870_000_000.0, method: "interval_sum".into() },
+        ],
+        ranks: vec![
+            DailyRank { day: day(20), rank: 1, performance: 0.021 },
+            DailyRank { day: day(21), rank: 2, performance: -0.004 },
+        ],
+        alerts: btc_alerts.clone(),
+    };
+    let hostile_alerts = vec![alert("evil-coin", 20, 0.25, 0.5)];
+    let hostile = Coin {
+        id: "evil-coin".into(),
+        name: Some(HOSTILE.into()),
+        symbol: Some("\"><img src=x onerror=alert(2)>".into()),
+        latest: Some(Observation { price: 0.62347, at: generated_at - Duration::minutes(40) }),
+        hourly: hourly(30, 0.5, 0.001),
+        volume: vec![DailyVolume { day: day(21), volume: 512_300_000.0, method: "rolling_24h".into() }],
+        ranks: vec![
+            DailyRank { day: day(20), rank: 2, performance: -0.01 },
+            DailyRank { day: day(21), rank: 1, performance: 0.03 },
+        ],
+        alerts: hostile_alerts.clone(),
+    };
+    let mut alerts: Vec<Alert> = btc_alerts.into_iter().chain(hostile_alerts).collect();
+    alerts.sort_by_key(|a| std::cmp::Reverse(a.at));
+    let run = |function: &str, h: i64, ms: i64, status: &str, error: Option<&str>| Run {
+        function: function.into(),
+        started_at: at(h),
+        finished_at: Some(at(h) + Duration::milliseconds(ms)),
+        status: status.into(),
+        rows_in: Some(5),
+        rows_out: Some(if status == "failed" { 0 } else { 5 }),
+        error: error.map(str::to_owned),
+    };
+    SiteData {
+        generated_at,
+        vs_currency: "usd".into(),
+        alerts_total: alerts.len() as i64,
+        alerts,
+        coins: vec![bitcoin, hostile],
+        quality: vec![QualityRun {
+            run_id: uuid::Uuid::from_u128(7),
+            started_at: at(47),
+            status: "succeeded".into(),
+            rows_in: Some(1200),
+            dropped: BTreeMap::from([("aberrant_price".into(), 3), ("duplicate".into(), 12)]),
+        }],
+        runs: vec![
+            run("ingest", 47, 850, "succeeded", None),
+            run("ingest", 46, 15_200, "failed", Some(&format!("CoinGecko said {HOSTILE}"))),
+            run("transform", 47, 1_240, "succeeded", None),
+        ],
+        freshness: vec![
+            Freshness {
+                source: "batch".into(),
+                last: Some(generated_at - Duration::minutes(40)),
+                stale_after_secs: Some(1500),
+            },
+            Freshness {
+                source: "stream".into(),
+                last: Some(generated_at - Duration::seconds(5)),
+                stale_after_secs: Some(60),
+            },
+            Freshness { source: "history".into(), last: None, stale_after_secs: None },
+            Freshness {
+                source: "transform".into(),
+                last: Some(generated_at - Duration::minutes(3)),
+                stale_after_secs: Some(1500),
+            },
+        ],
+    }
+}
+
+fn pages(site: &site_gen::Site) -> Vec<(&str, &str)> {
+    site.files
+        .iter()
+        .filter(|f| f.path.ends_with(".html"))
+        .map(|f| (f.path.as_str(), std::str::from_utf8(&f.body).unwrap()))
+        .collect()
+}
+
+#[test]
+fn pages_match_their_reviewed_snapshots() {
+    let site = render(&fixed()).unwrap();
+    let paths: Vec<&str> = site.files.iter().map(|f| f.path.as_str()).collect();
+    insta::assert_debug_snapshot!("files", paths);
+    for (path, html) in pages(&site) {
+        insta::assert_snapshot!(path.replace('/', "_"), html);
+    }
+}
+
+#[test]
+fn the_overview_shows_each_coin_and_flags_the_stale_batch() {
+    let site = render(&fixed()).unwrap();
+    let index = site.page("index.html").unwrap();
+    assert!(index.contains("$91,234.57"), "latest price");
+    assert!(index.contains("$0.6235"), "sub-dollar price with four significant digits");
+    assert!(index.contains("$29.87B"), "latest daily volume");
+    assert!(index.contains("#2"), "rank");
+    assert!(index.contains("<polyline points=\""), "sparkline");
+    // Batch data is 40 min old against a 25 min limit: stale; the 5 s old stream is not.
+    assert!(index.contains(r#"<li class="fresh stale" data-source="batch""#), "{index}");
+    assert!(index.contains(r#"<li class="fresh" data-source="stream""#), "{index}");
+    assert!(!index.contains("No data yet."));
+}
+
+#[test]
+fn hostile_text_is_escaped_on_every_page() {
+    let site = render(&fixed()).unwrap();
+    for (path, html) in pages(&site) {
+        assert!(!html.contains(HOSTILE), "{path} contains the raw script tag");
+        assert!(!html.contains("<img src=x"), "{path} contains a raw img tag");
+        // Only our own scripts, all loaded from files (the page's CSP forbids inline ones).
+        let scripts = html.matches("<script").count();
+        let own = html.matches("<script defer src=\"").count();
+        assert_eq!(scripts, own, "{path} has an inline or foreign script");
+    }
+    let overview = site.page("index.html").unwrap();
+    assert!(overview.contains("&lt;script&gt;alert(1)&lt;&#x2F;script&gt;"), "the name shows as text");
+    let runs = site.page("runs.html").unwrap();
+    assert!(runs.contains("CoinGecko said &lt;script&gt;"), "errors show as text");
+    // The chart data of the coin page sits in an attribute, quotes escaped.
+    let coin = site.page("coins/evil-coin.html").unwrap();
+    assert!(coin.contains("data-chart=\"{&quot;alerts&quot;:"), "{}", &coin[..coin.len().min(400)]);
+}
+
+#[test]
+fn an_empty_database_renders_pages_that_say_so() {
+    let data = SiteData {
+        generated_at: at(0),
+        vs_currency: "usd".into(),
+        coins: ["bitcoin", "ethereum"]
+            .iter()
+            .map(|id| Coin { id: (*id).into(), ..Coin::default() })
+            .collect(),
+        freshness: vec![Freshness { source: "batch".into(), last: None, stale_after_secs: Some(1500) }],
+        ..SiteData::default()
+    };
+    assert!(data.is_empty());
+    let site = render(&data).unwrap();
+    let index = site.page("index.html").unwrap();
+    assert!(index.contains("No data yet."), "{index}");
+    assert!(index.contains("no data</span>"), "freshness without data is 'no data', not stale");
+    assert!(site.page("coins/bitcoin.html").unwrap().contains("No data yet for bitcoin"));
+    assert!(site.page("alerts.html").unwrap().contains("No alerts yet."));
+    assert!(site.page("quality.html").unwrap().contains("No transform run yet."));
+    assert!(site.page("runs.html").unwrap().contains("No run recorded yet."));
+}
+
+#[test]
+fn rendering_is_deterministic_and_assets_are_fingerprinted() {
+    let a = render(&fixed()).unwrap();
+    let b = render(&fixed()).unwrap();
+    assert_eq!(a, b);
+    for f in a.files.iter().filter(|f| f.path.starts_with("assets/")) {
+        assert_eq!(f.cache_control, "public, max-age=31536000, immutable");
+        let stem_hash = f.path.split('.').nth(1).unwrap();
+        assert_eq!(stem_hash, &f.md5()[..10], "{} carries its content hash", f.path);
+    }
+    let index = a.get("index.html").unwrap();
+    assert_eq!(index.content_type, "text/html; charset=utf-8");
+    assert_eq!(index.cache_control, "no-cache");
+    assert_eq!(a.files.last().unwrap().path, "index.html", "the overview is published last");
+}

@@ -1,0 +1,85 @@
+// Loads dashboard pages in Debian's headless Chromium (driven by playwright-core),
+// and reports, per page and viewport: console errors, page errors, failed requests,
+// and the size of every chart (canvas or svg). Screenshots go to --out.
+//
+// Usage: node check-pages.mjs --base http://127.0.0.1:PORT/ --out DIR page1.html coins/bitcoin.html ...
+// Prints one JSON object on stdout; exits 0 when it could run the checks (the
+// caller judges the results), 2 when the browser could not be driven at all.
+import { chromium } from "playwright-core";
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
+
+const args = process.argv.slice(2);
+const opt = (name, dflt) => {
+  const i = args.indexOf(name);
+  if (i < 0) return dflt;
+  const v = args[i + 1];
+  args.splice(i, 2);
+  return v;
+};
+const base = opt("--base");
+const out = opt("--out", "screenshots");
+const executablePath = opt("--chromium", process.env.CHROMIUM || "/usr/bin/chromium");
+const pages = args;
+if (!base || pages.length === 0) {
+  console.error("usage: check-pages.mjs --base URL [--out DIR] [--chromium PATH] PAGE...");
+  process.exit(2);
+}
+mkdirSync(out, { recursive: true });
+
+// A closed network: no background traffic, no first-run work. Playwright gives
+// every launch a new empty profile (its own --user-data-dir).
+const flags = [
+  "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-quic",
+  "--no-first-run", "--disable-component-update", "--disable-sync",
+];
+
+const viewports = [
+  { name: "desktop", width: 1280, height: 900, colorScheme: "light" },
+  { name: "phone-dark", width: 390, height: 844, colorScheme: "dark", isMobile: true },
+];
+
+let browser;
+try {
+  browser = await chromium.launch({ executablePath, args: flags });
+} catch (e) {
+  console.error(`cannot start ${executablePath}: ${e.message}`);
+  process.exit(2);
+}
+
+const version = browser.version();
+const results = [];
+try {
+  for (const vp of viewports) {
+    const context = await browser.newContext({
+      viewport: { width: vp.width, height: vp.height }, colorScheme: vp.colorScheme, isMobile: !!vp.isMobile,
+    });
+    for (const path of pages) {
+      const page = await context.newPage();
+      const errors = [];
+      page.on("console", (m) => { if (m.type() === "error" || m.type() === "warning") errors.push(`console.${m.type()}: ${m.text()}`); });
+      page.on("pageerror", (e) => errors.push(`pageerror: ${e.message}`));
+      page.on("requestfailed", (r) => errors.push(`requestfailed: ${r.url()} ${r.failure()?.errorText}`));
+      page.on("response", (r) => { if (r.status() >= 400) errors.push(`http ${r.status()}: ${r.url()}`); });
+      const url = new URL(path, base).toString();
+      const response = await page.goto(url, { waitUntil: "load" });
+      // Charts are drawn after DOMContentLoaded; give them a frame or two.
+      await page.waitForTimeout(400);
+      const charts = await page.evaluate(() =>
+        [...document.querySelectorAll("canvas, svg")].map((el) => {
+          const r = el.getBoundingClientRect();
+          return { tag: el.tagName.toLowerCase(), id: el.closest("[id]")?.id ?? "", width: Math.round(r.width), height: Math.round(r.height) };
+        }));
+      const title = await page.title();
+      const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+      const screenshot = join(out, `${path.replace(/[\/.]/g, "_")}-${vp.name}.png`);
+      await page.screenshot({ path: screenshot, fullPage: true });
+      results.push({ page: path, viewport: vp.name, status: response?.status() ?? 0, title, errors, charts, overflow, screenshot });
+      await page.close();
+    }
+    await context.close();
+  }
+} finally {
+  await browser.close();
+}
+console.log(JSON.stringify({ chromium: version, results }, null, 1));
