@@ -11,6 +11,8 @@ pg_port := `sed -n 's/^PG_PORT=//p' stack.env`
 pg_db := `sed -n 's/^PG_DB=//p' stack.env`
 kafka_port := `sed -n 's/^KAFKA_PORT=//p' stack.env`
 s3_port := `sed -n 's/^S3_PORT=//p' stack.env`
+dashboard_port := env("DASHBOARD_PORT", `sed -n 's/^DASHBOARD_PORT=//p' stack.env`)
+lambda_port := env("LAMBDA_PORT", `sed -n 's/^LAMBDA_PORT=//p' stack.env`)
 
 # What the pipeline's binaries read (see .env.example), pointed at the local stack.
 export DATABASE_URL := env("DATABASE_URL", "postgres://postgres@127.0.0.1:" + pg_port + "/" + pg_db)
@@ -19,6 +21,9 @@ export AWS_ENDPOINT_URL := env("AWS_ENDPOINT_URL", "http://127.0.0.1:" + s3_port
 export AWS_REGION := env("AWS_REGION", "us-east-1")
 export AWS_ACCESS_KEY_ID := env("AWS_ACCESS_KEY_ID", "test")
 export AWS_SECRET_ACCESS_KEY := env("AWS_SECRET_ACCESS_KEY", "test")
+# The schedule: schedule.env is its one definition (AWS gets the same expression, see scripts/iac.sh).
+export INGEST_SCHEDULE := env("INGEST_SCHEDULE", `sed -n 's/^INGEST_SCHEDULE="\{0,1\}\([^"]*\)"\{0,1\}$/\1/p' schedule.env`)
+export PRODUCER_INTERVAL_SECS := env("PRODUCER_INTERVAL_SECS", `sed -n 's/^PRODUCER_INTERVAL_SECS=//p' schedule.env`)
 # One build directory for every clone on this machine (CI clones afresh each run).
 export CARGO_TARGET_DIR := env("CARGO_TARGET_DIR", home_directory() / ".cache/crypto-pipeline/target")
 
@@ -81,8 +86,8 @@ transform *ARGS:
 site:
     {{cpctl}} site
 
-# Serve the dashboard folder on 127.0.0.1 (default port 8080) until Ctrl-C.
-serve PORT="8080":
+# Serve the dashboard folder on 127.0.0.1 (DASHBOARD_PORT, 8080) until Ctrl-C.
+serve PORT=dashboard_port:
     #!/usr/bin/env bash
     set -euo pipefail
     dir="${SITE_OUTPUT:-.state/site}"
@@ -102,31 +107,61 @@ load-history *ARGS:
 consume:
     {{cpctl}} consume
 
-# Bring the stack up, migrate, ingest once, and start the producer and consumer in the background.
-deploy-local: up migrate
+# Run the whole pipeline here: stack, setup, `cargo lambda watch`, consumer, producer, schedule, dashboard.
+deploy-local: up
     #!/usr/bin/env bash
-    set -uo pipefail
-    if {{cpctl}} ingest; then
-        echo "deploy-local: ingest done; snapshots are in table market_snapshots"
-    else
-        echo "deploy-local: ingest did not complete (the error above says why); the stack keeps running, retry with 'just ingest'"
-    fi
-    cargo build --quiet --locked -p cpctl
+    set -euo pipefail
+    start=$SECONDS
+    # Every component logs to its own rotated file there (ingest.log, transform.log, …).
+    export LOG_DIR="$PWD/.state/logs"
+    site="${SITE_OUTPUT:-.state/site}"
+    echo "deploy-local: building the functions and cpctl"
+    cargo build --quiet --locked -p cpctl -p ingest -p transform -p consumer -p site-gen
+    {{cpctl_bin}} setup
+    [[ $site == s3://* ]] || mkdir -p "$site"
+    scripts/jobs.sh start lambda cargo lambda watch -A 127.0.0.1 -P {{lambda_port}}
     scripts/jobs.sh start consumer {{cpctl_bin}} consume
     scripts/jobs.sh start producer {{cpctl_bin}} produce
-    echo "deploy-local: running; ticks flow into table price_ticks (logs: .state/logs/producer.log, consumer.log)"
-    echo "deploy-local: stop everything with 'just down'"
+    mark="$(date -u +%s)"
+    scripts/jobs.sh start scheduler {{cpctl_bin}} schedule
+    if [[ $site == s3://* ]]; then
+        bucket="${site#s3://}"
+        url="http://${bucket%%/*}.s3-website.localhost:{{s3_port}}/"
+    else
+        scripts/jobs.sh start dashboard python3 -m http.server {{dashboard_port}} --bind 127.0.0.1 --directory "$site"
+        url="http://127.0.0.1:{{dashboard_port}}/"
+    fi
+    # The first cycle starts at once; wait for its outcome (ingest retries for up to a minute).
+    outcome=""
+    for _ in $(seq 1 180); do
+        outcome="$(scripts/scheduler-outcome.sh "$LOG_DIR/scheduler.log" "$mark")"
+        [[ -n $outcome ]] && break
+        sleep 1
+    done
+    case $outcome in
+        ok) echo "deploy-local: first cycle done (ingest, transform, site-gen) $((SECONDS - start)) s after the command" ;;
+        failed)
+            echo "deploy-local: the first cycle failed (see .state/logs/scheduler.log and the step's log); it runs again on the next tick (${SCHEDULE_EVERY_SECS:+every $SCHEDULE_EVERY_SECS s, SCHEDULE_EVERY_SECS, not }$INGEST_SCHEDULE)"
+            # A dashboard all the same: it shows what the stream brought and the failed run.
+            {{cpctl_bin}} site >/dev/null || true ;;
+        *) echo "deploy-local: the first cycle is still running; see .state/logs/scheduler.log" ;;
+    esac
+    echo "deploy-local: dashboard at $url"
+    echo "deploy-local: schedule $INGEST_SCHEDULE; ticks every ${PRODUCER_INTERVAL_SECS} s; functions for 'cargo lambda invoke' on 127.0.0.1:{{lambda_port}}"
+    echo "deploy-local: logs in .state/logs (ingest.log, producer.log, consumer.log, transform.log, site.log, scheduler.log)"
+    echo "deploy-local: stop everything with 'just down' (data is kept)"
 
 # Serve the functions locally for `cargo lambda invoke` (e.g. `cargo lambda invoke ingest --data-file events/ingest.json`).
 watch:
-    cargo lambda watch -A 127.0.0.1 -P 9000
+    cargo lambda watch -A 127.0.0.1 -P {{lambda_port}}
 
-# Every test, against the real local services (started if needed).
+# Every test, against the real local services (started if needed); last, the end-to-end run of deploy-local.
 test: up
     cargo build --workspace --all-targets --locked
     {{cpctl}} migrate
     scripts/lambda-smoke.sh
     cargo test --workspace --locked --no-fail-fast
+    scripts/e2e.sh
 
 # Formatting and lints, as CI checks them.
 lint:

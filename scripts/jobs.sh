@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # The pipeline's own long-running jobs (producer, consumer poller, …) as
-# background processes with pid files in .state/run and logs in .state/logs.
+# background processes with pid files in .state/run/jobs. A job's structured
+# log is its component's file in .state/logs (LOG_DIR, e.g. producer.log,
+# rotated by the job itself); what it prints outside that (a panic, a report on
+# stdout) goes to .state/logs/NAME.out.
 #
 # Usage: scripts/jobs.sh start NAME COMMAND [ARGS…]   start unless running
 #        scripts/jobs.sh stop [NAME…]                  SIGTERM (all jobs if none named), wait
@@ -23,15 +26,15 @@ start() {
     return
   fi
   # A new session, so stopping the job reaches every process it started.
-  setsid "$@" >>"$LOGS/$name.log" 2>&1 </dev/null &
+  setsid "$@" >>"$LOGS/$name.out" 2>&1 </dev/null &
   echo $! >"$RUN/$name.pid"
   sleep 1
   if ! alive "$name"; then
-    echo "jobs: $name exited at once; last lines of $LOGS/$name.log:" >&2
-    tail -n 20 "$LOGS/$name.log" >&2
+    echo "jobs: $name exited at once; last lines of $LOGS/$name.out:" >&2
+    tail -n 20 "$LOGS/$name.out" >&2
     return 1
   fi
-  echo "jobs: $name started (pid $(pid_of "$name"), log $LOGS/$name.log)"
+  echo "jobs: $name started (pid $(pid_of "$name"))"
 }
 
 stop() {

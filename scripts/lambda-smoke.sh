@@ -25,6 +25,7 @@ export RAW_BUCKET="$id"
 export KAFKA_DLQ_TOPIC="$id-dlq"
 export TRANSFORM_WATERMARK_LAG_SECS=0
 work="$(mktemp -d)"
+export SITE_OUTPUT="$work/site"
 pids=()
 cleanup() {
   for pid in "${pids[@]}"; do kill -- "-$pid" 2>/dev/null || kill "$pid" 2>/dev/null || true; done
@@ -78,9 +79,13 @@ consumer="$(invoke consumer events/consumer.json)"
 echo "lambda-smoke: consumer response: $consumer"
 transform="$(invoke transform events/transform.json)"
 echo "lambda-smoke: transform response: $transform"
-python3 - "$ingest" "$consumer" "$transform" <<'PY'
+site="$(invoke site-gen events/site-gen.json)"
+echo "lambda-smoke: site-gen response: $site"
+grep -q "Bitcoin" "$SITE_OUTPUT/index.html" || { echo "lambda-smoke: the dashboard lacks Bitcoin" >&2; exit 1; }
+python3 - "$ingest" "$consumer" "$transform" "$site" <<'PY'
 import json, sys
-ingest, consumer, transform = (json.loads(a) for a in sys.argv[1:4])
+ingest, consumer, transform, site = (json.loads(a) for a in sys.argv[1:5])
+assert site["files"] >= 10 and site["published"]["uploaded"] == site["files"], site
 assert transform["hourly_rows"] == 7 and transform["observations"] == 7, transform
 assert ingest["rows_in"] == 5 and ingest["rows_out"] == 5, ingest
 assert ingest["raw_key"].startswith("coingecko/coins_markets/dt="), ingest
@@ -88,4 +93,4 @@ assert consumer["records"] == 3 and consumer["stored"] == 2 and consumer["dead_l
 PY
 rows="$(psql -At "$DATABASE_URL" -c "SELECT (SELECT count(*) FROM market_snapshots) || ' ' || (SELECT count(*) FROM price_ticks)")"
 [[ $rows == "5 2" ]] || { echo "lambda-smoke: expected 5 snapshots and 2 ticks, found $rows" >&2; exit 1; }
-echo "lambda-smoke: ok (ingest stored 5 snapshots, consumer stored 2 ticks and dead-lettered 1, transform made 7 hourly rows)"
+echo "lambda-smoke: ok (ingest stored 5 snapshots, consumer stored 2 ticks and dead-lettered 1, transform made 7 hourly rows, site-gen published the dashboard)"

@@ -71,10 +71,16 @@ try {
           return { tag: el.tagName.toLowerCase(), id: el.closest("[id]")?.id ?? "", width: Math.round(r.width), height: Math.round(r.height) };
         }));
       const title = await page.title();
+      // What a reader sees: prices shown (overview cards, coin header) and rows of tables.
+      const shown = await page.evaluate(() => ({
+        prices: document.querySelectorAll(".price").length,
+        rows: document.querySelectorAll("tbody tr").length,
+        noData: !!document.getElementById("no-data"),
+      }));
       const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
       const screenshot = join(out, `${path.replace(/[\/.]/g, "_")}-${vp.name}.png`);
       await page.screenshot({ path: screenshot, fullPage: true });
-      results.push({ page: path, viewport: vp.name, status: response?.status() ?? 0, title, errors, charts, overflow, screenshot });
+      results.push({ page: path, viewport: vp.name, status: response?.status() ?? 0, title, errors, charts, shown, overflow, screenshot });
       await page.close();
     }
     await context.close();

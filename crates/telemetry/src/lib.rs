@@ -3,8 +3,18 @@
 //! Under Lambda (or with `LOG_FORMAT=json`) logs are JSON lines, which CloudWatch
 //! Logs Insights can query; locally they are compact human-readable lines.
 //! `RUST_LOG` filters as usual (default `info`).
+//!
+//! With `LOG_DIR` set (the local deployment sets `.state/logs`), each component
+//! writes to its own file there, `<component>.log`, rotated at 10 MB with five
+//! old files kept (`ingest.log.1` is the newest of those), instead of stderr.
 
 use std::io::IsTerminal;
+use std::path::Path;
+use std::sync::Mutex;
+
+use file_rotate::compression::Compression;
+use file_rotate::suffix::AppendCount;
+use file_rotate::{ContentLimit, FileRotate};
 
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::fmt::format::FmtSpan;
@@ -34,16 +44,47 @@ impl Format {
 /// Calling it twice is harmless (the second call keeps the first subscriber),
 /// which lets tests call it freely.
 pub fn init(component: &'static str) {
+    match std::env::var_os("LOG_DIR").filter(|d| !d.is_empty()) {
+        Some(dir) => match log_file(Path::new(&dir), component) {
+            Ok(file) => install(component, Mutex::new(file), false),
+            Err(e) => {
+                install(component, std::io::stderr, std::io::stderr().is_terminal());
+                tracing::error!(dir = %Path::new(&dir).display(), error = %e, "cannot write logs to LOG_DIR; logging to stderr");
+            }
+        },
+        // Logs go to stderr, so a command's own output on stdout stays parseable;
+        // colours only on a terminal.
+        None => install(component, std::io::stderr, std::io::stderr().is_terminal()),
+    }
+}
+
+/// Rotated at 10 MB, five old files kept: a week of the local pipeline at info level fits.
+const ROTATE_BYTES: usize = 10 * 1024 * 1024;
+const ROTATED_FILES: usize = 5;
+
+fn log_file(dir: &Path, component: &str) -> std::io::Result<FileRotate<AppendCount>> {
+    std::fs::create_dir_all(dir)?;
+    Ok(FileRotate::new(
+        dir.join(format!("{component}.log")),
+        AppendCount::new(ROTATED_FILES),
+        ContentLimit::BytesSurpassed(ROTATE_BYTES),
+        Compression::None,
+        None,
+    ))
+}
+
+fn install<W>(component: &'static str, writer: W, ansi: bool)
+where
+    W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
+{
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| {
         EnvFilter::new("info,aws_config=warn,aws_smithy_runtime=warn,hyper=warn,refinery_core=warn")
     });
-    // Logs go to stderr, so a command's own output on stdout stays parseable;
-    // colours only on a terminal, never in log files.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_span_events(FmtSpan::NONE)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal());
+        .with_writer(writer)
+        .with_ansi(ansi);
     let result = match Format::from_env() {
         Format::Json => {
             builder.json().flatten_event(true).with_current_span(true).with_span_list(false).try_init()
@@ -52,5 +93,34 @@ pub fn init(component: &'static str) {
     };
     if result.is_ok() {
         tracing::debug!(component, "telemetry initialised");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+
+    use super::*;
+
+    #[test]
+    fn log_files_rotate_by_size_and_keep_five() {
+        let dir = std::env::temp_dir().join(format!("telemetry-test-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let mut file = log_file(&dir, "ingest").unwrap_or_else(|e| panic!("{e}"));
+        let line = vec![b'x'; 1024 * 1024];
+        for _ in 0..(ROTATE_BYTES / line.len() + 1) * (ROTATED_FILES + 2) {
+            file.write_all(&line).unwrap_or_else(|e| panic!("{e}"));
+        }
+        file.flush().unwrap_or_else(|e| panic!("{e}"));
+        let mut names: Vec<String> = std::fs::read_dir(&dir)
+            .unwrap_or_else(|e| panic!("{e}"))
+            .filter_map(|e| e.ok()?.file_name().into_string().ok())
+            .collect();
+        names.sort();
+        let expected: Vec<String> = std::iter::once(String::from("ingest.log"))
+            .chain((1..=ROTATED_FILES).map(|i| format!("ingest.log.{i}")))
+            .collect();
+        assert_eq!(names, expected);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -2,6 +2,7 @@
 //! code the Lambda functions run; this is only another front door.
 
 mod bench;
+mod schedule;
 mod streaming;
 
 use std::path::PathBuf;
@@ -25,6 +26,20 @@ struct Cli {
 enum Command {
     /// Apply the SQL migrations in migrations/ that are not applied yet.
     Migrate,
+    /// Prepare a deployment: migrations, Kafka topics, raw bucket, website bucket (all idempotent).
+    Setup,
+    /// Run ingest → transform → site-gen on every tick of INGEST_SCHEDULE (schedule.env), until stopped.
+    Schedule {
+        /// The ingest schedule, an EventBridge rate expression.
+        #[arg(long, env = "INGEST_SCHEDULE", default_value = "rate(10 minutes)")]
+        schedule: String,
+        /// Local testing: tick every N seconds instead of the schedule.
+        #[arg(long, env = "SCHEDULE_EVERY_SECS")]
+        every_secs: Option<u64>,
+        /// Run one cycle now and exit with its outcome.
+        #[arg(long)]
+        once: bool,
+    },
     /// Run one ingest of /coins/markets now, in-process.
     Ingest,
     /// Fetch history from /coins/{id}/market_chart/range; resumes where a previous run stopped.
@@ -99,12 +114,27 @@ enum TopicAction {
     Delete {
         name: String,
     },
+    /// Print how many records were ever written to a topic (sum of its high watermarks).
+    Records {
+        name: String,
+    },
 }
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    telemetry::init("cpctl");
+    // Each job logs as the component it runs (`LOG_DIR` gives each its own file).
+    telemetry::init(match &cli.command {
+        Command::Ingest => "ingest",
+        Command::Backfill { .. } => "backfill",
+        Command::Produce { .. } => "producer",
+        Command::Replay { .. } => "replay",
+        Command::Consume => "consumer",
+        Command::Transform { .. } => "transform",
+        Command::Site => "site",
+        Command::Schedule { .. } => "scheduler",
+        _ => "cpctl",
+    });
     match run(cli).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(err) => {
@@ -122,6 +152,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let store = storage::PgStore::connect(&settings.database_url).await?;
             let applied = storage::migrate(&store).await?;
             println!("migrations: {applied} applied, database {} is up to date", store.target());
+        }
+        Command::Setup => setup(&settings).await?,
+        Command::Schedule { schedule, every_secs, once } => {
+            let interval = match every_secs {
+                Some(secs) => std::time::Duration::from_secs(secs.max(1)),
+                None => schedule::parse_rate(&schedule)?,
+            };
+            schedule::run(interval, once, streaming::shutdown_on_signal()).await?;
         }
         Command::Ingest => {
             let ingest = ingest::Ingest::from_settings(&settings).await?;
@@ -190,9 +228,71 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 streaming::create_topic(&settings, &name, partitions).await?
             }
             TopicAction::Delete { name } => streaming::delete_topic(&settings, &name).await?,
+            TopicAction::Records { name } => println!("{}", streaming::topic_records(&settings, &name).await?),
         },
         Command::BenchConsume(options) => bench::consume(&settings, options).await?,
         Command::BenchTransform => bench::transform(&settings).await?,
     }
     Ok(())
+}
+
+/// Everything a deployment needs before its first run; safe to repeat.
+async fn setup(settings: &settings::Settings) -> anyhow::Result<()> {
+    let store = match storage::PgStore::connect(&settings.database_url).await {
+        Ok(store) => store,
+        // A database of its own on a shared server: created on first deploy.
+        Err(e) if e.to_string().contains("(3D000)") => {
+            use secrecy::ExposeSecret;
+            let url = settings.database_url.expose_secret();
+            let (server, rest) = url.rsplit_once('/').context("DATABASE_URL names no database")?;
+            let name = rest.split('?').next().unwrap_or_default();
+            let admin = secrecy::SecretString::from(format!("{server}/postgres"));
+            let (_, store) = storage::create_database(&admin, name)
+                .await
+                .with_context(|| format!("database {name} does not exist and cannot be created"))?;
+            println!("setup: database {name} created");
+            store
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let applied = storage::migrate(&store).await?;
+    println!("setup: database {} migrated ({applied} new migrations)", store.target());
+    let partitions: i32 = std::env::var("KAFKA_TOPIC_PARTITIONS").ok().and_then(|p| p.parse().ok()).unwrap_or(6);
+    streaming::create_topic(settings, &settings.kafka.topic, partitions).await?;
+    streaming::create_topic(settings, &settings.kafka.dlq_topic, 1).await?;
+    println!("setup: topics {} ({partitions} partitions) and {} exist", settings.kafka.topic, settings.kafka.dlq_topic);
+    let s3 = storage::s3_client().await;
+    create_bucket(&s3, &settings.raw_bucket).await?;
+    println!("setup: bucket {} exists", settings.raw_bucket);
+    if let site_gen::Output::S3 { bucket, .. } = site_gen::Output::parse(&settings.site.output)? {
+        create_bucket(&s3, &bucket).await?;
+        let website = aws_sdk_s3::types::WebsiteConfiguration::builder()
+            .index_document(aws_sdk_s3::types::IndexDocument::builder().suffix("index.html").build()?)
+            .error_document(aws_sdk_s3::types::ErrorDocument::builder().key("404.html").build()?)
+            .build();
+        s3.put_bucket_website()
+            .bucket(&bucket)
+            .website_configuration(website)
+            .send()
+            .await
+            .map_err(|e| anyhow::anyhow!("{}", aws_sdk_s3::error::DisplayErrorContext(&e)))
+            .with_context(|| format!("cannot configure bucket {bucket} as a website"))?;
+        println!("setup: bucket {bucket} serves the dashboard as a website");
+    }
+    Ok(())
+}
+
+async fn create_bucket(s3: &aws_sdk_s3::Client, bucket: &str) -> anyhow::Result<()> {
+    match s3.create_bucket().bucket(bucket).send().await {
+        Ok(_) => Ok(()),
+        Err(e)
+            if e.as_service_error().is_some_and(|s| {
+                s.is_bucket_already_owned_by_you() || s.is_bucket_already_exists()
+            }) =>
+        {
+            Ok(())
+        }
+        Err(e) => Err(anyhow::anyhow!("{}", aws_sdk_s3::error::DisplayErrorContext(&e)))
+            .with_context(|| format!("cannot create bucket {bucket}")),
+    }
 }

@@ -17,7 +17,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::info;
 
 /// A token cancelled on Ctrl-C or SIGTERM, so jobs finish what is in flight.
-fn shutdown_on_signal() -> CancellationToken {
+pub fn shutdown_on_signal() -> CancellationToken {
     let token = CancellationToken::new();
     let cancel = token.clone();
     tokio::spawn(async move {
@@ -187,6 +187,26 @@ pub async fn create_topic(settings: &Settings, name: &str, partitions: i32) -> a
         }
     }
     Ok(())
+}
+
+/// Records ever written to `name`: the sum of its partitions' high watermarks
+/// (the topics are never compacted or truncated here).
+pub async fn topic_records(settings: &Settings, name: &str) -> anyhow::Result<i64> {
+    let (brokers, name) = (settings.kafka.brokers.clone(), name.to_owned());
+    tokio::task::spawn_blocking(move || {
+        use rdkafka::consumer::{BaseConsumer, Consumer};
+        let consumer: BaseConsumer = ClientConfig::new().set("bootstrap.servers", &brokers).create()?;
+        let timeout = Duration::from_secs(10);
+        let metadata = consumer.fetch_metadata(Some(&name), timeout)?;
+        let topic = metadata.topics().first().context("no such topic")?;
+        let mut total = 0;
+        for partition in topic.partitions() {
+            let (_, high) = consumer.fetch_watermarks(&name, partition.id(), timeout)?;
+            total += high;
+        }
+        Ok(total)
+    })
+    .await?
 }
 
 pub async fn delete_topic(settings: &Settings, name: &str) -> anyhow::Result<()> {
