@@ -151,6 +151,18 @@ deploy-local: up
     echo "deploy-local: logs in .state/logs (ingest.log, producer.log, consumer.log, transform.log, site.log, scheduler.log)"
     echo "deploy-local: stop everything with 'just down' (data is kept)"
 
+# Deploy the AWS SAM stack (template.yaml) to LocalStack with Lambda (needs Docker; see docs/aws.md).
+deploy-localstack:
+    scripts/iac.sh deploy-localstack
+
+# Deploy to AWS (`just deploy-aws --guided` the first time; see docs/aws.md).
+deploy-aws *ARGS:
+    scripts/iac.sh deploy {{ARGS}}
+
+# Validate template.yaml offline (sam validate + cfn-lint), as CI does.
+validate-iac:
+    scripts/iac.sh validate
+
 # Serve the functions locally for `cargo lambda invoke` (e.g. `cargo lambda invoke ingest --data-file events/ingest.json`).
 watch:
     cargo lambda watch -A 127.0.0.1 -P {{lambda_port}}

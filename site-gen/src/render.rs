@@ -322,7 +322,6 @@ fn chart_json(coin: &Coin, currency: &str) -> String {
     serde_json::json!({
         "currency": currency,
         "t": hours.iter().map(|h| h.hour.timestamp()).collect::<Vec<_>>(),
-        "o": hours.iter().map(|h| sig(h.open)).collect::<Vec<_>>(),
         "h": hours.iter().map(|h| sig(h.high)).collect::<Vec<_>>(),
         "l": hours.iter().map(|h| sig(h.low)).collect::<Vec<_>>(),
         "c": hours.iter().map(|h| sig(h.close)).collect::<Vec<_>>(),
