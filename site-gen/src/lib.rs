@@ -20,7 +20,7 @@ use chrono::Utc;
 use lambda_runtime::LambdaEvent;
 use serde::Serialize;
 use settings::Settings;
-use storage::{PgStore, RunLog, RunOutcome, RunStatus};
+use storage::{PgStore, RunOutcome, RunStatus};
 use tracing::{info, instrument, warn};
 use uuid::Uuid;
 
@@ -81,27 +81,20 @@ impl SiteGen {
     /// Generates and publishes once, recording the run in `pipeline_runs`.
     #[instrument(skip_all, fields(output = %self.output))]
     pub async fn run(&self) -> Result<SiteReport, SiteError> {
-        let run_id = self.store.start_run("site-gen").await?;
-        let result = self.generate(run_id).await;
-        let outcome = match &result {
-            Ok(report) => RunOutcome {
+        let result = storage::record_run(
+            &self.store,
+            "site-gen",
+            serde_json::json!({ "output": self.output.to_string() }),
+            |run_id| self.generate(run_id),
+            |report: &SiteReport| RunOutcome {
                 status: RunStatus::Succeeded,
                 rows_in: report.rows_read,
                 rows_out: report.published.uploaded as i64,
                 error: None,
                 details: serde_json::to_value(report).unwrap_or_default(),
             },
-            Err(err) => RunOutcome {
-                status: RunStatus::Failed,
-                rows_in: 0,
-                rows_out: 0,
-                error: Some(err.to_string()),
-                details: serde_json::json!({ "output": self.output.to_string() }),
-            },
-        };
-        if let Err(e) = self.store.finish_run(run_id, &outcome).await {
-            warn!(error = %e, "could not record the end of the run");
-        }
+        )
+        .await;
         match &result {
             Ok(r) => info!(
                 files = r.files,

@@ -4,22 +4,31 @@
 //! fresh clone runs without a `.env`. A malformed value fails start-up with an
 //! error naming the variable. `.env.example` and the README list the same
 //! variables; `settings_doc_matches_env_example` keeps them in step.
+//!
+//! On AWS, `DATABASE_URL` and `COINGECKO_API_KEY` come from Secrets Manager
+//! instead: [`Settings::from_env_with_secrets`] reads the secrets that
+//! `DATABASE_SECRET_ARN` and `COINGECKO_API_KEY_SECRET_ARN` name (crate `secrets`).
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use domain::{CoinId, VsCurrency};
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 use url::Url;
 
 /// Every variable this crate reads, with its default (`None`: unset by default).
 /// The single source for `.env.example` and the README's table.
 pub const VARIABLES: &[(&str, Option<&str>)] = &[
     ("DATABASE_URL", Some(DEFAULT_DATABASE_URL)),
+    ("DATABASE_SECRET_ARN", None),
+    ("DATABASE_HOST", None),
+    ("DATABASE_PORT", Some("5432")),
+    ("DATABASE_NAME", None),
     ("COINS", Some("bitcoin,ethereum,solana,ripple,binancecoin")),
     ("VS_CURRENCY", Some("usd")),
     ("COINGECKO_BASE_URL", Some(DEFAULT_COINGECKO_BASE_URL)),
     ("COINGECKO_API_KEY", None),
+    ("COINGECKO_API_KEY_SECRET_ARN", None),
     ("COINGECKO_CA_BUNDLE", None),
     ("COINGECKO_TIMEOUT_SECS", Some("15")),
     ("COINGECKO_MAX_RETRIES", Some("5")),
@@ -131,6 +140,36 @@ impl Settings {
     /// Reads the process environment.
     pub fn from_env() -> Result<Self, SettingsError> {
         Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads the process environment, taking `DATABASE_URL` and
+    /// `COINGECKO_API_KEY`, when unset, from the Secrets Manager secrets named by
+    /// `DATABASE_SECRET_ARN` and `COINGECKO_API_KEY_SECRET_ARN` (as the Lambda
+    /// functions get them on AWS). Without such an ARN this is
+    /// [`Settings::from_env`], and no AWS client is built.
+    pub async fn from_env_with_secrets() -> Result<Self, SettingsError> {
+        let env = |name: &str| std::env::var(name).ok();
+        if !secrets::needed(&env) {
+            return Self::from_env();
+        }
+        let source = secrets::SecretsManager::from_env().await;
+        Self::from_lookup_with_secrets(env, &source).await
+    }
+
+    /// [`Settings::from_lookup`], with the secrets the ARN variables name read
+    /// from `source` first; a plain variable that is set wins over its secret.
+    pub async fn from_lookup_with_secrets(
+        lookup: impl Fn(&str) -> Option<String>,
+        source: &impl secrets::SecretSource,
+    ) -> Result<Self, SettingsError> {
+        let resolved = secrets::resolve(&lookup, source).await.map_err(|e| SettingsError {
+            name: e.variable,
+            value: e.arn,
+            reason: e.problem.to_string(),
+        })?;
+        Self::from_lookup(|name| {
+            resolved.get(name).map(|v| v.expose_secret().to_owned()).or_else(|| lookup(name))
+        })
     }
 
     /// Reads settings through `lookup`, so tests need not touch the process environment.
@@ -319,6 +358,78 @@ mod tests {
     fn the_api_key_never_shows_in_debug_output() {
         let s = with(&[("COINGECKO_API_KEY", "CG-secret-key")]).unwrap();
         assert!(!format!("{s:?}").contains("CG-secret-key"));
+    }
+
+    /// Secrets by ARN; fails the test if asked for any other.
+    struct FakeSecrets(HashMap<&'static str, &'static str>);
+
+    impl secrets::SecretSource for FakeSecrets {
+        async fn secret_string(&self, arn: &str) -> Result<SecretString, secrets::Problem> {
+            match self.0.get(arn) {
+                Some(v) => Ok(SecretString::from(v.to_string())),
+                None => Err(secrets::Problem::Fetch(String::from("AccessDeniedException: not allowed"))),
+            }
+        }
+    }
+
+    const DB_ARN: &str = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:crypto/db-AbCdEf";
+    const KEY_ARN: &str = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:crypto/cg-GhIjKl";
+
+    async fn with_secrets(vars: &[(&str, &str)], secrets: FakeSecrets) -> Result<Settings, SettingsError> {
+        let map: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Settings::from_lookup_with_secrets(|k| map.get(k).cloned(), &secrets).await
+    }
+
+    #[tokio::test]
+    async fn secrets_stand_in_for_unset_variables() {
+        let secrets = FakeSecrets(HashMap::from([
+            (
+                DB_ARN,
+                r#"{"username":"app","password":"s3cr:t@","host":"db.example.com","port":5432,"dbname":"crypto"}"#,
+            ),
+            (KEY_ARN, r#"{"api_key":"CG-secret-key"}"#),
+        ]));
+        let s = with_secrets(
+            &[("DATABASE_SECRET_ARN", DB_ARN), ("COINGECKO_API_KEY_SECRET_ARN", KEY_ARN)],
+            secrets,
+        )
+        .await
+        .unwrap();
+        assert_eq!(s.database_url.expose_secret(), "postgres://app:s3cr%3At%40@db.example.com:5432/crypto");
+        assert_eq!(s.coingecko.api_key.as_ref().unwrap().expose_secret(), "CG-secret-key");
+        assert!(!format!("{s:?}").contains("s3cr") && !format!("{s:?}").contains("CG-secret-key"));
+    }
+
+    #[tokio::test]
+    async fn without_arns_nothing_changes() {
+        // An empty fake fails every fetch: none may happen.
+        let s = with_secrets(&[], FakeSecrets(HashMap::new())).await.unwrap();
+        assert_eq!(s.database_url.expose_secret(), DEFAULT_DATABASE_URL);
+        let local = "postgres://postgres@127.0.0.1:55432/other";
+        let s = with_secrets(
+            &[("DATABASE_URL", local), ("DATABASE_SECRET_ARN", DB_ARN)],
+            FakeSecrets(HashMap::new()),
+        )
+        .await
+        .unwrap();
+        assert_eq!(s.database_url.expose_secret(), local);
+        assert!(!secrets::needed(&|k: &str| (k == "DATABASE_URL").then(|| local.to_owned())));
+    }
+
+    #[tokio::test]
+    async fn a_secret_that_fails_names_its_variable_and_arn() {
+        let err = with_secrets(&[("COINGECKO_API_KEY_SECRET_ARN", KEY_ARN)], FakeSecrets(HashMap::new()))
+            .await
+            .unwrap_err();
+        assert_eq!(err.name, "COINGECKO_API_KEY_SECRET_ARN");
+        assert_eq!(err.value, KEY_ARN);
+        assert!(err.to_string().contains("AccessDeniedException"), "{err}");
+
+        let secrets = FakeSecrets(HashMap::from([(DB_ARN, r#"{"username":"app","password":"hunter2"}"#)]));
+        let err = with_secrets(&[("DATABASE_SECRET_ARN", DB_ARN)], secrets).await.unwrap_err();
+        assert_eq!(err.name, "DATABASE_SECRET_ARN");
+        let text = err.to_string();
+        assert!(text.contains("DATABASE_HOST") && !text.contains("hunter2"), "{text}");
     }
 
     #[test]

@@ -60,6 +60,39 @@ pub trait RunLog {
     ) -> impl Future<Output = Result<(), StorageError>> + Send;
 }
 
+/// Runs `work` as one run of `function` recorded in `pipeline_runs`: its start,
+/// then its end, from `success` when it worked, with the error (and
+/// `failure_details`) when it did not. A run that could not be closed is
+/// logged, not fatal: the work's own result is what the caller gets.
+pub async fn record_run<T, E, Fut>(
+    log: &impl RunLog,
+    function: &str,
+    failure_details: serde_json::Value,
+    work: impl FnOnce(Uuid) -> Fut,
+    success: impl FnOnce(&T) -> RunOutcome,
+) -> Result<T, E>
+where
+    Fut: Future<Output = Result<T, E>>,
+    E: std::fmt::Display + From<StorageError>,
+{
+    let run_id = log.start_run(function).await?;
+    let result = work(run_id).await;
+    let outcome = match &result {
+        Ok(value) => success(value),
+        Err(err) => RunOutcome {
+            status: RunStatus::Failed,
+            rows_in: 0,
+            rows_out: 0,
+            error: Some(err.to_string()),
+            details: failure_details,
+        },
+    };
+    if let Err(e) = log.finish_run(run_id, &outcome).await {
+        tracing::warn!(function, %run_id, error = %e, "could not record the end of the run");
+    }
+    result
+}
+
 /// Batch snapshots of `/coins/markets`.
 pub trait SnapshotStore {
     /// Inserts the snapshots not stored yet, in one transaction; returns how

@@ -4,7 +4,7 @@
 use secrecy::{ExposeSecret, SecretString};
 use tokio_postgres::NoTls;
 
-use crate::error::pg_message;
+use crate::pg::{ConnectOptions, connect_message};
 use crate::{PgStore, StorageError};
 
 /// Identifiers cannot be bound as parameters, so names are restricted to a
@@ -23,12 +23,23 @@ fn checked(name: &str) -> Result<&str, StorageError> {
     }
 }
 
+/// A connection to the server, secured as [`PgStore::connect`] secures its own.
 async fn admin(admin_url: &SecretString) -> Result<tokio_postgres::Client, StorageError> {
-    let (client, connection) =
-        tokio_postgres::connect(admin_url.expose_secret(), NoTls).await.map_err(|e| {
-            StorageError::Connect { target: String::from("DATABASE_URL"), message: pg_message(&e) }
-        })?;
-    tokio::spawn(connection);
+    let options = ConnectOptions::from_env(admin_url)?;
+    let failed =
+        |e| StorageError::Connect { target: String::from("DATABASE_URL"), message: connect_message(&e) };
+    let client = match options.tls()? {
+        None => {
+            let (client, connection) = options.config.connect(NoTls).await.map_err(failed)?;
+            tokio::spawn(connection);
+            client
+        }
+        Some(tls) => {
+            let (client, connection) = options.config.connect(tls).await.map_err(failed)?;
+            tokio::spawn(connection);
+            client
+        }
+    };
     Ok(client)
 }
 
@@ -39,26 +50,30 @@ pub async fn create_database(
     name: &str,
 ) -> Result<(SecretString, PgStore), StorageError> {
     let name = checked(name)?;
+    let url = SecretString::from(with_database(admin_url.expose_secret(), name).ok_or_else(|| {
+        StorageError::Connect {
+            target: String::from("DATABASE_URL"),
+            message: String::from("expected a postgres://USER@HOST:PORT/DATABASE URL"),
+        }
+    })?);
     admin(admin_url)
         .await?
         .batch_execute(&format!("CREATE DATABASE \"{name}\""))
         .await
         .map_err(|e| StorageError::query("create a scratch database", &e))?;
-    let url = match admin_url.expose_secret().rsplit_once('/') {
-        Some((server, rest)) => {
-            let query = rest.split_once('?').map(|(_, q)| format!("?{q}")).unwrap_or_default();
-            SecretString::from(format!("{server}/{name}{query}"))
-        }
-        None => {
-            return Err(StorageError::Connect {
-                target: String::from("DATABASE_URL"),
-                message: String::from("no database in the URL"),
-            });
-        }
-    };
     let store = PgStore::connect(&url).await?;
     crate::migrate(&store).await?;
     Ok((url, store))
+}
+
+/// `url` with its database replaced by `name`, its query (`sslmode`,
+/// `sslrootcert=/a/path`…) kept.
+fn with_database(url: &str, name: &str) -> Option<String> {
+    let (url, query) = url.split_once('?').map_or((url, None), |(u, q)| (u, Some(q)));
+    let (scheme, rest) = url.split_once("://")?;
+    let server = rest.split_once('/').map_or(rest, |(server, _)| server);
+    let query = query.map(|q| format!("?{q}")).unwrap_or_default();
+    Some(format!("{scheme}://{server}/{name}{query}"))
 }
 
 /// Drops database `name`, closing its connections.
@@ -74,6 +89,23 @@ pub async fn drop_database(admin_url: &SecretString, name: &str) -> Result<(), S
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_scratch_url_keeps_server_and_query() {
+        let cases = [
+            ("postgres://postgres@127.0.0.1:55432/crypto", "postgres://postgres@127.0.0.1:55432/t1"),
+            (
+                "postgres://u:p@h:5432/db?sslmode=verify-full&sslrootcert=/etc/rds/ca.pem",
+                "postgres://u:p@h:5432/t1?sslmode=verify-full&sslrootcert=/etc/rds/ca.pem",
+            ),
+            ("postgresql://u@h", "postgresql://u@h/t1"),
+            ("postgres://u@h/?sslmode=disable", "postgres://u@h/t1?sslmode=disable"),
+        ];
+        for (admin, scratch) in cases {
+            assert_eq!(with_database(admin, "t1").as_deref(), Some(scratch), "{admin}");
+        }
+        assert_eq!(with_database("host=h user=u", "t1"), None);
+    }
 
     #[test]
     fn only_safe_names_are_accepted() {

@@ -8,7 +8,7 @@ use lambda_runtime::{Error, LambdaEvent, service_fn};
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     telemetry::init("ingest");
-    let settings = settings::Settings::from_env()?;
+    let settings = settings::Settings::from_env_with_secrets().await?;
     let ingest = ingest::Ingest::from_settings(&settings).await?;
     lambda_runtime::run(service_fn(|event: LambdaEvent<serde_json::Value>| ingest::handle(&ingest, event)))
         .await

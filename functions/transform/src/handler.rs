@@ -6,7 +6,7 @@ use lambda_runtime::LambdaEvent;
 use polars::prelude::*;
 use serde::{Deserialize, Serialize};
 use settings::Settings;
-use storage::{PgStore, RunLog, RunOutcome, RunStatus};
+use storage::{PgStore, RunOutcome, RunStatus};
 use tracing::{info, instrument, warn};
 use transforms::{AlertConfig, CleanConfig};
 use uuid::Uuid;
@@ -95,10 +95,12 @@ impl Transform {
     /// Runs once and records the run in `pipeline_runs`.
     #[instrument(skip_all, fields(full = request.full))]
     pub async fn run(&self, request: TransformRequest) -> Result<TransformReport, TransformError> {
-        let run_id = self.store.start_run("transform").await?;
-        let result = self.transform(run_id, request.full).await;
-        let outcome = match &result {
-            Ok(report) => RunOutcome {
+        let result = storage::record_run(
+            &self.store,
+            "transform",
+            serde_json::json!({ "full": request.full }),
+            |run_id| self.transform(run_id, request.full),
+            |report: &TransformReport| RunOutcome {
                 status: RunStatus::Succeeded,
                 rows_in: report.observations as i64,
                 rows_out: (report.hourly_rows + report.ranking_rows + report.alerts + report.volume_rows)
@@ -106,17 +108,8 @@ impl Transform {
                 error: None,
                 details: serde_json::to_value(report).unwrap_or_default(),
             },
-            Err(err) => RunOutcome {
-                status: RunStatus::Failed,
-                rows_in: 0,
-                rows_out: 0,
-                error: Some(err.to_string()),
-                details: serde_json::json!({ "full": request.full }),
-            },
-        };
-        if let Err(e) = self.store.finish_run(run_id, &outcome).await {
-            warn!(error = %e, "could not record the end of the run");
-        }
+        )
+        .await;
         match &result {
             Ok(r) => info!(
                 days = r.days,

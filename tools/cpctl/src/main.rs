@@ -228,7 +228,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 streaming::create_topic(&settings, &name, partitions).await?
             }
             TopicAction::Delete { name } => streaming::delete_topic(&settings, &name).await?,
-            TopicAction::Records { name } => println!("{}", streaming::topic_records(&settings, &name).await?),
+            TopicAction::Records { name } => {
+                println!("{}", streaming::topic_records(&settings, &name).await?)
+            }
         },
         Command::BenchConsume(options) => bench::consume(&settings, options).await?,
         Command::BenchTransform => bench::transform(&settings).await?,
@@ -257,10 +259,14 @@ async fn setup(settings: &settings::Settings) -> anyhow::Result<()> {
     };
     let applied = storage::migrate(&store).await?;
     println!("setup: database {} migrated ({applied} new migrations)", store.target());
-    let partitions: i32 = std::env::var("KAFKA_TOPIC_PARTITIONS").ok().and_then(|p| p.parse().ok()).unwrap_or(6);
+    let partitions: i32 =
+        std::env::var("KAFKA_TOPIC_PARTITIONS").ok().and_then(|p| p.parse().ok()).unwrap_or(6);
     streaming::create_topic(settings, &settings.kafka.topic, partitions).await?;
     streaming::create_topic(settings, &settings.kafka.dlq_topic, 1).await?;
-    println!("setup: topics {} ({partitions} partitions) and {} exist", settings.kafka.topic, settings.kafka.dlq_topic);
+    println!(
+        "setup: topics {} ({partitions} partitions) and {} exist",
+        settings.kafka.topic, settings.kafka.dlq_topic
+    );
     let s3 = storage::s3_client().await;
     create_bucket(&s3, &settings.raw_bucket).await?;
     println!("setup: bucket {} exists", settings.raw_bucket);
@@ -286,9 +292,8 @@ async fn create_bucket(s3: &aws_sdk_s3::Client, bucket: &str) -> anyhow::Result<
     match s3.create_bucket().bucket(bucket).send().await {
         Ok(_) => Ok(()),
         Err(e)
-            if e.as_service_error().is_some_and(|s| {
-                s.is_bucket_already_owned_by_you() || s.is_bucket_already_exists()
-            }) =>
+            if e.as_service_error()
+                .is_some_and(|s| s.is_bucket_already_owned_by_you() || s.is_bucket_already_exists()) =>
         {
             Ok(())
         }

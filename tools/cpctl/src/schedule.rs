@@ -103,7 +103,11 @@ async fn run_cycle(exe: &std::path::Path, cycle: u64, shutdown: &CancellationTok
     true
 }
 
-async fn run_step(exe: &std::path::Path, subcommand: &str, shutdown: &CancellationToken) -> anyhow::Result<()> {
+async fn run_step(
+    exe: &std::path::Path,
+    subcommand: &str,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<()> {
     let mut child = Command::new(exe)
         .arg(subcommand)
         // Its own process group: a stop signal to the scheduler's group does not

@@ -1,0 +1,216 @@
+//! Secret values read from AWS Secrets Manager at cold start.
+//!
+//! On AWS the functions get `DATABASE_SECRET_ARN` (and ingest
+//! `COINGECKO_API_KEY_SECRET_ARN`) instead of `DATABASE_URL` and
+//! `COINGECKO_API_KEY` (see `template.yaml`). [`resolve`] reads the secret an
+//! ARN variable names when its plain variable is unset, and returns the plain
+//! variables' values; `settings` lays them over the environment. The fetch sits
+//! behind [`SecretSource`], so the resolution is tested with a fake.
+//!
+//! Secret values never reach a log or an error message: errors name the
+//! variable, the ARN and what is wrong.
+
+mod aws;
+mod error;
+mod parse;
+
+use std::future::Future;
+
+use secrecy::{ExposeSecret, SecretString};
+use tracing::info;
+
+pub use aws::SecretsManager;
+pub use error::{Problem, SecretsError};
+pub use parse::{api_key, database_url};
+
+/// Reads the variables of the environment (or of a test).
+pub type Lookup<'a> = &'a dyn Fn(&str) -> Option<String>;
+
+/// A plain variable, the variable naming the secret that may hold its value
+/// instead, and how to turn the secret's value into the plain variable's.
+struct SecretVariable {
+    plain: &'static str,
+    arn: &'static str,
+    parse: fn(&str, Lookup<'_>) -> Result<SecretString, String>,
+}
+
+const SECRET_VARIABLES: &[SecretVariable] = &[
+    SecretVariable { plain: "DATABASE_URL", arn: "DATABASE_SECRET_ARN", parse: database_url },
+    SecretVariable {
+        plain: "COINGECKO_API_KEY",
+        arn: "COINGECKO_API_KEY_SECRET_ARN",
+        parse: |v, _| api_key(v),
+    },
+];
+
+/// Where secret values come from: Secrets Manager ([`SecretsManager`]), or a fake.
+pub trait SecretSource {
+    /// The current string value of the secret `arn`.
+    fn secret_string(&self, arn: &str) -> impl Future<Output = Result<SecretString, Problem>> + Send;
+}
+
+/// Values read from secrets, by the name of the plain variable they stand for.
+#[derive(Debug, Default)]
+pub struct Resolved(Vec<(&'static str, SecretString)>);
+
+impl Resolved {
+    /// The value of plain variable `name` (`DATABASE_URL`, `COINGECKO_API_KEY`), if read from a secret.
+    pub fn get(&self, name: &str) -> Option<&SecretString> {
+        self.0.iter().find(|(n, _)| *n == name).map(|(_, v)| v)
+    }
+
+    /// The names of the variables read from secrets.
+    pub fn names(&self) -> impl Iterator<Item = &'static str> + '_ {
+        self.0.iter().map(|(n, _)| *n)
+    }
+}
+
+/// A variable counts as set when it is not blank, as in `settings`.
+fn set(lookup: Lookup<'_>, name: &str) -> Option<String> {
+    lookup(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
+}
+
+/// Whether [`resolve`] would read any secret: some ARN variable is set while
+/// its plain variable is not. Without one, no AWS client is needed.
+pub fn needed(lookup: Lookup<'_>) -> bool {
+    SECRET_VARIABLES.iter().any(|v| set(lookup, v.plain).is_none() && set(lookup, v.arn).is_some())
+}
+
+/// Reads the secret of each ARN variable that is set and whose plain variable
+/// is not: a plain variable always wins, so a local `.env` never calls AWS.
+pub async fn resolve(lookup: Lookup<'_>, source: &impl SecretSource) -> Result<Resolved, SecretsError> {
+    let mut resolved = Resolved::default();
+    for var in SECRET_VARIABLES {
+        if set(lookup, var.plain).is_some() {
+            continue;
+        }
+        let Some(arn) = set(lookup, var.arn) else { continue };
+        let fail = |problem| SecretsError { variable: var.arn, arn: arn.clone(), problem };
+        let raw = source.secret_string(&arn).await.map_err(fail)?;
+        let value =
+            (var.parse)(raw.expose_secret(), lookup).map_err(|reason| fail(Problem::Value(reason)))?;
+        info!(variable = var.plain, secret = %arn, "read from Secrets Manager");
+        resolved.0.push((var.plain, value));
+    }
+    Ok(resolved)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+    use std::sync::Mutex;
+
+    use super::*;
+
+    /// Secrets by ARN; records which ARNs were asked for.
+    #[derive(Default)]
+    struct Fake {
+        secrets: HashMap<String, String>,
+        asked: Mutex<Vec<String>>,
+    }
+
+    impl Fake {
+        fn with(secrets: &[(&str, &str)]) -> Self {
+            Self {
+                secrets: secrets.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+                ..Self::default()
+            }
+        }
+        fn asked(&self) -> Vec<String> {
+            self.asked.lock().unwrap().clone()
+        }
+    }
+
+    impl SecretSource for Fake {
+        async fn secret_string(&self, arn: &str) -> Result<SecretString, Problem> {
+            self.asked.lock().unwrap().push(arn.to_owned());
+            self.secrets
+                .get(arn)
+                .map(|v| SecretString::from(v.clone()))
+                .ok_or_else(|| Problem::Fetch(String::from("ResourceNotFoundException: no such secret")))
+        }
+    }
+
+    const DB_ARN: &str =
+        "arn:aws:secretsmanager:eu-west-1:123456789012:secret:crypto-pipeline/database-AbCdEf";
+    const KEY_ARN: &str =
+        "arn:aws:secretsmanager:eu-west-1:123456789012:secret:crypto-pipeline/cg-key-GhIjKl";
+
+    fn env(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        move |k| map.get(k).cloned()
+    }
+
+    #[tokio::test]
+    async fn secrets_fill_the_unset_plain_variables() {
+        let fake = Fake::with(&[
+            (
+                DB_ARN,
+                r#"{"username":"app","password":"p@ss/w:rd","host":"db.example.com","port":5432,"dbname":"crypto"}"#,
+            ),
+            (KEY_ARN, "CG-key"),
+        ]);
+        let lookup = env(&[("DATABASE_SECRET_ARN", DB_ARN), ("COINGECKO_API_KEY_SECRET_ARN", KEY_ARN)]);
+        assert!(needed(&lookup));
+        let resolved = resolve(&lookup, &fake).await.unwrap();
+        assert_eq!(
+            resolved.get("DATABASE_URL").unwrap().expose_secret(),
+            "postgres://app:p%40ss%2Fw%3Ard@db.example.com:5432/crypto"
+        );
+        assert_eq!(resolved.get("COINGECKO_API_KEY").unwrap().expose_secret(), "CG-key");
+        assert_eq!(resolved.names().collect::<Vec<_>>(), ["DATABASE_URL", "COINGECKO_API_KEY"]);
+        assert_eq!(fake.asked(), [DB_ARN, KEY_ARN]);
+    }
+
+    #[tokio::test]
+    async fn a_plain_variable_wins_and_nothing_is_fetched() {
+        let fake = Fake::default();
+        let lookup = env(&[
+            ("DATABASE_URL", "postgres://postgres@127.0.0.1:55432/crypto"),
+            ("DATABASE_SECRET_ARN", DB_ARN),
+            ("COINGECKO_API_KEY_SECRET_ARN", "  "),
+        ]);
+        assert!(!needed(&lookup));
+        let resolved = resolve(&lookup, &fake).await.unwrap();
+        assert!(resolved.get("DATABASE_URL").is_none());
+        assert!(fake.asked().is_empty());
+    }
+
+    #[tokio::test]
+    async fn the_rds_master_secret_takes_host_and_name_from_the_environment() {
+        let fake = Fake::with(&[(DB_ARN, r#"{"username":"postgres","password":"pw"}"#)]);
+        let lookup = env(&[
+            ("DATABASE_SECRET_ARN", DB_ARN),
+            ("DATABASE_HOST", "db.cluster-abc.eu-west-1.rds.amazonaws.com"),
+            ("DATABASE_NAME", "crypto"),
+        ]);
+        let resolved = resolve(&lookup, &fake).await.unwrap();
+        assert_eq!(
+            resolved.get("DATABASE_URL").unwrap().expose_secret(),
+            "postgres://postgres:pw@db.cluster-abc.eu-west-1.rds.amazonaws.com:5432/crypto"
+        );
+    }
+
+    #[tokio::test]
+    async fn errors_name_the_variable_and_arn_never_the_value() {
+        let lookup = env(&[("DATABASE_SECRET_ARN", DB_ARN)]);
+
+        let err = resolve(&lookup, &Fake::default()).await.unwrap_err();
+        assert_eq!(err.variable, "DATABASE_SECRET_ARN");
+        assert_eq!(err.arn, DB_ARN);
+        assert!(matches!(err.problem, Problem::Fetch(_)), "{err}");
+
+        let fake = Fake::with(&[(DB_ARN, r#"{"username":"app","password":"hunter2"}"#)]);
+        let err = resolve(&lookup, &fake).await.unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.contains(DB_ARN) && text.contains("DATABASE_HOST") && text.contains("DATABASE_NAME"),
+            "{text}"
+        );
+        assert!(!text.contains("hunter2"), "{text}");
+
+        let fake = Fake::with(&[(DB_ARN, "mysql://app:hunter2@db/crypto")]);
+        let text = resolve(&lookup, &fake).await.unwrap_err().to_string();
+        assert!(!text.contains("hunter2"), "{text}");
+    }
+}
