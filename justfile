@@ -108,10 +108,11 @@ consume:
     {{cpctl}} consume
 
 # Run the whole pipeline here: stack, setup, `cargo lambda watch`, consumer, producer, schedule, dashboard.
-deploy-local: up
+deploy-local:
     #!/usr/bin/env bash
     set -euo pipefail
     start=$SECONDS
+    scripts/stack.sh up
     # Every component logs to its own rotated file there (ingest.log, transform.log, …).
     export LOG_DIR="$PWD/.state/logs"
     site="${SITE_OUTPUT:-.state/site}"

@@ -120,7 +120,7 @@ async fn site(scratch: &Scratch, ticks: &[Tick]) -> anyhow::Result<()> {
             first.publish_ms
         );
         println!(
-            "bench: site regeneration      {again_ms:>7} ms, nothing changed: {} files written, {} unchanged",
+            "bench: site regeneration      {again_ms:>7} ms, same data: {} files rewritten (pages carry their time), {} unchanged",
             again.published.uploaded, again.published.unchanged
         );
         for (page, label) in [("index.html", "overview"), ("coins/bitcoin.html", "bitcoin page")] {
