@@ -40,12 +40,25 @@ bootstrap:
 
 # Start Postgres, Kafka and S3 (LocalStack) on 127.0.0.1; idempotent.
 up:
-    scripts/stack.sh up
+    #!/usr/bin/env bash
+    set -euo pipefail
+    # STACK=docker: the same services from docker-compose.yml (versions and ports from stack.env).
+    if [[ ${STACK:-native} == docker ]]; then
+        docker compose --env-file stack.env up -d --wait
+    else
+        scripts/stack.sh up
+    fi
 
 # Stop the pipeline's jobs and the local services; data is kept.
 down:
+    #!/usr/bin/env bash
+    set -euo pipefail
     scripts/jobs.sh stop
-    scripts/stack.sh down
+    if [[ ${STACK:-native} == docker ]]; then
+        docker compose --env-file stack.env stop   # volumes, hence data, are kept
+    else
+        scripts/stack.sh down
+    fi
 
 # Is each local service and job up?
 status:
@@ -112,7 +125,7 @@ deploy-local:
     #!/usr/bin/env bash
     set -euo pipefail
     start=$SECONDS
-    scripts/stack.sh up
+    just up
     # Every component logs to its own rotated file there (ingest.log, transform.log, …).
     export LOG_DIR="$PWD/.state/logs"
     site="${SITE_OUTPUT:-.state/site}"

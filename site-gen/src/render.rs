@@ -256,10 +256,12 @@ fn card(coin: &Coin, data: &SiteData) -> Card {
     // The latest observation, or the last hourly close when only history is stored.
     let latest =
         coin.latest.map(|o| (o.price, o.at)).or_else(|| coin.hourly.last().map(|h| (h.close, h.hour)));
+    // Against the hourly close 24 h earlier; none when the history has a hole
+    // there (a close from days before is not a 24 h change).
     let change = latest.and_then(|(price, at)| {
         let before = at - Duration::hours(24);
         let base = coin.hourly.iter().rev().find(|h| h.hour <= before)?;
-        (base.close > 0.0).then(|| price / base.close - 1.0)
+        (base.hour > before - Duration::hours(2) && base.close > 0.0).then(|| price / base.close - 1.0)
     });
     let rank = coin.ranks.last();
     let volume = coin.volume.last();

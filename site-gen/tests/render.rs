@@ -220,3 +220,16 @@ fn rendering_is_deterministic_and_assets_are_fingerprinted() {
     assert_eq!(index.cache_control, "no-cache");
     assert_eq!(a.files.last().unwrap().path, "index.html", "the overview is published last");
 }
+
+#[test]
+fn no_24h_change_across_a_hole_in_the_history() {
+    let mut data = fixed();
+    // The latest price comes three days after the last hourly close.
+    let coin = &mut data.coins[0];
+    coin.latest = Some(Observation { price: 100_000.0, at: at(48 + 72) });
+    data.generated_at = at(48 + 72);
+    let site = render(&data).unwrap();
+    let index = site.page("index.html").unwrap();
+    let card = index.split("data-coin=\"bitcoin\"").nth(1).unwrap().split("</a>").next().unwrap();
+    assert!(card.contains("24 h change: not enough history"), "{card}");
+}

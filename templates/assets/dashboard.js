@@ -60,10 +60,35 @@
     return found;
   }
 
+  // A null after each hole in the hourly series (more than 3 h without data),
+  // so lines break there instead of joining distant points.
+  function withGaps(d) {
+    var out = { currency: d.currency, alerts: d.alerts, volume: d.volume, rank: d.rank, t: [], h: [], l: [], c: [] };
+    for (var i = 0; i < d.t.length; i++) {
+      if (i > 0 && d.t[i] - d.t[i - 1] > 3 * 3600) {
+        out.t.push(d.t[i - 1] + 3600);
+        out.h.push(null); out.l.push(null); out.c.push(null);
+      }
+      out.t.push(d.t[i]); out.h.push(d.h[i]); out.l.push(d.l[i]); out.c.push(d.c[i]);
+    }
+    out.rank = breakDaily(d.rank.t, d.rank.r);
+    return out;
+  }
+
+  function breakDaily(ts, vs) {
+    var t = [], r = [];
+    for (var i = 0; i < ts.length; i++) {
+      if (i > 0 && ts[i] - ts[i - 1] > 86400) { t.push(ts[i - 1] + 86400); r.push(null); }
+      t.push(ts[i]); r.push(vs[i]);
+    }
+    return { t: t, r: r };
+  }
+
   function charts(root) {
     if (typeof uPlot === "undefined") return;
     var d = JSON.parse(root.getAttribute("data-chart"));
     if (!d.t.length) return;
+    d = withGaps(d);
     var colors = {
       fg: css("--fg"), muted: css("--muted"), line: css("--accent"), band: css("--band"),
       grid: css("--grid"), up: css("--up"), down: css("--down")
@@ -131,7 +156,7 @@
       }), [d.volume.t, d.volume.v], document.getElementById("volume-chart")));
     }
     if (d.rank.t.length) {
-      var worst = Math.max.apply(null, d.rank.r);
+      var worst = Math.max.apply(null, d.rank.r.filter(function (r) { return r != null; }));
       all.push(new uPlot(Object.assign({}, common, {
         width: width(), height: Math.round(height() * 0.5),
         scales: { x: { time: true }, y: { dir: -1, range: [0.5, worst + 0.5] } },
@@ -157,7 +182,8 @@
     buttons.forEach(function (b) {
       b.addEventListener("click", function () { show(Number(b.getAttribute("data-range"))); });
     });
-    show(d.t.length > 24 * 30 ? 30 : 0);
+    // A long history opens on its last 30 days (the live part), a short one whole.
+    show(last - first > 30 * 86400 ? 30 : 0);
 
     var pending = 0;
     window.addEventListener("resize", function () {
