@@ -115,6 +115,9 @@
     }
     function width() { return Math.max(280, root.clientWidth - 20); }
     function height() { return window.innerWidth < 600 ? 220 : 320; }
+    // Room for one labelled grid line per rank.
+    var worst = Math.max.apply(null, [1].concat(d.rank.r.filter(function (r) { return r != null; })));
+    function rankHeight() { return Math.max(Math.round(height() * 0.5), 60 + 20 * worst); }
     var none = function () { return null; };
     var all = [];
     var syncing = false;
@@ -156,9 +159,8 @@
       }), [d.volume.t, d.volume.v], document.getElementById("volume-chart")));
     }
     if (d.rank.t.length) {
-      var worst = Math.max.apply(null, d.rank.r.filter(function (r) { return r != null; }));
       all.push(new uPlot(Object.assign({}, common, {
-        width: width(), height: Math.round(height() * 0.5),
+        width: width(), height: rankHeight(),
         scales: { x: { time: true }, y: { dir: -1, range: [0.5, worst + 0.5] } },
         series: [{}, { label: "Rank", stroke: colors.line, width: 1.5, points: { show: false },
           paths: uPlot.paths.stepped({ align: 1 }), value: function (u, v) { return v == null ? "—" : "#" + v; } }],
@@ -182,15 +184,22 @@
     buttons.forEach(function (b) {
       b.addEventListener("click", function () { show(Number(b.getAttribute("data-range"))); });
     });
-    // A long history opens on its last 30 days (the live part), a short one whole.
-    show(last - first > 30 * 86400 ? 30 : 0);
+    // Open on the last 30 days (else 7 d, 1 y) when that range holds two days of hours and
+    // is not everything (the live part of a long history); otherwise the whole history.
+    var hours = d.c.filter(function (v) { return v != null; }).length;
+    var opening = [30, 7, 365].filter(function (days) {
+      var from = last - days * 86400;
+      var inside = d.t.filter(function (t, i) { return t >= from && d.c[i] != null; }).length;
+      return from > first && inside >= 48 && inside < hours;
+    })[0] || 0;
+    show(opening);
 
     var pending = 0;
     window.addEventListener("resize", function () {
       cancelAnimationFrame(pending);
       pending = requestAnimationFrame(function () {
         all.forEach(function (u, i) {
-          var h = i === 0 ? height() : Math.round(height() * (i === 1 ? 0.6 : 0.5));
+          var h = i === 0 ? height() : i === 1 ? Math.round(height() * 0.6) : rankHeight();
           u.setSize({ width: width(), height: h });
         });
       });
