@@ -10,7 +10,8 @@
 #
 # Called by `just test` last (it stops and restarts the local services).
 set -euo pipefail
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)"
+# shellcheck source=scripts/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$ROOT"
 DATA_DIR="${CRYPTO_DATA_DIR:-$ROOT/../shared/data}"
 FAKE_PORT="${FAKE_COINGECKO_PORT:-9011}"
@@ -30,17 +31,11 @@ export SCHEDULE_EVERY_SECS="${E2E_TICK_SECS:-10}" PRODUCER_INTERVAL_SECS=1 TRANS
 export DASHBOARD_PORT="${E2E_DASHBOARD_PORT:-8089}" LAMBDA_PORT="${E2E_LAMBDA_PORT:-9089}"
 fake_pid=""
 cleanup() {
-  [[ -n $fake_pid ]] && kill "$fake_pid" 2>/dev/null || true
+  if [[ -n $fake_pid ]]; then kill "$fake_pid" 2>/dev/null || true; fi
   scripts/jobs.sh stop >/dev/null 2>&1 || true
   # The scratch database, topics and bucket go; the services stay up, as before the test.
   scripts/stack.sh up >/dev/null 2>&1 || true
-  psql -q "$admin_url" -c "DROP DATABASE IF EXISTS \"$id\" WITH (FORCE)" >/dev/null 2>&1 || true
-  "$CPCTL" topic delete "$KAFKA_TOPIC" >/dev/null 2>&1 || true
-  "$CPCTL" topic delete "$KAFKA_DLQ_TOPIC" >/dev/null 2>&1 || true
-  for key in $(curl -s "$AWS_ENDPOINT_URL/$RAW_BUCKET?list-type=2" | grep -o '<Key>[^<]*</Key>' | sed 's/<[^>]*>//g'); do
-    curl -s -X DELETE "$AWS_ENDPOINT_URL/$RAW_BUCKET/$key" >/dev/null || true
-  done
-  curl -s -X DELETE "$AWS_ENDPOINT_URL/$RAW_BUCKET" >/dev/null || true
+  drop_scratch "$admin_url" "$id" "$CPCTL" "$KAFKA_TOPIC" "$KAFKA_DLQ_TOPIC"
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -142,8 +137,6 @@ sleep 1
 leftovers="$(pgrep -af "$CPCTL|cargo-lambda|cargo lambda watch|http.server $DASHBOARD_PORT|kafka.Kafka|localstack.runtime|$ROOT/.state" || true)"
 [[ -z $leftovers ]] || fail "processes left after just down: $leftovers"
 [[ -z "$(ls .state/run/jobs 2>/dev/null)" ]] || fail "job pid files left after just down"
-# shellcheck source=/dev/null
-source <(grep -E '^(PG_PORT|KAFKA_PORT|KAFKA_CONTROLLER_PORT|S3_PORT)=' stack.env)
 for port in "$PG_PORT" "$KAFKA_PORT" "$KAFKA_CONTROLLER_PORT" "$S3_PORT" "$DASHBOARD_PORT" "$LAMBDA_PORT"; do
   if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then fail "something still listens on 127.0.0.1:$port"; fi
 done

@@ -9,7 +9,8 @@
 # the end, so the pipeline's own data is never touched. Run by `just test`
 # (needs the stack up and cpctl built).
 set -euo pipefail
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)"
+# shellcheck source=scripts/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$ROOT"
 DATA_DIR="${CRYPTO_DATA_DIR:-$ROOT/../shared/data}"
 WATCH_PORT="${LAMBDA_WATCH_PORT:-9009}"
@@ -30,12 +31,7 @@ pids=()
 cleanup() {
   for pid in "${pids[@]}"; do kill -- "-$pid" 2>/dev/null || kill "$pid" 2>/dev/null || true; done
   wait 2>/dev/null || true
-  psql -q "$admin_url" -c "DROP DATABASE IF EXISTS \"$id\" WITH (FORCE)" >/dev/null 2>&1 || true
-  for key in $(curl -s "$AWS_ENDPOINT_URL/$RAW_BUCKET?list-type=2" | grep -o '<Key>[^<]*</Key>' | sed 's/<[^>]*>//g'); do
-    curl -s -X DELETE "$AWS_ENDPOINT_URL/$RAW_BUCKET/$key" >/dev/null || true
-  done
-  curl -s -X DELETE "$AWS_ENDPOINT_URL/$RAW_BUCKET" >/dev/null || true
-  "$CPCTL" topic delete "$KAFKA_DLQ_TOPIC" >/dev/null 2>&1 || true
+  drop_scratch "$admin_url" "$id" "$CPCTL" "$KAFKA_DLQ_TOPIC"
   rm -rf "$work"
 }
 trap cleanup EXIT

@@ -1,5 +1,5 @@
 # shellcheck shell=bash disable=SC2034  # variables are used by the scripts sourcing this
-# Shared helpers for scripts/bootstrap.sh and scripts/stack.sh (sourced, not run).
+# Shared helpers of the scripts in scripts/ (sourced, not run).
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)"
 
@@ -73,4 +73,18 @@ find_python3() {
     fi
   done
   return 1
+}
+
+# drop_scratch ADMIN_URL NAME CPCTL [TOPIC…]: removes what a scratch run made
+# (scripts/lambda-smoke.sh, scripts/e2e.sh): database NAME, bucket NAME and its
+# objects, and the topics named. Best effort: cleanup never fails the caller.
+drop_scratch() {
+  local admin_url=$1 name=$2 cpctl=$3 topic key
+  shift 3
+  psql -q "$admin_url" -c "DROP DATABASE IF EXISTS \"$name\" WITH (FORCE)" >/dev/null 2>&1 || true
+  for topic in "$@"; do "$cpctl" topic delete "$topic" >/dev/null 2>&1 || true; done
+  for key in $(curl -s "$AWS_ENDPOINT_URL/$name?list-type=2" | grep -o '<Key>[^<]*</Key>' | sed 's/<[^>]*>//g'); do
+    curl -s -X DELETE "$AWS_ENDPOINT_URL/$name/$key" >/dev/null || true
+  done
+  curl -s -X DELETE "$AWS_ENDPOINT_URL/$name" >/dev/null || true
 }
