@@ -49,16 +49,6 @@ link_tool() {
   fi
 }
 
-# pip_venv DIR PYTHON PACKAGES...: (re)create a venv and install packages into it.
-pip_venv() {
-  local dir=$1 py=$2
-  shift 2
-  rm -rf "$dir"
-  "$py" -m venv "$dir"
-  "$dir/bin/python" -m pip install -q --upgrade pip >/dev/null 2>&1 || true
-  "$dir/bin/python" -m pip install -q "$@"
-}
-
 # ---------------------------------------------------------------- Debian packages
 # command -> Debian package, installed only when the command is missing.
 declare -A APT_FOR=(
@@ -127,33 +117,26 @@ else
   say "npm packages installed in $(since "$t")s (uplot, playwright-core)"
 fi
 
-# ---------------------------------------------------------------- just
-JUST_VENV="$TOOLS_DIR/just-$JUST_VERSION"
-if ! marker_is "$JUST_VENV/.installed" "$JUST_VERSION" || [[ ! -x $JUST_VENV/bin/just ]]; then
-  t="$(now)"
-  PY="$(find_python3)" || die "no python3 (>= 3.8) with venv found"
-  pip_venv "$JUST_VENV" "$PY" "rust-just==$JUST_VERSION"
-  echo "$JUST_VERSION" >"$JUST_VENV/.installed"
-  link_tool just "$JUST_VENV/bin/just"
-  say "just $JUST_VERSION installed in $(since "$t")s -> $TOOLS_BIN/just, $LINK_DIR/just"
-else
-  link_tool just "$JUST_VENV/bin/just"
-  ok "just $JUST_VERSION ok ($TOOLS_BIN/just, $LINK_DIR/just)"
-fi
-
-# ---------------------------------------------------------------- cargo-lambda
+# ---------------------------------------------------------------- just, cargo-lambda
+# pip_tool NAME VERSION PACKAGE: the binary NAME of the pip package PACKAGE==VERSION,
+# in the venv $TOOLS_DIR/NAME-VERSION, linked by link_tool.
+pip_tool() {
+  local name=$1 version=$2 venv="$TOOLS_DIR/$1-$2" t py
+  if ! marker_is "$venv/.installed" "$version" || [[ ! -x $venv/bin/$name ]]; then
+    t="$(now)"
+    py="$(find_python3 8)" || die "no python3 (>= 3.8) with venv found"
+    pip_venv "$venv" "$py" "$3==$version"
+    echo "$version" >"$venv/.installed"
+    link_tool "$name" "$venv/bin/$name"
+    say "$name $version installed in $(since "$t")s -> $TOOLS_BIN/$name, $LINK_DIR/$name"
+  else
+    link_tool "$name" "$venv/bin/$name"
+    ok "$name $version ok ($TOOLS_BIN/$name, $LINK_DIR/$name)"
+  fi
+}
+pip_tool just "$JUST_VERSION" rust-just
+pip_tool cargo-lambda "$CARGO_LAMBDA_VERSION" cargo-lambda
 CL_VENV="$TOOLS_DIR/cargo-lambda-$CARGO_LAMBDA_VERSION"
-if ! marker_is "$CL_VENV/.installed" "$CARGO_LAMBDA_VERSION" || [[ ! -x $CL_VENV/bin/cargo-lambda ]]; then
-  t="$(now)"
-  PY="$(find_python3)" || die "no python3 (>= 3.8) with venv found"
-  pip_venv "$CL_VENV" "$PY" "cargo-lambda==$CARGO_LAMBDA_VERSION"
-  echo "$CARGO_LAMBDA_VERSION" >"$CL_VENV/.installed"
-  link_tool cargo-lambda "$CL_VENV/bin/cargo-lambda"
-  say "cargo-lambda $CARGO_LAMBDA_VERSION installed in $(since "$t")s -> $TOOLS_BIN/cargo-lambda, $LINK_DIR/cargo-lambda"
-else
-  link_tool cargo-lambda "$CL_VENV/bin/cargo-lambda"
-  ok "cargo-lambda $CARGO_LAMBDA_VERSION ok ($TOOLS_BIN/cargo-lambda, $LINK_DIR/cargo-lambda)"
-fi
 # cargo-lambda cross-compiles with zig; the pip package ships it as the ziglang
 # module of its venv, which cargo-lambda finds only as `zig` on PATH.
 if ! command -v zig >/dev/null 2>&1 || [[ "$(command -v zig)" == "$TOOLS_BIN/zig" || "$(readlink "$(command -v zig)")" == "$TOOLS_BIN/zig" ]]; then
@@ -188,7 +171,7 @@ else
     else
       say "no Python >= 3.12 found (pyenv or python3.12/python3.13 on PATH): FALLING BACK to moto_server for S3 (no S3 website hosting)"
     fi
-    PY="$(find_python3)" || die "no python3 (>= 3.8) with venv found"
+    PY="$(find_python3 8)" || die "no python3 (>= 3.8) with venv found"
     # shellcheck disable=SC2086
     pip_venv "$MOTO_VENV" "$PY" $MOTO_SPEC
     echo "$MOTO_SPEC" >"$MOTO_VENV/.installed"

@@ -43,12 +43,7 @@ q() { psql -At "$DATABASE_URL" -c "$1"; }
 
 # CoinGecko's /coins/markets for our five coins, from a real response; served later.
 mkdir -p "$work/fake/coins"
-python3 - "$DATA_DIR/coingecko/dashbrd_coins_markets.json" "$work/fake/coins/markets" <<'PY'
-import json, sys
-items = json.load(open(sys.argv[1]))
-keep = {"bitcoin", "ethereum", "solana", "ripple", "binancecoin"}
-json.dump([i for i in items if i["id"] in keep], open(sys.argv[2], "w"))
-PY
+coins_markets_fixture "$DATA_DIR" "$work/fake/coins/markets"
 
 say "just down: from nothing"
 just down >/dev/null
@@ -138,6 +133,6 @@ leftovers="$(pgrep -af "$CPCTL|cargo-lambda|cargo lambda watch|http.server $DASH
 [[ -z $leftovers ]] || fail "processes left after just down: $leftovers"
 [[ -z "$(ls .state/run/jobs 2>/dev/null)" ]] || fail "job pid files left after just down"
 for port in "$PG_PORT" "$KAFKA_PORT" "$KAFKA_CONTROLLER_PORT" "$S3_PORT" "$DASHBOARD_PORT" "$LAMBDA_PORT"; do
-  if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then fail "something still listens on 127.0.0.1:$port"; fi
+  if port_open "$port"; then fail "something still listens on 127.0.0.1:$port"; fi
 done
 say "ok"

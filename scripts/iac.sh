@@ -41,19 +41,6 @@ die() {
 export SAM_CLI_TELEMETRY=0 AWS_EC2_METADATA_DISABLED=true
 
 # ---------------------------------------------------------------- the SAM CLI
-# A Python >= 3.10 (aws-sam-cli's floor): pyenv's 3.12+ first, then python3.
-find_sam_python() {
-  local c
-  for c in "$(find_python312 || true)" python3; do
-    [[ -n $c ]] || continue
-    if "$c" -c 'import sys, venv; sys.exit(0 if sys.version_info >= (3, 10) else 1)' >/dev/null 2>&1; then
-      "$c" -c 'import sys; print(sys.executable)'
-      return 0
-    fi
-  done
-  return 1
-}
-
 sam_installed() { [[ -x $SAM && -f $SAM_VENV/.installed && "$(cat "$SAM_VENV/.installed")" == "$SAM_SPEC" ]]; }
 
 ensure_sam() {
@@ -66,13 +53,12 @@ ensure_sam() {
     sam_installed && return 0
   fi
   local py t log
-  py="$(find_sam_python)" || die "aws-sam-cli needs Python >= 3.10 with venv (pyenv 3.12/3.13, or python3)"
+  # Python >= 3.10 (aws-sam-cli's floor): pyenv's 3.12+ first, then python3.
+  py="$(find_python3 10)" || die "aws-sam-cli needs Python >= 3.10 with venv (pyenv 3.12/3.13, or python3)"
   t="$(now)"
   say "installing $SAM_SPEC into $SAM_VENV (python $("$py" -c 'import platform; print(platform.python_version())'))"
-  rm -rf "$SAM_VENV"
-  "$py" -m venv "$SAM_VENV"
+  new_venv "$SAM_VENV" "$py"
   log="$(mktemp)"
-  "$SAM_PY" -m pip install -q --upgrade pip >"$log" 2>&1 || true
   # shellcheck disable=SC2086 # the spec is a list of words without spaces
   if ! "$SAM_PY" -m pip install -q $SAM_SPEC >"$log" 2>&1; then
     cat "$log" >&2
@@ -178,6 +164,11 @@ build() {
   # Share the build directory of the justfile and CI.
   export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/crypto-pipeline/target}"
   (cd "$ROOT" && "$SAM" build --beta-features --config-env "$CONFIG_ENV" --template-file "$TEMPLATE" "$@")
+}
+
+# deploy_built ARGS...: sam deploy of what build made, with the $CONFIG_ENV settings.
+deploy_built() {
+  (cd "$ROOT" && "$SAM" deploy --config-env "$CONFIG_ENV" --template-file .aws-sam/build/template.yaml "$@")
 }
 
 # ---------------------------------------------------------------- validate
@@ -352,8 +343,7 @@ PY
   ((${#params[@]})) || die "could not assemble the parameter overrides"
   # The same overrides for the build: Architecture decides the cargo lambda target.
   build --parameter-overrides "${params[@]}"
-  (cd "$ROOT" && "$SAM" deploy --config-env localstack --stack-name "$STACK_NAME" \
-    --template-file .aws-sam/build/template.yaml --no-confirm-changeset --parameter-overrides "${params[@]}")
+  deploy_built --stack-name "$STACK_NAME" --no-confirm-changeset --parameter-overrides "${params[@]}"
   "$SAM_PY" - "$STACK_NAME" <<'PY'
 import sys, boto3
 stack = boto3.client("cloudformation").describe_stacks(StackName=sys.argv[1])["Stacks"][0]
@@ -397,24 +387,26 @@ cmd_deploy() {
     die "sam deploy --guided asks questions: run it once in a terminal, or write parameter_overrides into [default.deploy.parameters] of samconfig.toml (docs/aws.md)"
   fi
 
-  local params=() built_arch
+  local params=() built_arch arch
   mapfile -d '' params < <(overrides "IngestSchedule=$INGEST_SCHEDULE")
   ((${#params[@]})) || die "could not assemble the parameter overrides"
   # The saved overrides go to the build too: Architecture decides the cargo lambda target.
   build --parameter-overrides "${params[@]}"
+  if ((!guided)); then
+    deploy_built --parameter-overrides "${params[@]}" "${args[@]}"
+    return
+  fi
   built_arch="$(saved_architecture)"
-  local deploy=("$SAM" deploy --config-env default --template-file .aws-sam/build/template.yaml)
-  ((guided)) && deploy+=(--guided)
-  (cd "$ROOT" && "${deploy[@]}" --parameter-overrides "${params[@]}" "${args[@]}")
+  deploy_built --guided --parameter-overrides "${params[@]}" "${args[@]}"
 
   # A guided run may have chosen another Architecture than the one just built:
   # build again for it and deploy once more (no questions this time).
-  if ((guided)) && [[ "$(saved_architecture)" != "$built_arch" ]]; then
-    say "Architecture is now $(saved_architecture) (was $built_arch when building): rebuilding and deploying again"
+  arch="$(saved_architecture)"
+  if [[ $arch != "$built_arch" ]]; then
+    say "Architecture is now $arch (was $built_arch when building): rebuilding and deploying again"
     mapfile -d '' params < <(overrides "IngestSchedule=$INGEST_SCHEDULE")
     build --parameter-overrides "${params[@]}"
-    (cd "$ROOT" && "$SAM" deploy --config-env default --template-file .aws-sam/build/template.yaml \
-      --parameter-overrides "${params[@]}" "${args[@]}")
+    deploy_built --parameter-overrides "${params[@]}" "${args[@]}"
   fi
 }
 

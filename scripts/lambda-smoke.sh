@@ -44,12 +44,7 @@ curl -sf -X PUT "$AWS_ENDPOINT_URL/$RAW_BUCKET" >/dev/null
 # CoinGecko stand-in: http.server ignores the query string, so the file
 # coins/markets answers GET /coins/markets?ids=... with the five default coins.
 mkdir -p "$work/coins"
-python3 - "$DATA_DIR/coingecko/dashbrd_coins_markets.json" "$work/coins/markets" <<'PY'
-import json, sys
-items = json.load(open(sys.argv[1]))
-keep = {"bitcoin", "ethereum", "solana", "ripple", "binancecoin"}
-json.dump([i for i in items if i["id"] in keep], open(sys.argv[2], "w"))
-PY
+coins_markets_fixture "$DATA_DIR" "$work/coins/markets"
 setsid python3 -m http.server "$FAKE_PORT" --bind 127.0.0.1 --directory "$work" >"$LOG_DIR/fake-coingecko.log" 2>&1 &
 pids+=($!)
 
@@ -57,7 +52,7 @@ export COINGECKO_BASE_URL="http://127.0.0.1:$FAKE_PORT"
 setsid cargo lambda watch -A 127.0.0.1 -P "$WATCH_PORT" >"$LOG_DIR/lambda-watch.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 1 120); do
-  (exec 3<>"/dev/tcp/127.0.0.1/$WATCH_PORT") 2>/dev/null && break
+  port_open "$WATCH_PORT" && break
   sleep 1
 done
 

@@ -36,6 +36,21 @@ is_root() { [[ $(id -u) -eq 0 ]]; }
 now() { date +%s.%N; }
 since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
 
+# first_python MINOR CANDIDATE...: print the executable of the first candidate
+# that runs and is a Python >= 3.MINOR with venv, or nothing.
+first_python() {
+  local minor=$1 c
+  shift
+  for c in "$@"; do
+    # pyenv shims exist on PATH even when they cannot run: actually run them
+    if "$c" -c "import sys, venv; sys.exit(0 if sys.version_info >= (3, $minor) else 1)" >/dev/null 2>&1; then
+      "$c" -c 'import sys; print(sys.executable)'
+      return 0
+    fi
+  done
+  return 1
+}
+
 # Print the path of a Python >= 3.12 (pyenv versions first, then PATH), or nothing.
 find_python312() {
   local c cands=() root
@@ -52,27 +67,41 @@ find_python312() {
     )
   fi
   cands+=(python3.13 python3.12 python3)
-  for c in "${cands[@]}"; do
-    # pyenv shims exist on PATH even when they cannot run: actually run them
-    if "$c" -c 'import sys, venv; sys.exit(0 if sys.version_info >= (3, 12) else 1)' >/dev/null 2>&1; then
-      "$c" -c 'import sys; print(sys.executable)'
-      return 0
-    fi
-  done
-  return 1
+  first_python 12 "${cands[@]}"
 }
 
-# Any Python 3 with venv, for the pip-shipped binaries (just, cargo-lambda).
-find_python3() {
-  local c
-  for c in "$(find_python312 || true)" python3; do
-    [[ -n $c ]] || continue
-    if "$c" -c 'import sys, venv; sys.exit(0 if sys.version_info >= (3, 8) else 1)' >/dev/null 2>&1; then
-      "$c" -c 'import sys; print(sys.executable)'
-      return 0
-    fi
-  done
-  return 1
+# find_python3 MINOR: any Python >= 3.MINOR with venv (3.8 is enough for the
+# pip-shipped binaries just and cargo-lambda), a 3.12+ first.
+find_python3() { find_python312 || first_python "$1" python3; }
+
+# new_venv DIR PYTHON: (re)create a venv with an up-to-date pip.
+new_venv() {
+  rm -rf "$1"
+  "$2" -m venv "$1"
+  "$1/bin/python" -m pip install -q --upgrade pip >/dev/null 2>&1 || true
+}
+
+# pip_venv DIR PYTHON PACKAGES...: (re)create a venv and install packages into it.
+pip_venv() {
+  local dir=$1
+  new_venv "$dir" "$2"
+  shift 2
+  "$dir/bin/python" -m pip install -q "$@"
+}
+
+# port_open PORT: something listens on 127.0.0.1:PORT.
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+# coins_markets_fixture DATA_DIR OUT: CoinGecko's /coins/markets for the five
+# default coins, from a real response, for the stand-in servers of
+# scripts/lambda-smoke.sh and scripts/e2e.sh.
+coins_markets_fixture() {
+  python3 - "$1/coingecko/dashbrd_coins_markets.json" "$2" <<'PY'
+import json, sys
+items = json.load(open(sys.argv[1]))
+keep = {"bitcoin", "ethereum", "solana", "ripple", "binancecoin"}
+json.dump([i for i in items if i["id"] in keep], open(sys.argv[2], "w"))
+PY
 }
 
 # drop_scratch ADMIN_URL NAME CPCTL [TOPIC…]: removes what a scratch run made

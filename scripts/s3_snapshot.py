@@ -69,7 +69,7 @@ def load(s3, source):
     with open(path) as f:
         manifest = json.load(f)
     existing = {b["Name"] for b in s3.list_buckets().get("Buckets", [])}
-    region = os.environ.get("AWS_REGION") or "us-east-1"
+    region = s3.meta.region_name
     for bucket in manifest["buckets"]:
         if bucket not in existing:
             kwargs = {"Bucket": bucket}

@@ -38,7 +38,6 @@ die_log() {
 }
 
 # ------------------------------------------------------------------ helpers
-port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 port_owner() {
   if command -v ss >/dev/null 2>&1; then
     ss -ltnpH "sport = :$1" 2>/dev/null | sed -n 's/.*users:((\("[^"]*",pid=[0-9]*\).*/\1/p' | head -1
@@ -57,7 +56,7 @@ pid_alive() { [[ -n ${1:-} ]] && kill -0 "$1" 2>/dev/null; }
 pid_matches() {
   pid_alive "$1" && [[ "$(ps -o args= -p "$1" 2>/dev/null)" == *"$2"* ]]
 }
-read_pid() { [[ -f $1 ]] && tr -dc '0-9' <"$1" || true; }
+read_pid() { if [[ -f $1 ]]; then tr -dc '0-9' <"$1" || true; fi; }
 # wait_ready READY ALIVE LOG WHAT: poll READY every 0.2 s for WAIT_SECONDS; die
 # with the end of LOG if ALIVE says the process is gone (after a 2 s grace, as
 # pg_ctl writes its pid file a moment after start) or if WHAT is not ready in time.
@@ -85,15 +84,17 @@ spawn() {
   echo $! >"$pidfile"
 }
 
-# stop_pid NAME PIDFILE PATTERN: SIGTERM, wait, SIGKILL the group as a last resort.
+# term_pid PIDFILE PATTERN: SIGTERM the process of PIDFILE if it is ours; print its pid.
 term_pid() {
   local pid
-  pid="$(read_pid "$2")"
-  if pid_matches "$pid" "$3"; then
+  pid="$(read_pid "$1")"
+  if pid_matches "$pid" "$2"; then
     kill -TERM "$pid" 2>/dev/null || true
     echo "$pid"
   fi
 }
+# wait_pid_gone NAME PID PIDFILE SECONDS: wait for PID to exit (SIGKILL as a last
+# resort), then end what is left of its process group and remove PIDFILE.
 wait_pid_gone() {
   local name=$1 pid=$2 pidfile=$3 limit=$4 i
   for ((i = 0; i < limit * 10; i++)); do
@@ -331,7 +332,7 @@ kafka_wait_and_provision() {
   done
 }
 
-kafka_stop_begin() { KAFKA_STOPPING="$(term_pid kafka "$KAFKA_PID" "$KAFKA_DIR/server.properties")"; }
+kafka_stop_begin() { KAFKA_STOPPING="$(term_pid "$KAFKA_PID" "$KAFKA_DIR/server.properties")"; }
 kafka_stop_end() {
   if [[ -n ${KAFKA_STOPPING:-} ]]; then
     wait_pid_gone kafka "$KAFKA_STOPPING" "$KAFKA_PID" 60
@@ -410,10 +411,12 @@ s3_wait_and_provision() {
   local t0
   t0="$(now)"
   wait_ready s3_healthy s3_running "$LS_LOG" "$S3_KIND S3 on $S3_URL"
-  if ((S3_STARTED)); then log "s3: $S3_KIND started on $S3_URL in $(since "$t0")s"; fi
-  if ((S3_STARTED)) && [[ -f $LS_DIR/snapshot/manifest.json ]]; then
-    s3_env "$S3_PY" "$ROOT/scripts/s3_snapshot.py" load "$LS_DIR/snapshot" | sed 's/^/stack: /' ||
-      log "WARNING: could not restore the S3 snapshot from $LS_DIR/snapshot"
+  if ((S3_STARTED)); then
+    log "s3: $S3_KIND started on $S3_URL in $(since "$t0")s"
+    if [[ -f $LS_DIR/snapshot/manifest.json ]]; then
+      s3_env "$S3_PY" "$ROOT/scripts/s3_snapshot.py" load "$LS_DIR/snapshot" | sed 's/^/stack: /' ||
+        log "WARNING: could not restore the S3 snapshot from $LS_DIR/snapshot"
+    fi
   fi
   # fast path: both buckets and the website configuration are there
   local code1 code2 code3
@@ -429,8 +432,8 @@ s3_wait_and_provision() {
 s3_stop_begin() {
   S3_STOPPING=""
   local pid
-  pid="$(read_pid "$LS_PID")"
-  if pid_matches "$pid" "localstack.runtime.main" || pid_matches "$pid" "moto_server"; then
+  if s3_running; then
+    pid="$(read_pid "$LS_PID")"
     s3_backend || true
     # LocalStack community keeps S3 in memory: save the objects for the next up
     if s3_healthy; then

@@ -50,32 +50,47 @@ pub struct SiteGen {
     pub store: PgStore,
     pub options: LoadOptions,
     pub output: Output,
-    s3: Option<aws_sdk_s3::Client>,
+    sink: Sink,
+}
+
+/// Where [`publish`] writes, built once with its client.
+#[derive(Debug, Clone)]
+enum Sink {
+    Dir(DirStore),
+    S3(S3SiteStore),
 }
 
 impl SiteGen {
     pub async fn from_settings(settings: &Settings) -> Result<Self, SiteError> {
-        let output = Output::parse(&settings.site.output)?;
-        let s3 = match output {
-            Output::S3 { .. } => Some(storage::s3_client().await),
-            Output::Dir(_) => None,
+        let options = LoadOptions {
+            coins: settings.coins.iter().map(|c| c.as_str().to_owned()).collect(),
+            vs_currency: settings.vs_currency.as_str().to_owned(),
+            stale_batch: settings.site.stale_batch,
+            stale_stream: settings.site.stale_stream,
         };
-        Ok(Self {
-            store: PgStore::connect(&settings.database_url).await?,
-            options: LoadOptions {
-                coins: settings.coins.iter().map(|c| c.as_str().to_owned()).collect(),
-                vs_currency: settings.vs_currency.as_str().to_owned(),
-                stale_batch: settings.site.stale_batch,
-                stale_stream: settings.site.stale_stream,
-            },
-            output,
-            s3,
-        })
+        let store = PgStore::connect(&settings.database_url).await?;
+        Ok(Self::new(store, options, Output::parse(&settings.site.output)?, None).await)
     }
 
-    /// A generator on an existing pool (tests, the bench). `s3` is needed for an S3 output.
-    pub fn new(store: PgStore, options: LoadOptions, output: Output, s3: Option<aws_sdk_s3::Client>) -> Self {
-        Self { store, options, output, s3 }
+    /// A generator on an existing pool. An S3 output uses `s3`, or a client
+    /// built from the standard AWS environment when `None`.
+    pub async fn new(
+        store: PgStore,
+        options: LoadOptions,
+        output: Output,
+        s3: Option<aws_sdk_s3::Client>,
+    ) -> Self {
+        let sink = match &output {
+            Output::Dir(dir) => Sink::Dir(DirStore::new(dir)),
+            Output::S3 { bucket, prefix } => {
+                let client = match s3 {
+                    Some(client) => client,
+                    None => storage::s3_client().await,
+                };
+                Sink::S3(S3SiteStore::new(client, bucket, prefix))
+            }
+        };
+        Self { store, options, output, sink }
     }
 
     /// Generates and publishes once, recording the run in `pipeline_runs`.
@@ -112,33 +127,30 @@ impl SiteGen {
 
     /// Loads and renders without publishing.
     pub async fn build(&self) -> Result<(SiteData, Site), SiteError> {
-        let mut client = self.store.client().await?;
-        let mut data = load(&mut client, &self.options, Utc::now()).await?;
-        // This run itself is still "running": it is not news on its own page.
-        data.runs.retain(|r| !(r.function == "site-gen" && r.status == "running"));
+        let data = self.load().await?;
         let site = render(&data)?;
         Ok((data, site))
     }
 
-    async fn generate(&self, run_id: Uuid) -> Result<SiteReport, SiteError> {
-        let started = Instant::now();
+    async fn load(&self) -> Result<SiteData, SiteError> {
         let mut client = self.store.client().await?;
         let mut data = load(&mut client, &self.options, Utc::now()).await?;
-        drop(client);
+        // This run itself is still "running": it is not news on its own page.
         data.runs.retain(|r| !(r.function == "site-gen" && r.status == "running"));
+        Ok(data)
+    }
+
+    async fn generate(&self, run_id: Uuid) -> Result<SiteReport, SiteError> {
+        let started = Instant::now();
+        let data = self.load().await?;
         let load_ms = started.elapsed().as_millis() as u64;
         let started = Instant::now();
         let site = render(&data)?;
         let render_ms = started.elapsed().as_millis() as u64;
         let started = Instant::now();
-        let published = match (&self.output, &self.s3) {
-            (Output::S3 { bucket, prefix }, Some(client)) => {
-                publish(&site, &S3SiteStore::new(client.clone(), bucket, prefix)).await?
-            }
-            (Output::S3 { bucket, prefix }, None) => {
-                publish(&site, &S3SiteStore::new(storage::s3_client().await, bucket, prefix)).await?
-            }
-            (Output::Dir(dir), _) => publish(&site, &DirStore::new(dir)).await?,
+        let published = match &self.sink {
+            Sink::Dir(store) => publish(&site, store).await?,
+            Sink::S3(store) => publish(&site, store).await?,
         };
         Ok(SiteReport {
             run_id,

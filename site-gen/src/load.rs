@@ -48,6 +48,8 @@ pub async fn load(
     let index: HashMap<String, usize> =
         options.coins.iter().cloned().enumerate().map(|(i, c)| (c, i)).collect();
     let ids = &options.coins;
+    // Every query returns the coin id first; rows only of the coins asked for.
+    let slot = |row: &tokio_postgres::Row| index[row.get::<_, &str>(0)];
 
     for row in query(
         &tx,
@@ -59,7 +61,7 @@ pub async fn load(
     )
     .await?
     {
-        let coin = &mut coins[index[&row.get::<_, String>(0)]];
+        let coin = &mut coins[slot(&row)];
         coin.name = Some(row.get(1));
         coin.symbol = Some(row.get(2));
     }
@@ -81,8 +83,7 @@ pub async fn load(
     )
     .await?
     {
-        coins[index[&row.get::<_, String>(0)]].latest =
-            Some(Observation { price: row.get(1), at: row.get(2) });
+        coins[slot(&row)].latest = Some(Observation { price: row.get(1), at: row.get(2) });
     }
 
     for row in query(
@@ -94,7 +95,7 @@ pub async fn load(
     )
     .await?
     {
-        coins[index[&row.get::<_, String>(0)]].hourly.push(Hourly {
+        coins[slot(&row)].hourly.push(Hourly {
             hour: row.get(1),
             open: row.get(2),
             high: row.get(3),
@@ -114,7 +115,7 @@ pub async fn load(
     )
     .await?
     {
-        coins[index[&row.get::<_, String>(0)]].volume.push(DailyVolume {
+        coins[slot(&row)].volume.push(DailyVolume {
             day: row.get(1),
             volume: row.get(2),
             method: row.get(3),
@@ -129,7 +130,7 @@ pub async fn load(
     )
     .await?
     {
-        coins[index[&row.get::<_, String>(0)]].ranks.push(DailyRank {
+        coins[slot(&row)].ranks.push(DailyRank {
             day: row.get::<_, NaiveDate>(1),
             rank: row.get(2),
             performance: row.get(3),

@@ -6,6 +6,7 @@
 //! marks anything `safe`, and the chart data goes into an escaped attribute.
 
 use std::collections::BTreeSet;
+use std::sync::LazyLock;
 
 use chrono::{DateTime, Duration, Utc};
 use md5::{Digest, Md5};
@@ -86,25 +87,41 @@ const OVERVIEW_ALERTS: usize = 10;
 /// The sparkline covers the last week of hourly closes.
 const SPARKLINE_HOURS: i64 = 7 * 24;
 
-pub fn render(data: &SiteData) -> Result<Site, SiteError> {
+/// What never changes within a process: the parsed templates and the
+/// fingerprinted assets. Built once, on first use (a warm Lambda reuses it).
+struct Static {
+    tera: Tera,
+    assets: Vec<SiteFile>,
+    /// Logical asset name → path, for the templates.
+    paths: serde_json::Value,
+}
+
+static STATIC: LazyLock<Result<Static, String>> = LazyLock::new(|| {
     let mut tera = Tera::default();
-    tera.add_raw_templates(TEMPLATES)
-        .map_err(|e| SiteError::Render { page: String::from("templates"), message: tera_message(&e) })?;
+    tera.add_raw_templates(TEMPLATES).map_err(|e| tera_message(&e))?;
     // Tera's default already escapes .html; said here because the site's safety rests on it.
     tera.autoescape_on(vec![".html"]);
-
-    let mut files = Vec::new();
-    let mut assets = serde_json::Map::new();
+    let mut assets = Vec::new();
+    let mut paths = serde_json::Map::new();
     for (name, stem, ext, body) in ASSETS {
         let path = format!("assets/{stem}.{}.{ext}", &hex::encode(Md5::digest(body))[..10]);
-        assets.insert(name.to_owned(), path.clone().into());
-        files.push(SiteFile {
+        paths.insert(name.to_owned(), path.clone().into());
+        assets.push(SiteFile {
             path,
             body: body.to_vec(),
             content_type: content_type(ext),
             cache_control: ASSET_CACHE,
         });
     }
+    Ok(Static { tera, assets, paths: paths.into() })
+});
+
+pub fn render(data: &SiteData) -> Result<Site, SiteError> {
+    let statics = STATIC
+        .as_ref()
+        .map_err(|message| SiteError::Render { page: String::from("templates"), message: message.clone() })?;
+    let tera = &statics.tera;
+    let mut files = statics.assets.clone();
 
     let common = Common {
         generated_iso: format::iso(data.generated_at),
@@ -112,7 +129,7 @@ pub fn render(data: &SiteData) -> Result<Site, SiteError> {
         currency: data.vs_currency.to_uppercase(),
         empty: data.is_empty(),
         coins: data.coins.iter().map(|c| NavCoin { id: c.id.clone(), name: display_name(c) }).collect(),
-        assets: assets.into(),
+        assets: statics.paths.clone(),
     };
     let page = |template: &str, path: &str, root: &str, active: &str, mut context: Context| {
         context.insert("common", &common);
@@ -129,9 +146,12 @@ pub fn render(data: &SiteData) -> Result<Site, SiteError> {
         })
     };
 
-    for coin in &data.coins {
+    let cards: Vec<Card> = data.coins.iter().map(|c| card(c, data)).collect();
+    let latest_alerts: Vec<AlertRow> = data.alerts.iter().map(|a| alert_row(a, data)).collect();
+
+    for (coin, card) in data.coins.iter().zip(&cards) {
         let mut context = Context::new();
-        context.insert("coin", &card(coin, data));
+        context.insert("coin", card);
         context.insert("chart", &chart_json(coin, &data.vs_currency));
         let mut alerts: Vec<AlertRow> = coin.alerts.iter().rev().map(|a| alert_row(a, data)).collect();
         alerts.truncate(100);
@@ -142,7 +162,7 @@ pub fn render(data: &SiteData) -> Result<Site, SiteError> {
     }
 
     let mut context = Context::new();
-    context.insert("alerts", &data.alerts.iter().map(|a| alert_row(a, data)).collect::<Vec<_>>());
+    context.insert("alerts", &latest_alerts);
     context.insert("alerts_total", &format::count(data.alerts_total));
     context.insert("alerts_shown", &data.alerts.len());
     context.insert("alerts_more", &(data.alerts_total > data.alerts.len() as i64));
@@ -179,11 +199,8 @@ pub fn render(data: &SiteData) -> Result<Site, SiteError> {
     files.push(page("404.html", "404.html", "/", "", Context::new())?);
 
     let mut context = Context::new();
-    context.insert("cards", &data.coins.iter().map(|c| card(c, data)).collect::<Vec<_>>());
-    context.insert(
-        "alerts",
-        &data.alerts.iter().take(OVERVIEW_ALERTS).map(|a| alert_row(a, data)).collect::<Vec<_>>(),
-    );
+    context.insert("cards", &cards);
+    context.insert("alerts", &latest_alerts[..latest_alerts.len().min(OVERVIEW_ALERTS)]);
     context.insert(
         "freshness",
         &data.freshness.iter().map(|f| fresh_row(f, data.generated_at)).collect::<Vec<_>>(),

@@ -55,7 +55,7 @@ fn artefacts() -> PathBuf {
 #[tokio::test(flavor = "multi_thread")]
 async fn overview_and_coin_pages_load_cleanly_with_their_charts_drawn() {
     let db = populated(24 * 90).await;
-    let (site, dir) = to_dir(&db);
+    let (site, dir) = to_dir(&db).await;
     site.run().await.unwrap();
     let server = FileServer::start(&dir.0);
 

@@ -12,7 +12,7 @@ use testkit::{TestBucket, TestDb};
 #[tokio::test(flavor = "multi_thread")]
 async fn an_empty_database_gives_a_site_that_says_no_data_yet() {
     let db = TestDb::new().await;
-    let (site, dir) = to_dir(&db);
+    let (site, dir) = to_dir(&db).await;
     let report = site.run().await.unwrap();
     assert!(dir.read("index.html").contains("No data yet."));
     assert!(dir.read("coins/bitcoin.html").contains("No data yet for bitcoin"));
@@ -29,7 +29,7 @@ async fn an_empty_database_gives_a_site_that_says_no_data_yet() {
 #[tokio::test(flavor = "multi_thread")]
 async fn real_data_fills_every_page_and_a_rerun_rewrites_only_pages() {
     let db = populated(24 * 40).await;
-    let (site, dir) = to_dir(&db);
+    let (site, dir) = to_dir(&db).await;
     let first = site.run().await.unwrap();
     assert_eq!(first.published.uploaded, first.files);
     assert!(first.rows_read >= 5 * 24 * 40, "{first:?}");
@@ -82,7 +82,7 @@ async fn real_data_fills_every_page_and_a_rerun_rewrites_only_pages() {
     // A coin no longer followed loses its page.
     let mut fewer = options();
     fewer.coins.retain(|c| c != "ripple");
-    let site = SiteGen::new(db.store.clone(), fewer, Output::Dir(dir.0.clone()), None);
+    let site = SiteGen::new(db.store.clone(), fewer, Output::Dir(dir.0.clone()), None).await;
     let third = site.run().await.unwrap();
     assert_eq!(third.published.deleted, 1);
     assert!(!dir.0.join("coins/ripple.html").exists());
@@ -112,7 +112,7 @@ async fn the_s3_website_serves_the_published_site_with_its_headers() {
     client.put_bucket_website().bucket(bucket.name()).website_configuration(website).send().await.unwrap();
 
     let output = Output::parse(&format!("s3://{}", bucket.name())).unwrap();
-    let site = SiteGen::new(db.store.clone(), options(), output, Some(client.clone()));
+    let site = SiteGen::new(db.store.clone(), options(), output, Some(client.clone())).await;
     let first = site.run().await.unwrap();
     assert_eq!(first.published.uploaded, first.files);
     assert_eq!(bucket.keys().await.len(), first.files);

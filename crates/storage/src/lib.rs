@@ -20,7 +20,7 @@ pub use deadpool_postgres::Object as PgClient;
 pub use error::StorageError;
 pub use objects::{S3Store, s3_client};
 pub use pg::{PgStore, migrate};
-pub use scratch::{create_database, drop_database};
+pub use scratch::{create_database, drop_database, ensure_database};
 
 /// How a run ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -76,6 +76,34 @@ fn with_database(url: &str, name: &str) -> Option<String> {
     Some(format!("{scheme}://{server}/{name}{query}"))
 }
 
+/// Connects to the database `url` names, creating it (empty) first when the
+/// server does not have it: a deployment's first run on a shared server.
+/// Returns the pool and whether the database was created.
+pub async fn ensure_database(url: &SecretString) -> Result<(PgStore, bool), StorageError> {
+    let options = ConnectOptions::from_env(url)?;
+    let name = options.config.get_dbname().unwrap_or("postgres").to_owned();
+    let admin_url =
+        with_database(url.expose_secret(), "postgres").map(SecretString::from).ok_or_else(|| {
+            StorageError::Connect {
+                target: String::from("DATABASE_URL"),
+                message: String::from("expected a postgres://USER@HOST:PORT/DATABASE URL"),
+            }
+        })?;
+    let admin = admin(&admin_url).await?;
+    let exists = admin
+        .query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&name])
+        .await
+        .map_err(|e| StorageError::query("look the database up", &e))?
+        .is_some();
+    if !exists {
+        admin
+            .batch_execute(&format!("CREATE DATABASE \"{}\"", checked(&name)?))
+            .await
+            .map_err(|e| StorageError::query("create the database", &e))?;
+    }
+    Ok((PgStore::connect(url).await?, !exists))
+}
+
 /// Drops database `name`, closing its connections.
 pub async fn drop_database(admin_url: &SecretString, name: &str) -> Result<(), StorageError> {
     let name = checked(name)?;

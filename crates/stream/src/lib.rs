@@ -6,6 +6,7 @@ pub mod message;
 pub mod replay;
 pub mod simulate;
 
+use std::borrow::Borrow;
 use std::time::Duration;
 
 use domain::Tick;
@@ -85,7 +86,7 @@ impl std::fmt::Debug for Publisher {
 
 impl Publisher {
     pub fn new(kafka: &KafkaSettings) -> Result<Self, StreamError> {
-        Ok(Self { producer: producer(kafka)?, topic: kafka.topic.clone() })
+        Self::to_topic(kafka, &kafka.topic)
     }
 
     /// A publisher to another topic (tests, benchmarks).
@@ -97,12 +98,18 @@ impl Publisher {
         &self.topic
     }
 
-    /// Publishes every tick and returns once the broker acknowledged them all.
-    pub async fn publish<I: IntoIterator<Item = Tick>>(&self, ticks: I) -> Result<u64, StreamError> {
+    /// Publishes every tick (owned or borrowed) and returns once the broker
+    /// acknowledged them all.
+    pub async fn publish<I>(&self, ticks: I) -> Result<u64, StreamError>
+    where
+        I: IntoIterator,
+        I::Item: Borrow<Tick>,
+    {
         let mut count = 0;
         let mut pending = Vec::new();
         for tick in ticks {
-            self.enqueue(tick.coin.as_str(), &message::encode(&tick), None, &mut pending).await?;
+            let tick = tick.borrow();
+            self.enqueue(tick.coin.as_str(), &message::encode(tick), None, &mut pending).await?;
             count += 1;
         }
         self.drain(&mut pending).await?;
@@ -138,11 +145,11 @@ impl Publisher {
         headers: Option<OwnedHeaders>,
         pending: &mut Vec<DeliveryFuture>,
     ) -> Result<(), StreamError> {
+        let mut record = FutureRecord::to(&self.topic).key(key).payload(payload);
+        if let Some(headers) = headers {
+            record = record.headers(headers);
+        }
         loop {
-            let mut record = FutureRecord::to(&self.topic).key(key).payload(payload);
-            if let Some(h) = headers.clone() {
-                record = record.headers(h);
-            }
             match self.producer.send_result(record) {
                 Ok(delivery) => {
                     pending.push(delivery);
@@ -151,7 +158,9 @@ impl Publisher {
                     }
                     return Ok(());
                 }
-                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
+                // A full queue hands the record back: make room, then send it again.
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), returned)) => {
+                    record = returned;
                     if pending.is_empty() {
                         tokio::time::sleep(Duration::from_millis(10)).await;
                     } else {

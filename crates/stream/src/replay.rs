@@ -17,8 +17,6 @@ pub enum ReplayError {
     Read { path: String, message: String },
     #[error("{path} line {line}: {message}")]
     Row { path: String, line: u64, message: String },
-    #[error("cannot tell the coin of {0}: name it BTCUSDT_1h.csv (or similar) or pass --coin")]
-    UnknownCoin(String),
 }
 
 #[derive(Debug, Deserialize)]

@@ -148,15 +148,16 @@ pub fn snapshot_alerts(clean: LazyFrame, config: &AlertConfig) -> LazyFrame {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::test_support::{f64s, frame, i64s, obs, strs, us};
-    use crate::{CleanConfig, clean, hourly};
+    use crate::hourly;
+    use crate::test_support::{Obs, cleaned, f64s, hourly_series, i64s, obs, owned, strs, us};
 
-    fn hourly_alerts(rows: &[crate::test_support::Obs], config: &AlertConfig) -> DataFrame {
-        alerts(hourly(clean(frame(rows), &CleanConfig::default())), config).collect().unwrap()
+    fn hourly_alerts(rows: &[Obs], config: &AlertConfig) -> DataFrame {
+        alerts(hourly(cleaned(rows)), config).collect().unwrap()
     }
 
-    fn closes(coin: &str, prices: &[f64]) -> Vec<crate::test_support::Obs> {
-        prices.iter().enumerate().map(|(h, p)| obs(coin, &format!("2024-01-01T{h:02}:30:00Z"), *p)).collect()
+    /// Hourly closes: one observation in the middle of each hour.
+    fn closes(coin: &str, prices: &[f64]) -> Vec<Obs> {
+        hourly_series(coin, 30, prices)
     }
 
     #[test]
@@ -167,9 +168,9 @@ mod tests {
         rows.extend(closes("c_down_5", &[100.0, 95.0]));
         rows.extend(closes("d_down_5_01", &[100.0, 94.99]));
         let df = hourly_alerts(&rows, &AlertConfig::default());
-        assert_eq!(strs(&df, "coin"), vec![Some("b_up_5_01".to_owned()), Some("d_down_5_01".to_owned())]);
+        assert_eq!(strs(&df, "coin"), owned(&["b_up_5_01", "d_down_5_01"]));
         assert_eq!(i64s(&df, "at"), vec![us("2024-01-01T01:00:00Z"), us("2024-01-01T01:00:00Z")]);
-        assert_eq!(strs(&df, "direction"), vec![Some("up".to_owned()), Some("down".to_owned())]);
+        assert_eq!(strs(&df, "direction"), owned(&["up", "down"]));
         assert_eq!(f64s(&df, "price_before"), vec![100.0, 100.0]);
         assert_eq!(f64s(&df, "price_after"), vec![105.01, 94.99]);
         let pct = f64s(&df, "change_pct");
@@ -230,13 +231,11 @@ mod tests {
             obs("bitcoin", "2024-01-01T04:00:00Z", 100.0).source("coingecko"),
             obs("bitcoin", "2024-01-01T05:00:00Z", 100.0).source("coingecko").change(f64::NAN),
         ];
-        let df = snapshot_alerts(clean(frame(&rows), &CleanConfig::default()), &AlertConfig::default())
-            .collect()
-            .unwrap();
+        let df = snapshot_alerts(cleaned(&rows), &AlertConfig::default()).collect().unwrap();
         assert_eq!(i64s(&df, "at"), vec![us("2024-01-01T01:00:00Z"), us("2024-01-01T02:00:00Z")]);
         assert_eq!(i64s(&df, "window_secs"), vec![86_400, 86_400]);
         assert_eq!(f64s(&df, "change_pct"), vec![5.01, -10.0]);
-        assert_eq!(strs(&df, "direction"), vec![Some("up".to_owned()), Some("down".to_owned())]);
+        assert_eq!(strs(&df, "direction"), owned(&["up", "down"]));
         assert_eq!(f64s(&df, "price_after"), vec![105.01, 90.0]);
         let before = f64s(&df, "price_before");
         assert!((before[0] - 100.0).abs() < 1e-9 && (before[1] - 100.0).abs() < 1e-9);

@@ -214,15 +214,11 @@ pub fn drop_counts(classified: LazyFrame) -> LazyFrame {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::test_support::{frame, i64s, obs, strs, us};
+    use crate::test_support::{Obs, cleaned, f64s, frame, hourly_series, i64s, obs, owned, strs, us};
 
-    fn reasons(rows: &[crate::test_support::Obs]) -> Vec<Option<String>> {
+    fn reasons(rows: &[Obs]) -> Vec<Option<String>> {
         let df = classify(frame(rows), &CleanConfig::default()).collect().unwrap();
         strs(&df, "drop_reason")
-    }
-
-    fn hourly_series(coin: &str, prices: &[f64]) -> Vec<crate::test_support::Obs> {
-        prices.iter().enumerate().map(|(h, p)| obs(coin, &format!("2024-01-01T{h:02}:00:00Z"), *p)).collect()
     }
 
     #[test]
@@ -266,11 +262,9 @@ mod tests {
         ];
         let dup = Some("duplicate".to_owned());
         assert_eq!(reasons(&rows), vec![None, dup.clone(), dup, None, None]);
-        let kept = clean(frame(&rows), &CleanConfig::default()).collect().unwrap();
-        assert_eq!(
-            crate::test_support::f64s(&kept, "price"), // replay sorts before simulated.
-            vec![100.5, 101.0, 100.0]
-        );
+        let kept = cleaned(&rows).collect().unwrap();
+        // replay sorts before simulated.
+        assert_eq!(f64s(&kept, "price"), vec![100.5, 101.0, 100.0]);
     }
 
     #[test]
@@ -278,12 +272,11 @@ mod tests {
         let a = obs("bitcoin", "2024-01-01T00:00:00Z", 100.0);
         let b = obs("bitcoin", "2024-01-01T00:00:00Z", 200.0);
         let c = obs("bitcoin", "2024-01-01T00:00:00Z", f64::NAN);
-        let forward =
-            clean(frame(&[a.clone(), b.clone(), c.clone()]), &CleanConfig::default()).collect().unwrap();
-        let backward = clean(frame(&[c, b, a]), &CleanConfig::default()).collect().unwrap();
+        let forward = cleaned(&[a.clone(), b.clone(), c.clone()]).collect().unwrap();
+        let backward = cleaned(&[c, b, a]).collect().unwrap();
         assert!(forward.equals_missing(&backward));
         // A valid price wins the tie over NaN, then the higher price.
-        assert_eq!(crate::test_support::f64s(&forward, "price"), vec![200.0]);
+        assert_eq!(f64s(&forward, "price"), vec![200.0]);
     }
 
     #[test]
@@ -303,7 +296,7 @@ mod tests {
     fn spike_in_steady_series_is_aberrant_and_neighbours_stay() {
         let mut prices = vec![100.0, 101.0, 99.0, 100.5, 100.0, 99.5, 100.0];
         prices.extend([300.0, 100.0, 101.0, 99.0, 100.0, 100.0]);
-        let got = reasons(&hourly_series("bitcoin", &prices));
+        let got = reasons(&hourly_series("bitcoin", 0, &prices));
         let mut expected = vec![None; prices.len()];
         expected[7] = Some("aberrant_price".to_owned());
         assert_eq!(got, expected);
@@ -313,7 +306,7 @@ mod tests {
     fn neighbourhood_spans_sources_and_is_per_coin() {
         // A replayed spike at the same instant as a simulated normal price: the median
         // of (ts - 6 h, ts] includes both, plus the earlier history.
-        let mut rows = hourly_series("bitcoin", &[100.0, 100.0, 100.0, 100.0]);
+        let mut rows = hourly_series("bitcoin", 0, &[100.0, 100.0, 100.0, 100.0]);
         rows.push(obs("bitcoin", "2024-01-01T03:00:00Z", 400.0).source("replay"));
         // Another coin at a very different price level is judged on its own.
         rows.push(obs("ethereum", "2024-01-01T03:00:00Z", 3.0));
@@ -327,7 +320,7 @@ mod tests {
     fn the_neighbourhood_is_trailing_and_bounded() {
         // With a 2 h neighbourhood, the price at 05:00 only sees (03:00, 05:00]: the old
         // level at 00:00–03:00 no longer counts, so the new level is not aberrant.
-        let rows = hourly_series("bitcoin", &[100.0, 100.0, 100.0, 100.0, 300.0, 300.0, 300.0]);
+        let rows = hourly_series("bitcoin", 0, &[100.0, 100.0, 100.0, 100.0, 300.0, 300.0, 300.0]);
         let config =
             CleanConfig { neighbourhood: StdDuration::from_secs(2 * 3600), ..CleanConfig::default() };
         let df = classify(frame(&rows), &config).collect().unwrap();
@@ -374,10 +367,10 @@ mod tests {
             obs("bitcoin", "2024-01-01T00:00:00Z", 1.0),
             obs("bitcoin", "2024-01-01T00:30:00Z", -1.0),
         ];
-        let df = clean(frame(&rows), &CleanConfig::default()).collect().unwrap();
+        let df = cleaned(&rows).collect().unwrap();
         assert!(df.column("drop_reason").is_err());
-        assert_eq!(strs(&df, "coin"), ["bitcoin", "bitcoin", "ethereum"].map(|c| Some(c.to_owned())));
-        assert_eq!(crate::test_support::f64s(&df, "price"), vec![1.0, 2.0, 3.0]);
+        assert_eq!(strs(&df, "coin"), owned(&["bitcoin", "bitcoin", "ethereum"]));
+        assert_eq!(f64s(&df, "price"), vec![1.0, 2.0, 3.0]);
     }
 
     #[test]
@@ -390,10 +383,7 @@ mod tests {
         ];
         let classified = classify(frame(&rows), &CleanConfig::default());
         let df = drop_counts(classified).collect().unwrap();
-        assert_eq!(
-            strs(&df, "reason"),
-            vec![Some("invalid_price".to_owned()), Some("missing_field".to_owned())]
-        );
+        assert_eq!(strs(&df, "reason"), owned(&["invalid_price", "missing_field"]));
         assert_eq!(i64s(&df, "rows"), vec![2, 1]);
         assert_eq!(df.column("rows").unwrap().dtype(), &DataType::Int64);
 

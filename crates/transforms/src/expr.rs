@@ -2,8 +2,8 @@
 
 use polars::prelude::*;
 
-/// The dtype of every timestamp column: microseconds, UTC.
-pub(crate) fn utc_datetime() -> DataType {
+/// The dtype of every timestamp column, in the input and the outputs: microseconds, UTC.
+pub fn utc_datetime() -> DataType {
     DataType::Datetime(TimeUnit::Microseconds, Some(TimeZone::UTC))
 }
 

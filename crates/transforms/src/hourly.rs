@@ -49,11 +49,10 @@ pub fn hourly(clean: LazyFrame) -> LazyFrame {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::test_support::{f64s, frame, i64s, obs, strs, us};
-    use crate::{CleanConfig, clean};
+    use crate::test_support::{Obs, cleaned, f64s, i64s, obs, owned, strs, us};
 
-    fn candles(rows: &[crate::test_support::Obs]) -> DataFrame {
-        hourly(clean(frame(rows), &CleanConfig::default())).collect().unwrap()
+    fn candles(rows: &[Obs]) -> DataFrame {
+        hourly(cleaned(rows)).collect().unwrap()
     }
 
     #[test]
@@ -115,10 +114,7 @@ mod tests {
             obs("bitcoin", "2024-01-01T04:10:00Z", 102.0),
             obs("ethereum", "2024-01-01T02:10:00Z", 3.0),
         ]);
-        assert_eq!(
-            strs(&df, "coin"),
-            ["bitcoin", "bitcoin", "bitcoin", "ethereum"].map(|c| Some(c.to_owned()))
-        );
+        assert_eq!(strs(&df, "coin"), owned(&["bitcoin", "bitcoin", "bitcoin", "ethereum"]));
         assert_eq!(
             i64s(&df, "hour"),
             vec![

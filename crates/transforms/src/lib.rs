@@ -27,7 +27,8 @@
 //! | `source` | String | `simulated`, `replay`, `coingecko` or `history` |
 //! | `ingested_at` | Datetime(µs, "UTC") | when the row was stored |
 //!
-//! All hour and day boundaries are UTC.
+//! All hour and day boundaries are UTC; every timestamp column, in and out, has the dtype
+//! [`utc_datetime`].
 
 mod alerts;
 mod clean;
@@ -43,6 +44,7 @@ mod test_support;
 pub use alerts::{AlertConfig, alerts, snapshot_alerts};
 pub use clean::{CleanConfig, DropReason, classify, clean, drop_counts, kept};
 pub use error::TransformError;
+pub use expr::utc_datetime;
 pub use hourly::hourly;
 pub use ranking::daily_ranking;
 pub use volume::daily_volume;

@@ -55,15 +55,10 @@ pub fn daily_ranking(clean: LazyFrame) -> LazyFrame {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::test_support::{days, f64s, frame, i64s, obs, strs};
-    use crate::{CleanConfig, clean};
+    use crate::test_support::{Obs, cleaned, days, f64s, i64s, obs, owned, strs};
 
-    fn ranking(rows: &[crate::test_support::Obs]) -> DataFrame {
-        daily_ranking(clean(frame(rows), &CleanConfig::default())).collect().unwrap()
-    }
-
-    fn owned(v: &[&str]) -> Vec<Option<String>> {
-        v.iter().map(|s| Some((*s).to_owned())).collect()
+    fn ranking(rows: &[Obs]) -> DataFrame {
+        daily_ranking(cleaned(rows)).collect().unwrap()
     }
 
     #[test]

@@ -4,6 +4,7 @@
 use polars::prelude::*;
 
 use crate::expr::utc_datetime;
+use crate::{CleanConfig, clean};
 
 /// Microseconds since the epoch of an RFC 3339 timestamp with any offset.
 pub(crate) fn us(rfc3339: &str) -> i64 {
@@ -87,6 +88,25 @@ pub(crate) fn frame(rows: &[Obs]) -> LazyFrame {
     )
     .unwrap();
     df.lazy().with_columns([col("ts").cast(utc_datetime()), col("ingested_at").cast(utc_datetime())])
+}
+
+/// Observations of one coin, one per hour from 2024-01-01T00:`minute`, with the given prices.
+pub(crate) fn hourly_series(coin: &str, minute: u32, prices: &[f64]) -> Vec<Obs> {
+    prices
+        .iter()
+        .enumerate()
+        .map(|(h, p)| obs(coin, &format!("2024-01-01T{h:02}:{minute:02}:00Z"), *p))
+        .collect()
+}
+
+/// The rows' frame through [`clean`] with the default configuration.
+pub(crate) fn cleaned(rows: &[Obs]) -> LazyFrame {
+    clean(frame(rows), &CleanConfig::default())
+}
+
+/// Expected non-null String column values, as [`strs`] returns them.
+pub(crate) fn owned(values: &[&str]) -> Vec<Option<String>> {
+    values.iter().map(|s| Some((*s).to_owned())).collect()
 }
 
 /// A String column as owned optional values.

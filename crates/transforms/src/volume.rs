@@ -18,40 +18,41 @@ use crate::expr::{sort_by, union, utc_day};
 ///
 /// A (coin, day) appears once per method that has at least one usable row.
 pub fn daily_volume(clean: LazyFrame) -> LazyFrame {
-    let interval_sum = clean
-        .clone()
-        .filter(col("volume_base").is_not_null())
-        .group_by([col("coin"), utc_day().alias("day")])
-        .agg([(col("volume_base") * col("price")).sum().alias("volume_usd")])
-        .select([col("coin"), col("day"), lit("interval_sum").alias("method"), col("volume_usd")]);
-
-    let rolling_24h = clean
-        .filter(col("volume_24h").is_not_null())
-        .group_by([col("coin"), utc_day().alias("day")])
-        .agg([col("volume_24h")
+    let interval_sum = per_coin_and_day(
+        clean.clone().filter(col("volume_base").is_not_null()),
+        (col("volume_base") * col("price")).sum(),
+        "interval_sum",
+    );
+    let rolling_24h = per_coin_and_day(
+        clean.filter(col("volume_24h").is_not_null()),
+        col("volume_24h")
             .sort_by(
                 [col("ts"), col("source"), col("price"), col("volume_24h")],
                 SortMultipleOptions::default(),
             )
-            .last()
-            .alias("volume_usd")])
-        .select([col("coin"), col("day"), lit("rolling_24h").alias("method"), col("volume_usd")]);
-
+            .last(),
+        "rolling_24h",
+    );
     sort_by(union(interval_sum, rolling_24h), &["coin", "day", "method"])
+}
+
+/// `volume_usd` aggregated per coin and UTC day, as rows of the given `method`.
+fn per_coin_and_day(rows: LazyFrame, volume_usd: Expr, method: &str) -> LazyFrame {
+    rows.group_by([col("coin"), utc_day().alias("day")]).agg([volume_usd.alias("volume_usd")]).select([
+        col("coin"),
+        col("day"),
+        lit(method).alias("method"),
+        col("volume_usd"),
+    ])
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::test_support::{days, f64s, frame, obs, strs};
-    use crate::{CleanConfig, clean};
+    use crate::test_support::{Obs, cleaned, days, f64s, obs, owned, strs};
 
-    fn volume(rows: &[crate::test_support::Obs]) -> DataFrame {
-        daily_volume(clean(frame(rows), &CleanConfig::default())).collect().unwrap()
-    }
-
-    fn owned(v: &[&str]) -> Vec<Option<String>> {
-        v.iter().map(|s| Some((*s).to_owned())).collect()
+    fn volume(rows: &[Obs]) -> DataFrame {
+        daily_volume(cleaned(rows)).collect().unwrap()
     }
 
     #[test]

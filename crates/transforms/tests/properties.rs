@@ -5,7 +5,7 @@ mod common;
 
 use std::collections::HashMap;
 
-use common::{Row, observations};
+use common::{Row, f64s, i64s, observations};
 use polars::prelude::*;
 use proptest::prelude::*;
 use transforms::{
@@ -34,15 +34,6 @@ fn rows() -> impl Strategy<Value = Vec<Row>> {
                 })
                 .collect()
         })
-}
-
-fn f64s(df: &DataFrame, name: &str) -> Vec<f64> {
-    df.column(name).unwrap().f64().unwrap().into_no_null_iter().collect()
-}
-
-fn i64s(df: &DataFrame, name: &str) -> Vec<i64> {
-    let c = df.column(name).unwrap().cast(&DataType::Int64).unwrap();
-    c.i64().unwrap().into_no_null_iter().collect()
 }
 
 proptest! {

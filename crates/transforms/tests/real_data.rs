@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::sync::OnceLock;
 
 use chrono::{DateTime, NaiveDate, Utc};
-use common::{Row, observations};
+use common::{Row, f64s, i64s, observations};
 use polars::prelude::*;
 use transforms::{
     AlertConfig, CleanConfig, alerts, classify, clean, daily_ranking, daily_volume, drop_counts, hourly,
@@ -86,15 +86,6 @@ fn real_observations() -> LazyFrame {
 fn strs(df: &DataFrame, name: &str) -> Vec<String> {
     let c = df.column(name).unwrap().str().unwrap();
     c.iter().map(|s| s.unwrap().to_owned()).collect()
-}
-
-fn f64s(df: &DataFrame, name: &str) -> Vec<f64> {
-    df.column(name).unwrap().f64().unwrap().into_no_null_iter().collect()
-}
-
-fn i64s(df: &DataFrame, name: &str) -> Vec<i64> {
-    let c = df.column(name).unwrap().cast(&DataType::Int64).unwrap();
-    c.i64().unwrap().into_no_null_iter().collect()
 }
 
 fn dates(df: &DataFrame, name: &str) -> Vec<NaiveDate> {

@@ -37,14 +37,16 @@ pub trait DeadLetterSink {
 impl DeadLetterSink for Publisher {
     async fn send(&self, letters: &[DeadLetter]) -> Result<(), StreamError> {
         // All of a batch's letters in flight together, acknowledged at once.
-        let records: Vec<stream::RawRecord<'_>> = letters
-            .iter()
-            .map(|l| {
-                let headers = stream::dead_letter_headers(&l.reason, &l.topic, l.partition, l.offset);
-                (l.key.as_deref(), l.value.as_slice(), Some(headers))
-            })
-            .collect();
-        self.publish_raw_all(records).await
+        self.publish_raw_all(letters.iter().map(DeadLetter::record)).await
+    }
+}
+
+impl DeadLetter {
+    /// The record parked on the dead-letter topic: the original key and value,
+    /// with headers saying why and where from.
+    fn record(&self) -> stream::RawRecord<'_> {
+        let headers = stream::dead_letter_headers(&self.reason, &self.topic, self.partition, self.offset);
+        (self.key.as_deref(), self.value.as_slice(), Some(headers))
     }
 }
 

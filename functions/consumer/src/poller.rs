@@ -220,34 +220,45 @@ impl Poller {
 }
 
 fn to_event(batch: &[OwnedMessage], brokers: &str) -> KafkaEvent {
+    // Grouped by (topic, partition) first, so the `topic-partition` key is
+    // formatted once per partition rather than once per record.
+    let mut partitions: BTreeMap<(&str, i32), Vec<KafkaRecord>> = BTreeMap::new();
+    for m in batch {
+        partitions.entry((m.topic(), m.partition())).or_default().push(to_record(m));
+    }
     let mut event = KafkaEvent::default();
     event.event_source = Some(String::from("SelfManagedKafka"));
     event.bootstrap_servers = Some(brokers.to_owned());
-    for m in batch {
-        let mut record = KafkaRecord::default();
-        record.topic = Some(m.topic().to_owned());
-        record.partition = i64::from(m.partition());
-        record.offset = m.offset();
-        let millis = m.timestamp().to_millis().unwrap_or_default();
-        record.timestamp =
-            MillisecondTimestamp(DateTime::<Utc>::from_timestamp_millis(millis).unwrap_or_default());
-        record.timestamp_type = Some(String::from("CREATE_TIME"));
-        record.key = m.key().map(|k| B64.encode(k));
-        record.value = m.payload().map(|v| B64.encode(v));
-        record.headers = m
-            .headers()
-            .map(|headers| {
-                headers
-                    .iter()
-                    .map(|h| {
-                        // AWS sends header values as arrays of signed bytes.
-                        let bytes = h.value.unwrap_or_default().iter().map(|b| *b as i8).collect();
-                        HashMap::from([(h.key.to_owned(), bytes)])
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
-        event.records.entry(format!("{}-{}", m.topic(), m.partition())).or_default().push(record);
-    }
+    event.records = partitions
+        .into_iter()
+        .map(|((topic, partition), records)| (format!("{topic}-{partition}"), records))
+        .collect();
     event
+}
+
+fn to_record(m: &OwnedMessage) -> KafkaRecord {
+    let mut record = KafkaRecord::default();
+    record.topic = Some(m.topic().to_owned());
+    record.partition = i64::from(m.partition());
+    record.offset = m.offset();
+    let millis = m.timestamp().to_millis().unwrap_or_default();
+    record.timestamp =
+        MillisecondTimestamp(DateTime::<Utc>::from_timestamp_millis(millis).unwrap_or_default());
+    record.timestamp_type = Some(String::from("CREATE_TIME"));
+    record.key = m.key().map(|k| B64.encode(k));
+    record.value = m.payload().map(|v| B64.encode(v));
+    record.headers = m
+        .headers()
+        .map(|headers| {
+            headers
+                .iter()
+                .map(|h| {
+                    // AWS sends header values as arrays of signed bytes.
+                    let bytes = h.value.unwrap_or_default().iter().map(|b| *b as i8).collect();
+                    HashMap::from([(h.key.to_owned(), bytes)])
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    record
 }

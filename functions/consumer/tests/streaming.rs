@@ -3,6 +3,7 @@
 //! function, rows and dead letters checked exactly.
 #![allow(clippy::unwrap_used)] // tests panic on failure by design
 
+use std::borrow::Borrow;
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
@@ -91,14 +92,14 @@ fn group() -> String {
     format!("test-group-{}", uuid::Uuid::new_v4().simple())
 }
 
-/// Runs a poller in the background until the returned token is cancelled.
+/// Runs a poller (owned or shared) in the background until the returned token is cancelled.
 fn spawn_poller(
-    poller: Poller,
+    poller: impl Borrow<Poller> + Send + 'static,
     consumer: Consumer<PgStore, Publisher>,
 ) -> (CancellationToken, JoinHandle<PollerStats>) {
     let token = CancellationToken::new();
     let stop = token.clone();
-    let task = tokio::spawn(async move { poller.run(&consumer, stop).await });
+    let task = tokio::spawn(async move { poller.borrow().run(&consumer, stop).await });
     (token, task)
 }
 
@@ -119,7 +120,7 @@ async fn a_replayed_coin_lands_exactly_once_with_its_prices() {
     let candles = stream::replay::read_candles(&path, &coin).unwrap();
     assert_eq!(candles.len(), 31_973);
 
-    topics.publisher().publish(candles.clone()).await.unwrap();
+    topics.publisher().publish(&candles).await.unwrap();
     let (token, task) = spawn_poller(topics.poller(&group()), topics.consumer(db.store.clone(), &[coin]));
     db.wait_for_count("price_ticks", 31_973, WAIT).await;
     let stats = stop(token, task).await;
@@ -201,16 +202,16 @@ async fn poison_records_go_to_the_dead_letter_topic_and_the_consumer_keeps_going
         br#"{"v":1,"coin":"bitcoin","price":5}"#,
     ];
     let ticks = simulated(&coins, 10);
-    publisher.publish(ticks[..25].to_vec()).await.unwrap();
+    publisher.publish(&ticks[..25]).await.unwrap();
     for p in &poison {
         publisher.publish_raw(Some(b"bitcoin"), p, None).await.unwrap();
     }
-    publisher.publish(ticks[25..].to_vec()).await.unwrap();
+    publisher.publish(&ticks[25..]).await.unwrap();
 
     let (token, task) = spawn_poller(topics.poller(&group()), topics.consumer(db.store.clone(), &coins));
     db.wait_for_count("price_ticks", 50, WAIT).await;
     // Still consuming after the poison.
-    publisher.publish(simulated(&coins[..1], 12)[10..].to_vec()).await.unwrap();
+    publisher.publish(&simulated(&coins[..1], 12)[10..]).await.unwrap();
     db.wait_for_count("price_ticks", 52, WAIT).await;
     let stats = stop(token, task).await;
 
@@ -235,16 +236,16 @@ async fn postgres_going_away_mid_stream_loses_nothing() {
     let (token, task) = spawn_poller(topics.poller(&group()), topics.consumer(store, &coins));
 
     let ticks = simulated(&coins, 120);
-    publisher.publish(ticks[..200].to_vec()).await.unwrap();
+    publisher.publish(&ticks[..200]).await.unwrap();
     db.wait_for_count("price_ticks", 200, WAIT).await;
 
     gate.cut(); // Postgres unreachable: connections die, new ones are refused
-    publisher.publish(ticks[200..400].to_vec()).await.unwrap();
+    publisher.publish(&ticks[200..400]).await.unwrap();
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert_eq!(db.count("price_ticks").await, 200, "nothing written while away");
 
     gate.restore();
-    publisher.publish(ticks[400..].to_vec()).await.unwrap();
+    publisher.publish(&ticks[400..]).await.unwrap();
     db.wait_for_count("price_ticks", 600, WAIT).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     let stats = stop(token, task).await;
@@ -261,14 +262,8 @@ async fn two_pollers_in_one_group_split_the_partitions_and_store_every_tick_once
     let coins: Vec<CoinId> = (0..20).map(|i| CoinId::parse(&format!("coin-{i:02}")).unwrap()).collect();
     let group = group();
     let (a, b) = (Arc::new(topics.poller(&group)), Arc::new(topics.poller(&group)));
-    let run = |poller: Arc<Poller>| {
-        let consumer = topics.consumer(db.store.clone(), &coins);
-        let token = CancellationToken::new();
-        let stop = token.clone();
-        (token, tokio::spawn(async move { poller.run(&consumer, stop).await }))
-    };
-    let (ta, ja) = run(a.clone());
-    let (tb, jb) = run(b.clone());
+    let (ta, ja) = spawn_poller(a.clone(), topics.consumer(db.store.clone(), &coins));
+    let (tb, jb) = spawn_poller(b.clone(), topics.consumer(db.store.clone(), &coins));
     // Publish once both members own partitions, so the split is real.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     while a.assigned_partitions() + b.assigned_partitions() < 6

@@ -1,7 +1,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::time::Instant;
 
-use chrono::{DateTime, Duration, NaiveDate, Utc};
+use chrono::{DateTime, Duration, NaiveDate, NaiveTime, Utc};
 use lambda_runtime::LambdaEvent;
 use polars::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -12,7 +12,7 @@ use transforms::{AlertConfig, CleanConfig};
 use uuid::Uuid;
 
 use crate::TransformError;
-use crate::io::{self, dates, floats, instants, ints, strings};
+use crate::io::{self, dates, floats, instants, int4s, ints, strings};
 
 /// The invocation payload; unknown fields (an EventBridge event's) are ignored.
 #[derive(Debug, Default, Deserialize)]
@@ -155,8 +155,8 @@ impl Transform {
             }
             Some(days) => {
                 // One day of context either side: previous closes, cleaning windows.
-                let first = days.iter().next().copied().unwrap_or_default() - Duration::days(1);
-                let last = days.iter().next_back().copied().unwrap_or_default() + Duration::days(2);
+                let first = days.first().copied().unwrap_or_default() - Duration::days(1);
+                let last = days.last().copied().unwrap_or_default() + Duration::days(2);
                 (Some(midnight(first)), Some(midnight(last)))
             }
         };
@@ -201,42 +201,29 @@ impl Transform {
         let day_alerts = transforms::snapshot_alerts(clean.clone().lazy(), &self.alerts).collect()?;
         let alerts = hour_alerts.vstack(&day_alerts)?;
         let volume = transforms::daily_volume(clean.lazy()).collect()?;
-        let Some(days) = days else {
-            let dropped = transforms::drop_counts(classified.lazy()).collect()?;
-            return Ok(Outputs { hourly, ranking, alerts, volume, dropped });
+        // On an incremental run, each output keeps the rows whose UTC day is recomputed.
+        let days = days.map(|days| {
+            lit(Series::new("days".into(), days.iter().copied().collect::<Vec<_>>())).implode(false)
+        });
+        let in_days = |df: DataFrame, day: Expr| -> Result<DataFrame, TransformError> {
+            Ok(match &days {
+                Some(days) => df.lazy().filter(day.is_in(days.clone(), false)).collect()?,
+                None => df,
+            })
         };
-        let keep = |df: &DataFrame, column: &str, is_date: bool| -> Result<DataFrame, TransformError> {
-            let in_days: Vec<bool> = if is_date {
-                dates(df, column)?.iter().map(|d| days.contains(d)).collect()
-            } else {
-                instants(df, column)?.iter().map(|t| days.contains(&t.date_naive())).collect()
-            };
-            Ok(df.filter(&BooleanChunked::from_slice("keep".into(), &in_days))?)
-        };
-        let classified_in_days = {
-            let ts = classified.column("ts")?.cast(&DataType::Int64)?;
-            let in_days: Vec<bool> = ts
-                .i64()?
-                .iter()
-                .map(|us| {
-                    us.and_then(DateTime::<Utc>::from_timestamp_micros)
-                        .is_some_and(|t| days.contains(&t.date_naive()))
-                })
-                .collect();
-            classified.filter(&BooleanChunked::from_slice("keep".into(), &in_days))?
-        };
+        let utc_day = |column: &str| col(column).dt().date();
         Ok(Outputs {
-            hourly: keep(&hourly, "hour", false)?,
-            ranking: keep(&ranking, "day", true)?,
-            alerts: keep(&alerts, "at", false)?,
-            volume: keep(&volume, "day", true)?,
-            dropped: transforms::drop_counts(classified_in_days.lazy()).collect()?,
+            hourly: in_days(hourly, utc_day("hour"))?,
+            ranking: in_days(ranking, col("day"))?,
+            alerts: in_days(alerts, utc_day("at"))?,
+            volume: in_days(volume, col("day"))?,
+            dropped: transforms::drop_counts(in_days(classified, utc_day("ts"))?.lazy()).collect()?,
         })
     }
 }
 
 fn midnight(day: NaiveDate) -> DateTime<Utc> {
-    day.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc()
+    day.and_time(NaiveTime::MIN).and_utc()
 }
 
 fn distinct_days(hourly: &DataFrame) -> Result<usize, TransformError> {
@@ -296,10 +283,7 @@ async fn write_outputs(
             &floats(h, "high")?,
             &floats(h, "low")?,
             &floats(h, "close")?,
-            &ints(h, "observations")?
-                .into_iter()
-                .map(|n| i32::try_from(n).unwrap_or(i32::MAX))
-                .collect::<Vec<_>>(),
+            &int4s(h, "observations")?,
         ],
     )
     .await
@@ -315,7 +299,7 @@ async fn write_outputs(
             &floats(r, "last_price")?,
             &floats(r, "prev_last_price")?,
             &floats(r, "performance")?,
-            &ints(r, "rank")?.into_iter().map(|n| i32::try_from(n).unwrap_or(i32::MAX)).collect::<Vec<_>>(),
+            &int4s(r, "rank")?,
         ],
     )
     .await
@@ -330,7 +314,7 @@ async fn write_outputs(
         &[
             &strings(a, "coin")?,
             &instants(a, "at")?,
-            &ints(a, "window_secs")?.into_iter().map(|n| i32::try_from(n).unwrap_or(i32::MAX)).collect::<Vec<_>>(),
+            &int4s(a, "window_secs")?,
             &floats(a, "change_pct")?,
             &strings(a, "direction")?,
             &floats(a, "price_before")?,

@@ -5,6 +5,7 @@ use std::collections::BTreeSet;
 use chrono::{DateTime, NaiveDate, Utc};
 use polars::prelude::*;
 use tokio_postgres::Transaction;
+use transforms::utc_datetime;
 
 use crate::TransformError;
 
@@ -141,7 +142,6 @@ pub(crate) async fn load(
         source.push(r.get::<_, String>(6));
         ingested.push(r.get::<_, i64>(7));
     }
-    let utc = DataType::Datetime(TimeUnit::Microseconds, Some(TimeZone::UTC));
     let frame = df!(
         "coin" => coin,
         "ts" => ts,
@@ -153,7 +153,7 @@ pub(crate) async fn load(
         "ingested_at" => ingested,
     )?
     .lazy()
-    .with_columns([col("ts").cast(utc.clone()), col("ingested_at").cast(utc)])
+    .with_columns([col("ts").cast(utc_datetime()), col("ingested_at").cast(utc_datetime())])
     .collect()?;
     Ok(frame)
 }
@@ -171,9 +171,14 @@ pub(crate) fn ints(df: &DataFrame, name: &str) -> Result<Vec<i64>, TransformErro
     Ok(df.column(name)?.cast(&DataType::Int64)?.i64()?.iter().map(Option::unwrap_or_default).collect())
 }
 
+/// [`ints`] for an `int4` column, saturating at `i32::MAX`.
+pub(crate) fn int4s(df: &DataFrame, name: &str) -> Result<Vec<i32>, TransformError> {
+    Ok(ints(df, name)?.into_iter().map(|n| i32::try_from(n).unwrap_or(i32::MAX)).collect())
+}
+
 /// A datetime column (µs since the epoch underneath) as UTC instants.
 pub(crate) fn instants(df: &DataFrame, name: &str) -> Result<Vec<DateTime<Utc>>, TransformError> {
-    let column = df.column(name)?.cast(&DataType::Datetime(TimeUnit::Microseconds, Some(TimeZone::UTC)))?;
+    let column = df.column(name)?.cast(&utc_datetime())?;
     Ok(column
         .cast(&DataType::Int64)?
         .i64()?

@@ -57,9 +57,9 @@ pub fn options() -> LoadOptions {
 }
 
 /// A generator writing into a fresh temporary folder.
-pub fn to_dir(db: &TestDb) -> (SiteGen, TempDir) {
+pub async fn to_dir(db: &TestDb) -> (SiteGen, TempDir) {
     let dir = TempDir::new();
-    (SiteGen::new(db.store.clone(), options(), Output::Dir(dir.0.clone()), None), dir)
+    (SiteGen::new(db.store.clone(), options(), Output::Dir(dir.0.clone()), None).await, dir)
 }
 
 /// A temporary folder, removed when dropped.

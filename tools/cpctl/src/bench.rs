@@ -15,11 +15,9 @@ use consumer::poller::{BatchHandler, Poller, PollerConfig};
 use consumer::{BatchReport, Consumer, ConsumerError};
 use domain::{CoinId, Tick, TickSource};
 use futures::pin_mut;
-use secrecy::{ExposeSecret, SecretString};
 use settings::Settings;
 use storage::PgStore;
 use stream::Publisher;
-use tokio_postgres::NoTls;
 use tokio_postgres::binary_copy::BinaryCopyInWriter;
 use tokio_postgres::types::Type;
 use tokio_util::sync::CancellationToken;
@@ -100,7 +98,8 @@ async fn site(scratch: &Scratch, ticks: &[Tick]) -> anyhow::Result<()> {
         stale_stream: Duration::from_secs(60),
     };
     let generator =
-        site_gen::SiteGen::new(scratch.store.clone(), options, site_gen::Output::Dir(dir.clone()), None);
+        site_gen::SiteGen::new(scratch.store.clone(), options, site_gen::Output::Dir(dir.clone()), None)
+            .await;
     let result = async {
         let started = Instant::now();
         let first = generator.run().await?;
@@ -159,12 +158,11 @@ pub async fn consume(settings: &Settings, options: Options) -> anyhow::Result<()
 
 async fn run(settings: &Settings, scratch: &Scratch, o: &Options) -> anyhow::Result<()> {
     let coins = CoinId::defaults();
-    let mut kafka = settings.kafka.clone();
-    kafka.topic = scratch.topic.clone();
-    let publisher = Publisher::to_topic(&kafka, &scratch.topic)?;
+    let kafka = &settings.kafka;
+    let publisher = Publisher::to_topic(kafka, &scratch.topic)?;
     let consumer = Consumer {
         store: scratch.store.clone(),
-        dead_letters: Publisher::to_topic(&kafka, &scratch.dlq)?,
+        dead_letters: Publisher::to_topic(kafka, &scratch.dlq)?,
         coins: coins.iter().cloned().collect(),
     };
     println!("bench: {} ticks, 5 coins, topic with 6 partitions, batches of up to {}", o.ticks, o.batch);
@@ -172,7 +170,7 @@ async fn run(settings: &Settings, scratch: &Scratch, o: &Options) -> anyhow::Res
     // 1. Throughput, end to end: publish everything, consume everything.
     let ticks = synthetic(&coins, o.ticks);
     let started = Instant::now();
-    publisher.publish(ticks.iter().cloned()).await?;
+    publisher.publish(&ticks).await?;
     let produced = started.elapsed();
     let config = PollerConfig {
         max_records: o.batch,
@@ -181,7 +179,7 @@ async fn run(settings: &Settings, scratch: &Scratch, o: &Options) -> anyhow::Res
         retry_max: Duration::from_secs(5),
     };
     let poller =
-        Poller::new(&kafka, &format!("bench-{}", uuid::Uuid::new_v4()), &scratch.topic, config.clone())?;
+        Poller::new(kafka, &format!("bench-{}", uuid::Uuid::new_v4()), &scratch.topic, config.clone())?;
     let consume_started = Instant::now();
     let stop = CancellationToken::new();
     let target = i64::try_from(o.ticks)?;
@@ -230,13 +228,13 @@ async fn run(settings: &Settings, scratch: &Scratch, o: &Options) -> anyhow::Res
     // 3. Latency, produce to commit, at a fixed rate.
     let timed = Timed { inner: &consumer, latencies: Mutex::new(Vec::new()) };
     let poller = Poller::new(
-        &kafka,
+        kafka,
         &format!("bench-latency-{}", uuid::Uuid::new_v4()),
         &scratch.latency_topic,
         PollerConfig { max_records: 500, max_wait: Duration::from_millis(o.max_wait_ms), ..config },
     )?;
     let stop = CancellationToken::new();
-    let latency_publisher = Publisher::to_topic(&kafka, &scratch.latency_topic)?;
+    let latency_publisher = Publisher::to_topic(kafka, &scratch.latency_topic)?;
     let mut sent = None;
     {
         let run = poller.run(&timed, stop.clone());
@@ -367,7 +365,6 @@ impl<H: BatchHandler + Sync> BatchHandler for Timed<'_, H> {
 struct Scratch {
     db: String,
     store: PgStore,
-    url: SecretString,
     settings: Settings,
     topic: String,
     dlq: String,
@@ -379,13 +376,11 @@ impl Scratch {
     async fn create(settings: &Settings) -> anyhow::Result<Self> {
         let id = uuid::Uuid::new_v4().simple().to_string();
         let db = format!("bench_{id}");
-        let (url, store) = storage::create_database(&settings.database_url, &db).await?;
+        let (_, store) = storage::create_database(&settings.database_url, &db).await?;
         let (topic, dlq, latency_topic) =
             (format!("bench-{id}"), format!("bench-dlq-{id}"), format!("bench-lat-{id}"));
-        for (name, partitions) in [(&topic, 6), (&dlq, 1), (&latency_topic, 6)] {
-            crate::streaming::create_topic(settings, name, partitions).await?;
-        }
-        Ok(Self { db, store, url, settings: settings.clone(), topic, dlq, latency_topic })
+        crate::streaming::create_topics(settings, &[(&topic, 6), (&dlq, 1), (&latency_topic, 6)]).await?;
+        Ok(Self { db, store, settings: settings.clone(), topic, dlq, latency_topic })
     }
 
     async fn count(&self, table: &str) -> anyhow::Result<i64> {
@@ -394,8 +389,7 @@ impl Scratch {
     }
 
     async fn copy(&self, ticks: &[Tick]) -> anyhow::Result<Duration> {
-        let (mut client, connection) = tokio_postgres::connect(self.url.expose_secret(), NoTls).await?;
-        tokio::spawn(connection);
+        let mut client = self.store.client().await?;
         client.batch_execute("CREATE TABLE copy_ticks (LIKE price_ticks INCLUDING ALL)").await?;
         let started = Instant::now();
         let tx = client.transaction().await?;
@@ -442,8 +436,7 @@ impl Scratch {
     async fn remove(self) {
         drop(self.store);
         let _ = storage::drop_database(&self.settings.database_url, &self.db).await;
-        for topic in [&self.topic, &self.dlq, &self.latency_topic] {
-            let _ = crate::streaming::delete_topic(&self.settings, topic).await;
-        }
+        let topics = [self.topic.as_str(), &self.dlq, &self.latency_topic];
+        let _ = crate::streaming::delete_topics(&self.settings, &topics).await;
     }
 }

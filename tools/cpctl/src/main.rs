@@ -240,23 +240,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 
 /// Everything a deployment needs before its first run; safe to repeat.
 async fn setup(settings: &settings::Settings) -> anyhow::Result<()> {
-    let store = match storage::PgStore::connect(&settings.database_url).await {
-        Ok(store) => store,
-        // A database of its own on a shared server: created on first deploy.
-        Err(e) if e.to_string().contains("(3D000)") => {
-            use secrecy::ExposeSecret;
-            let url = settings.database_url.expose_secret();
-            let (server, rest) = url.rsplit_once('/').context("DATABASE_URL names no database")?;
-            let name = rest.split('?').next().unwrap_or_default();
-            let admin = secrecy::SecretString::from(format!("{server}/postgres"));
-            let (_, store) = storage::create_database(&admin, name)
-                .await
-                .with_context(|| format!("database {name} does not exist and cannot be created"))?;
-            println!("setup: database {name} created");
-            store
-        }
-        Err(e) => return Err(e.into()),
-    };
+    // A database of its own on a shared server: created on first deploy.
+    let (store, created) = storage::ensure_database(&settings.database_url).await?;
+    if created {
+        println!("setup: database {} created", store.target());
+    }
     let applied = storage::migrate(&store).await?;
     println!("setup: database {} migrated ({applied} new migrations)", store.target());
     let partitions: i32 =

@@ -116,12 +116,14 @@ pub async fn replay(
     let total = ticks.len();
     match speed {
         None => {
-            for (i, chunk) in ticks.chunks(50_000).enumerate() {
+            let mut sent = 0;
+            for chunk in ticks.chunks(50_000) {
                 if shutdown.is_cancelled() {
                     break;
                 }
-                publisher.publish(chunk.iter().cloned()).await?;
-                info!(progress = format!("{}/{total}", (i * 50_000 + chunk.len())), "replaying");
+                publisher.publish(chunk).await?;
+                sent += chunk.len();
+                info!(progress = format!("{sent}/{total}"), "replaying");
             }
         }
         Some(speed) if speed > 0.0 => {
@@ -134,7 +136,7 @@ pub async fn replay(
                         () = shutdown.cancelled() => break,
                     }
                 }
-                publisher.publish(group.iter().cloned()).await?;
+                publisher.publish(group).await?;
                 sent += group.len();
                 info!(progress = format!("{sent}/{total}"), at = %group[0].event_time, "replaying");
             }
@@ -178,9 +180,17 @@ fn admin(settings: &Settings) -> anyhow::Result<AdminClient<DefaultClientContext
 }
 
 pub async fn create_topic(settings: &Settings, name: &str, partitions: i32) -> anyhow::Result<()> {
+    create_topics(settings, &[(name, partitions)]).await
+}
+
+/// Creates the topics (name, partitions) that do not exist yet, with one admin client.
+pub async fn create_topics(settings: &Settings, topics: &[(&str, i32)]) -> anyhow::Result<()> {
     let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
-    let topic = NewTopic::new(name, partitions, TopicReplication::Fixed(1));
-    for result in admin(settings)?.create_topics(&[topic], &options).await? {
+    let topics: Vec<NewTopic<'_>> = topics
+        .iter()
+        .map(|&(name, partitions)| NewTopic::new(name, partitions, TopicReplication::Fixed(1)))
+        .collect();
+    for result in admin(settings)?.create_topics(&topics, &options).await? {
         match result {
             Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
             Err((topic, e)) => bail!("cannot create topic {topic}: {e}"),
@@ -210,8 +220,13 @@ pub async fn topic_records(settings: &Settings, name: &str) -> anyhow::Result<i6
 }
 
 pub async fn delete_topic(settings: &Settings, name: &str) -> anyhow::Result<()> {
+    delete_topics(settings, &[name]).await
+}
+
+/// Deletes the topics that exist, with one admin client.
+pub async fn delete_topics(settings: &Settings, names: &[&str]) -> anyhow::Result<()> {
     let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
-    for result in admin(settings)?.delete_topics(&[name], &options).await? {
+    for result in admin(settings)?.delete_topics(names, &options).await? {
         match result {
             Ok(_) | Err((_, RDKafkaErrorCode::UnknownTopicOrPartition)) => {}
             Err((topic, e)) => bail!("cannot delete topic {topic}: {e}"),

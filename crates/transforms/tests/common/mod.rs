@@ -1,12 +1,8 @@
-//! Shared helpers for the integration tests: building observation frames.
+//! Shared helpers for the integration tests: building observation frames, reading columns.
 #![allow(clippy::unwrap_used, dead_code)]
 
 use polars::prelude::*;
-
-/// The dtype of the timestamp columns.
-pub fn utc_datetime() -> DataType {
-    DataType::Datetime(TimeUnit::Microseconds, Some(TimeZone::UTC))
-}
+use transforms::utc_datetime;
 
 /// One observation with the columns of the crate docs (`ingested_at` = `ts`).
 #[derive(Debug, Clone, PartialEq)]
@@ -33,4 +29,15 @@ pub fn observations(rows: &[Row]) -> LazyFrame {
     )
     .unwrap();
     df.lazy().with_columns([col("ts").cast(utc_datetime()), col("ingested_at").cast(utc_datetime())])
+}
+
+/// A Float64 column.
+pub fn f64s(df: &DataFrame, name: &str) -> Vec<f64> {
+    df.column(name).unwrap().f64().unwrap().into_no_null_iter().collect()
+}
+
+/// An integer-backed column (Int64, Date, Datetime) as i64.
+pub fn i64s(df: &DataFrame, name: &str) -> Vec<i64> {
+    let c = df.column(name).unwrap().cast(&DataType::Int64).unwrap();
+    c.i64().unwrap().into_no_null_iter().collect()
 }
