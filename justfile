@@ -82,11 +82,15 @@ ingest:
 backfill *ARGS:
     {{cpctl}} backfill {{ARGS}}
 
+# History once: the last 364 days from CoinGecko, or offline the shipped candles as a labelled sample; then transform and site.
+history:
+    {{cpctl}} history
+
 # Publish simulated ticks every PRODUCER_INTERVAL_SECS (5) to Kafka, in the foreground.
 produce *ARGS:
     {{cpctl}} produce {{ARGS}}
 
-# Publish the real hourly candles of ../shared/data/binance_1h (e.g. `just replay --speed 3600`).
+# Publish the shipped hourly candles of data/binance_1h through Kafka (e.g. `just replay --speed 3600`).
 replay *ARGS:
     {{cpctl}} replay {{ARGS}}
 
@@ -112,7 +116,7 @@ serve PORT=dashboard_port:
     echo "serve: dashboard at http://127.0.0.1:{{PORT}}/ (Ctrl-C stops)"
     exec python3 -m http.server {{PORT}} --bind 127.0.0.1 --directory "$dir"
 
-# Load the real hourly candles of ../shared/data/binance_1h straight into Postgres (no Kafka).
+# Load the shipped hourly candles of data/binance_1h straight into Postgres as replayed ticks (no Kafka).
 load-history *ARGS:
     {{cpctl}} load-history {{ARGS}}
 
@@ -138,6 +142,9 @@ deploy-local:
     scripts/jobs.sh start producer {{cpctl_bin}} produce
     mark="$(date -u +%s)"
     scripts/jobs.sh start scheduler {{cpctl_bin}} schedule
+    # History in the background, beside the first cycle: a backfill when CoinGecko
+    # answers, otherwise the shipped candles as a sample the dashboard labels.
+    scripts/jobs.sh start history {{cpctl_bin}} history
     if [[ $site == s3://* ]]; then
         bucket="${site#s3://}"
         url="http://${bucket%%/*}.s3-website.localhost:{{s3_port}}/"
@@ -191,6 +198,8 @@ test: up
 
 # Formatting and lints, as CI checks them.
 lint:
+    # The clone stands on its own: nothing may read data from outside it.
+    ! git grep -nI -e '\.\./shared' -- . ':!justfile' ':!.ci/run'
     cargo fmt --all -- --check
     cargo clippy --workspace --all-targets --locked -- -D warnings
 
@@ -198,8 +207,10 @@ lint:
 fmt:
     cargo fmt --all
 
-# Benchmarks (release build), printing figures: streaming throughput, COPY for scale, latency; transform and site generation times.
+# Benchmarks, printing figures: streaming throughput, COPY for scale, latency; transform and site generation times.
+# The same build as the tests and deploy-local (dev, Polars optimised; see README, "Builds"), so no second
+# build of everything; on durable settings (synchronous_commit=on, as the stack runs).
 bench *ARGS:
-    cargo build --release --locked -p cpctl
-    {{CARGO_TARGET_DIR}}/release/cpctl bench-consume {{ARGS}}
-    {{CARGO_TARGET_DIR}}/release/cpctl bench-transform
+    cargo build --quiet --locked -p cpctl
+    {{cpctl_bin}} bench-consume {{ARGS}}
+    {{cpctl_bin}} bench-transform

@@ -1,69 +1,135 @@
 #!/usr/bin/env bash
-# End to end, as a user runs it: `just deploy-local` from nothing (services
-# stopped; a database, topics, bucket and dashboard folder that do not exist
-# yet), ingest against a fake CoinGecko that is down at first (the failed cycle
-# must be retried on the next tick), ticks produced and consumed, transform,
-# site; every table filled; the dashboard in headless Chromium; the consumer
-# killed (SIGKILL) mid-stream and restarted with no tick lost or doubled; then
-# `just down` must leave no process behind. Short intervals: a tick every
-# E2E_TICK_SECS (10) s, a simulated tick every second.
+# End to end, as a user runs it, twice from nothing (services stopped; a
+# database, topics, bucket and dashboard folder that do not exist yet):
+#
+# 1. Offline: CoinGecko is down. The first cycle fails and is retried on the
+#    next tick; meanwhile the history job loads the shipped candles as a
+#    labelled sample, so within HISTORY_DEADLINE_SECS of the command every coin
+#    page has its charts and the overview its 7-day sparklines, under the
+#    "sample history" banner. Real candles are replayed through Kafka; then
+#    CoinGecko comes back and the next tick runs the whole chain; every table
+#    is filled; the dashboard is checked in headless Chromium; the consumer is
+#    killed (SIGKILL) mid-stream and restarted with no tick lost or doubled;
+#    `cpctl history`, now online, replaces the sample with real history.
+# 2. Online: CoinGecko is up from the start. The first cycle succeeds and the
+#    backfill fills market_history; the coin pages have charts within the same
+#    deadline, with no sample banner.
+# Each part ends with `just down`, which must leave no process behind.
+# Short intervals: a cycle every E2E_TICK_SECS (10) s, a simulated tick every second.
 #
 # Called by `just test` last (it stops and restarts the local services).
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$ROOT"
-DATA_DIR="${CRYPTO_DATA_DIR:-$ROOT/../shared/data}"
 FAKE_PORT="${FAKE_COINGECKO_PORT:-9011}"
 CPCTL="${CARGO_TARGET_DIR:?}/debug/cpctl"
 LOGS="$ROOT/.state/logs"
+# What the README promises: charts within this long of `just deploy-local`.
+HISTORY_DEADLINE_SECS="${HISTORY_DEADLINE_SECS:-60}"
 say() { echo "e2e: $*"; }
 fail() { echo "e2e: FAILED: $*" >&2; exit 1; }
 
-id="e2e$(date +%s)"
 admin_url="$DATABASE_URL"
-export DATABASE_URL="${admin_url%/*}/$id"
-export KAFKA_TOPIC="$id" KAFKA_DLQ_TOPIC="$id-dlq" KAFKA_CONSUMER_GROUP="$id" RAW_BUCKET="$id"
 work="$(mktemp -d)"
-export SITE_OUTPUT="$work/site"
 export COINGECKO_BASE_URL="http://127.0.0.1:$FAKE_PORT" COINGECKO_MAX_RETRIES=1 COINGECKO_RETRY_BASE_MS=200
 export SCHEDULE_EVERY_SECS="${E2E_TICK_SECS:-10}" PRODUCER_INTERVAL_SECS=1 TRANSFORM_WATERMARK_LAG_SECS=0
 export DASHBOARD_PORT="${E2E_DASHBOARD_PORT:-8089}" LAMBDA_PORT="${E2E_LAMBDA_PORT:-9089}"
 fake_pid=""
+ids=()
 cleanup() {
-  if [[ -n $fake_pid ]]; then kill "$fake_pid" 2>/dev/null || true; fi
+  stop_fake
   scripts/jobs.sh stop >/dev/null 2>&1 || true
-  # The scratch database, topics and bucket go; the services stay up, as before the test.
+  # The scratch databases, topics and buckets go; the services stay up, as before the test.
   scripts/stack.sh up >/dev/null 2>&1 || true
-  drop_scratch "$admin_url" "$id" "$CPCTL" "$KAFKA_TOPIC" "$KAFKA_DLQ_TOPIC"
+  for id in "${ids[@]}"; do drop_scratch "$admin_url" "$id" "$CPCTL" "$id" "$id-dlq"; done
   rm -rf "$work"
 }
 trap cleanup EXIT
 q() { psql -At "$DATABASE_URL" -c "$1"; }
 
-# CoinGecko's /coins/markets for our five coins, from a real response; served later.
-mkdir -p "$work/fake/coins"
-coins_markets_fixture "$DATA_DIR" "$work/fake/coins/markets"
+start_fake() {
+  python3 scripts/fake_coingecko.py --port "$FAKE_PORT" >>"$LOGS/e2e-fake-coingecko.out" 2>&1 &
+  fake_pid=$!
+  for _ in $(seq 1 50); do port_open "$FAKE_PORT" && return; sleep 0.1; done
+  fail "the fake CoinGecko did not start"
+}
+stop_fake() {
+  if [[ -n $fake_pid ]]; then kill "$fake_pid" 2>/dev/null || true; wait "$fake_pid" 2>/dev/null || true; fi
+  fake_pid=""
+}
 
-say "just down: from nothing"
-just down >/dev/null
-t0=$SECONDS
-just deploy-local | while IFS= read -r line; do printf '[%3ds] %s\n' $((SECONDS - t0)) "$line"; done | tee "$work/deploy.out"
-say "deploy-local returned after $((SECONDS - t0)) s"
-grep -q "first cycle failed" "$work/deploy.out" || fail "the first cycle should fail: CoinGecko is down"
-grep -q "dashboard at http://127.0.0.1:$DASHBOARD_PORT/" "$work/deploy.out" || fail "no dashboard URL printed"
+# scratch NAME: a run of its own (database, topics, bucket, dashboard folder).
+scratch() {
+  local id="$1$(date +%s)"
+  ids+=("$id")
+  export DATABASE_URL="${admin_url%/*}/$id"
+  export KAFKA_TOPIC="$id" KAFKA_DLQ_TOPIC="$id-dlq" KAFKA_CONSUMER_GROUP="$id" RAW_BUCKET="$id"
+  export SITE_OUTPUT="$work/$id/site"
+}
+
+# deploy NAME: `just deploy-local` from stopped services, its output timed and kept in $work/NAME.out.
+deploy() {
+  say "just down: from nothing"
+  just down >/dev/null
+  t0=$SECONDS
+  just deploy-local | while IFS= read -r line; do printf '[%3ds] %s\n' $((SECONDS - t0)) "$line"; done | tee "$work/$1.out"
+  say "deploy-local returned after $((SECONDS - t0)) s"
+  grep -q "dashboard at http://127.0.0.1:$DASHBOARD_PORT/" "$work/$1.out" || fail "no dashboard URL printed"
+}
+
+# wait_for_history: every coin has at least a week of hourly rows, and the
+# dashboard (overview sparklines, every coin page's chart data) shows them,
+# within HISTORY_DEADLINE_SECS of the command.
+wait_for_history() {
+  local ok=""
+  while ((SECONDS - t0 <= HISTORY_DEADLINE_SECS)); do
+    if [[ "$(q "SELECT count(*) FROM (SELECT coin_id FROM price_hourly GROUP BY coin_id
+                HAVING max(hour) - min(hour) >= interval '7 days') c")" -eq 5 ]] &&
+      python3 scripts/check_site_history.py "$SITE_OUTPUT" >/dev/null 2>&1; then
+      ok=1
+      break
+    fi
+    sleep 1
+  done
+  [[ -n $ok ]] || { python3 scripts/check_site_history.py "$SITE_OUTPUT" || true; fail "no history on the dashboard within $HISTORY_DEADLINE_SECS s"; }
+  say "history on the dashboard $((SECONDS - t0)) s after the command: $(python3 scripts/check_site_history.py "$SITE_OUTPUT")"
+}
+
+# down_clean: `just down` must leave nothing of ours running.
+down_clean() {
+  say "just down: nothing of ours may keep running"
+  just down >/dev/null
+  sleep 1
+  leftovers="$(pgrep -af "$CPCTL|cargo-lambda|cargo lambda watch|http.server $DASHBOARD_PORT|kafka.Kafka|localstack.runtime|$ROOT/.state" || true)"
+  [[ -z $leftovers ]] || fail "processes left after just down: $leftovers"
+  [[ -z "$(ls .state/run/jobs 2>/dev/null)" ]] || fail "job pid files left after just down"
+  for port in "$PG_PORT" "$KAFKA_PORT" "$KAFKA_CONTROLLER_PORT" "$S3_PORT" "$DASHBOARD_PORT" "$LAMBDA_PORT"; do
+    if port_open "$port"; then fail "something still listens on 127.0.0.1:$port"; fi
+  done
+}
+
+# ---------------------------------------------------------------- 1. offline first run
+say "part 1: CoinGecko unreachable"
+scratch e2eoff
+deploy offline
+grep -q "first cycle failed" "$work/offline.out" || fail "the first cycle should fail: CoinGecko is down"
 [[ "$(q "SELECT count(*) FROM pipeline_runs WHERE function = 'ingest' AND status = 'failed'")" -ge 1 ]] ||
   fail "the failed ingest is not recorded"
+wait_for_history
+[[ "$(q "SELECT count(*) FROM sample_history")" -eq 5 ]] || fail "the sample history is not recorded for five coins"
+[[ "$(q "SELECT count(*) FROM market_history")" -eq 0 ]] || fail "market_history filled while CoinGecko was down"
+grep -q 'id="sample-banner"' "$SITE_OUTPUT/index.html" || fail "the overview does not label the sample history"
+grep -q 'id="sample-banner"' "$SITE_OUTPUT/coins/solana.html" || fail "a coin page does not label the sample history"
 
-say "replay three volatile days of real candles (2024-04-12..14) through Kafka"
+say "replay three days of real candles (2020-10-23..25) through Kafka"
 for f in BTCUSDT ETHUSDT SOLUSDT XRPUSDT BNBUSDT; do
-  { head -n 1 "$DATA_DIR/binance_1h/${f}_1h.csv"; grep -E '^2024-04-1[234] ' "$DATA_DIR/binance_1h/${f}_1h.csv"; } >"$work/${f}_1h.csv"
+  gzip -dc "data/binance_1h/${f}_1h.csv.gz" | awk 'NR == 1 || /^2020-10-2[345] /' >"$work/${f}_1h.csv"
 done
 "$CPCTL" replay "$work"/*_1h.csv >/dev/null
 
 say "CoinGecko comes back; the next tick must run the whole chain"
-python3 -m http.server "$FAKE_PORT" --bind 127.0.0.1 --directory "$work/fake" >"$LOGS/e2e-fake-coingecko.out" 2>&1 &
-fake_pid=$!
+start_fake
 for _ in $(seq 1 90); do
   [[ "$(q "SELECT count(*) FROM pipeline_runs WHERE function = 'site-gen' AND status = 'succeeded'
           AND started_at > (SELECT min(started_at) FROM pipeline_runs WHERE function = 'ingest' AND status = 'succeeded')")" -ge 1 ]] && break
@@ -77,11 +143,11 @@ for t in market_snapshots price_ticks price_hourly daily_volume daily_ranking pr
   say "$t: $n rows"
   [[ $n -gt 0 ]] || fail "$t is empty after a full cycle"
 done
-for f in ingest consumer transform site-gen; do
+for f in ingest consumer transform site-gen history; do
   [[ "$(q "SELECT count(*) FROM pipeline_runs WHERE function = '$f' AND status = 'succeeded'")" -ge 1 ]] ||
     fail "no successful $f run recorded"
 done
-for f in ingest producer consumer transform site scheduler; do
+for f in ingest producer consumer transform site scheduler history; do
   [[ -s $LOGS/$f.log ]] || fail "no log file $LOGS/$f.log"
 done
 grep -q "No data yet" "$SITE_OUTPUT/index.html" && fail "the dashboard still says no data"
@@ -115,24 +181,41 @@ LOG_DIR="$LOGS" scripts/jobs.sh start consumer "$CPCTL" consume
 sleep 3
 scripts/jobs.sh stop producer
 published="$("$CPCTL" topic records "$KAFKA_TOPIC")"
+# Rows that came through Kafka carry their offset; the sample history does not.
+streamed="SELECT count(*) FROM price_ticks WHERE kafka_offset IS NOT NULL"
 for _ in $(seq 1 60); do
-  [[ "$(q "SELECT count(*) FROM price_ticks")" -ge $published ]] && break
+  [[ "$(q "$streamed")" -ge $published ]] && break
   sleep 1
 done
-stored="$(q "SELECT count(*) FROM price_ticks")"
-distinct="$(q "SELECT count(DISTINCT (kafka_partition, kafka_offset)) FROM price_ticks")"
+stored="$(q "$streamed")"
+distinct="$(q "SELECT count(DISTINCT (kafka_partition, kafka_offset)) FROM price_ticks WHERE kafka_offset IS NOT NULL")"
 dead="$("$CPCTL" topic records "$KAFKA_DLQ_TOPIC")"
 say "published $published ticks; stored $stored rows from $distinct distinct offsets; $dead dead letters"
 [[ $stored -eq $published && $distinct -eq $published && $dead -eq 0 ]] ||
   fail "ticks lost or doubled across the consumer kill"
 
-say "just down: nothing of ours may keep running"
-just down >/dev/null
-sleep 1
-leftovers="$(pgrep -af "$CPCTL|cargo-lambda|cargo lambda watch|http.server $DASHBOARD_PORT|kafka.Kafka|localstack.runtime|$ROOT/.state" || true)"
-[[ -z $leftovers ]] || fail "processes left after just down: $leftovers"
-[[ -z "$(ls .state/run/jobs 2>/dev/null)" ]] || fail "job pid files left after just down"
-for port in "$PG_PORT" "$KAFKA_PORT" "$KAFKA_CONTROLLER_PORT" "$S3_PORT" "$DASHBOARD_PORT" "$LAMBDA_PORT"; do
-  if port_open "$port"; then fail "something still listens on 127.0.0.1:$port"; fi
-done
+say "online again: cpctl history replaces the sample with real history"
+LOG_DIR="$LOGS" "$CPCTL" history >"$work/history.json"
+say "history: $(cat "$work/history.json")"
+[[ "$(q "SELECT count(*) FROM price_ticks WHERE source = 'sample'") $(q "SELECT count(*) FROM sample_history")" == "0 0" ]] ||
+  fail "the sample history is still there after a backfill"
+[[ "$(q "SELECT count(DISTINCT coin_id) FROM market_history")" -eq 5 ]] || fail "the backfill did not fill market_history"
+grep -q 'id="sample-banner"' "$SITE_OUTPUT/index.html" && fail "the overview still shows the sample banner"
+stop_fake
+down_clean
+
+# ---------------------------------------------------------------- 2. online first run
+say "part 2: CoinGecko answers from the start"
+scratch e2eon
+start_fake
+deploy online
+grep -q "first cycle done" "$work/online.out" || fail "the first cycle should succeed: CoinGecko is up"
+wait_for_history
+[[ "$(q "SELECT count(DISTINCT coin_id) FROM market_history")" -eq 5 ]] || fail "the backfill did not fill market_history"
+[[ "$(q "SELECT count(*) FROM sample_history")" -eq 0 ]] || fail "a sample was loaded although CoinGecko answered"
+[[ "$(q "SELECT count(*) FROM pipeline_runs WHERE function = 'backfill' AND status = 'succeeded'")" -ge 1 ]] ||
+  fail "no successful backfill run recorded"
+grep -q 'id="sample-banner"' "$SITE_OUTPUT/index.html" && fail "the dashboard labels real history as a sample"
+stop_fake
+down_clean
 say "ok"

@@ -27,10 +27,18 @@ start() {
   fi
   # A new session, so stopping the job reaches every process it started.
   setsid "$@" >>"$LOGS/$name.out" 2>&1 </dev/null &
-  echo $! >"$RUN/$name.pid"
+  local pid=$! rc=0
+  echo "$pid" >"$RUN/$name.pid"
   sleep 1
   if ! alive "$name"; then
-    echo "jobs: $name exited at once; last lines of $LOGS/$name.out:" >&2
+    # A one-shot job (history) may be done already: only a failure is an error.
+    wait "$pid" || rc=$?
+    rm -f "$RUN/$name.pid"
+    if ((rc == 0)); then
+      echo "jobs: $name finished"
+      return
+    fi
+    echo "jobs: $name exited at once (exit $rc); last lines of $LOGS/$name.out:" >&2
     tail -n 20 "$LOGS/$name.out" >&2
     return 1
   fi

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The Lambda path end to end, without AWS: `cargo lambda watch` serves the
 # functions, `cargo lambda invoke` sends them the sample events in events/.
-#   ingest   ← events/ingest.json (an EventBridge scheduled event); a static
-#              file server stands in for CoinGecko with a real /coins/markets body
+#   ingest   ← events/ingest.json (an EventBridge scheduled event);
+#              scripts/fake_coingecko.py stands in for CoinGecko with the real
+#              /coins/markets body shipped in data/coingecko
 #   consumer ← events/consumer.json (a Kafka event: two ticks, one poison record)
 #   transform ← events/transform.json (incremental: the 5 snapshots and 2 ticks above)
 # It runs on a database, bucket and dead-letter topic of its own, removed at
@@ -12,7 +13,6 @@ set -euo pipefail
 # shellcheck source=scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$ROOT"
-DATA_DIR="${CRYPTO_DATA_DIR:-$ROOT/../shared/data}"
 WATCH_PORT="${LAMBDA_WATCH_PORT:-9009}"
 FAKE_PORT="${FAKE_COINGECKO_PORT:-9010}"
 LOG_DIR="$ROOT/.state/logs"
@@ -41,11 +41,7 @@ psql -q "$admin_url" -c "CREATE DATABASE \"$id\"" >/dev/null
 curl -sf -X PUT "$AWS_ENDPOINT_URL/$RAW_BUCKET" >/dev/null
 "$CPCTL" topic create "$KAFKA_DLQ_TOPIC" >/dev/null 2>&1
 
-# CoinGecko stand-in: http.server ignores the query string, so the file
-# coins/markets answers GET /coins/markets?ids=... with the five default coins.
-mkdir -p "$work/coins"
-coins_markets_fixture "$DATA_DIR" "$work/coins/markets"
-setsid python3 -m http.server "$FAKE_PORT" --bind 127.0.0.1 --directory "$work" >"$LOG_DIR/fake-coingecko.log" 2>&1 &
+setsid python3 scripts/fake_coingecko.py --port "$FAKE_PORT" >"$LOG_DIR/fake-coingecko.log" 2>&1 &
 pids+=($!)
 
 export COINGECKO_BASE_URL="http://127.0.0.1:$FAKE_PORT"

@@ -92,18 +92,6 @@ pip_venv() {
 # port_open PORT: something listens on 127.0.0.1:PORT.
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
-# coins_markets_fixture DATA_DIR OUT: CoinGecko's /coins/markets for the five
-# default coins, from a real response, for the stand-in servers of
-# scripts/lambda-smoke.sh and scripts/e2e.sh.
-coins_markets_fixture() {
-  python3 - "$1/coingecko/dashbrd_coins_markets.json" "$2" <<'PY'
-import json, sys
-items = json.load(open(sys.argv[1]))
-keep = {"bitcoin", "ethereum", "solana", "ripple", "binancecoin"}
-json.dump([i for i in items if i["id"] in keep], open(sys.argv[2], "w"))
-PY
-}
-
 # drop_scratch ADMIN_URL NAME CPCTL [TOPIC…]: removes what a scratch run made
 # (scripts/lambda-smoke.sh, scripts/e2e.sh): database NAME, bucket NAME and its
 # objects, and the topics named. Best effort: cleanup never fails the caller.

@@ -172,10 +172,11 @@ pg_start() {
     pg "$PG_BIN/initdb" -D "$PG_DATA" -A trust -U "$PG_USER" -E UTF8 --locale=C >>"$LOGS/postgres-initdb.log" 2>&1 ||
       die_log "initdb failed" "$LOGS/postgres-initdb.log"
   fi
-  # Development settings: loopback only, socket in our state; synchronous_commit=off
-  # risks only the last few commits on an OS crash, never corruption (fsync stays on).
+  # Loopback only, socket in our state. Durable commits, as on RDS: the consumer
+  # commits Kafka offsets once Postgres says "committed", so a commit that a
+  # crash could still undo (synchronous_commit=off) would lose ticks for good.
   pg "$PG_BIN/pg_ctl" -D "$PG_DATA" -l "$PG_LOG" -W \
-    -o "-p $PG_PORT -k $PG_SOCK -c listen_addresses=127.0.0.1 -c synchronous_commit=off" \
+    -o "-p $PG_PORT -k $PG_SOCK -c listen_addresses=127.0.0.1 -c synchronous_commit=on -c fsync=on" \
     start >/dev/null 8>&- || die_log "pg_ctl start failed" "$PG_LOG"
   PG_STARTED=1
 }

@@ -11,7 +11,7 @@ use uuid::Uuid;
 use crate::SiteError;
 use crate::model::{
     Alert, Coin, DailyRank, DailyVolume, Freshness, Hourly, MAX_ALERTS, Observation, QUALITY_RUNS,
-    QualityRun, RUNS_PER_FUNCTION, Run, SiteData,
+    QualityRun, RUNS_PER_FUNCTION, Run, Sample, SiteData,
 };
 
 /// What to read: the coins in display order and the staleness limits.
@@ -84,6 +84,23 @@ pub async fn load(
     .await?
     {
         coins[slot(&row)].latest = Some(Observation { price: row.get(1), at: row.get(2) });
+    }
+
+    for row in query(
+        &tx,
+        "read the sample history",
+        "SELECT coin_id, original_from, original_to, shift_secs, loaded_at FROM sample_history
+         WHERE coin_id = ANY($1)",
+        &[ids],
+    )
+    .await?
+    {
+        coins[slot(&row)].sample = Some(Sample {
+            original_from: row.get(1),
+            original_to: row.get(2),
+            shift_secs: row.get(3),
+            loaded_at: row.get(4),
+        });
     }
 
     for row in query(
@@ -163,6 +180,7 @@ pub async fn load(
     alerts.reverse();
     alerts.truncate(MAX_ALERTS as usize);
 
+    let freshness = freshness(&tx, options, &coins).await?;
     let data = SiteData {
         generated_at: now,
         vs_currency: options.vs_currency.clone(),
@@ -171,7 +189,7 @@ pub async fn load(
         alerts_total,
         quality: quality(&tx).await?,
         runs: runs(&tx).await?,
-        freshness: freshness(&tx, options).await?,
+        freshness,
     };
     tx.commit().await.map_err(|e| SiteError::query("end the read-only transaction", e))?;
     Ok(data)
@@ -245,7 +263,11 @@ async fn runs(tx: &Transaction<'_>) -> Result<Vec<Run>, SiteError> {
         .collect())
 }
 
-async fn freshness(tx: &Transaction<'_>, options: &LoadOptions) -> Result<Vec<Freshness>, SiteError> {
+async fn freshness(
+    tx: &Transaction<'_>,
+    options: &LoadOptions,
+    coins: &[Coin],
+) -> Result<Vec<Freshness>, SiteError> {
     // Each max() reads one end of an ingested_at / started_at index.
     let row = query(
         tx,
@@ -261,7 +283,7 @@ async fn freshness(tx: &Transaction<'_>, options: &LoadOptions) -> Result<Vec<Fr
     let row = row.first();
     let at = |i: usize| row.and_then(|r| r.get::<_, Option<DateTime<Utc>>>(i));
     let secs = |d: Duration| i64::try_from(d.as_secs()).unwrap_or(i64::MAX);
-    Ok(vec![
+    let mut rows = vec![
         Freshness { source: "batch".into(), last: at(0), stale_after_secs: Some(secs(options.stale_batch)) },
         Freshness {
             source: "stream".into(),
@@ -276,5 +298,10 @@ async fn freshness(tx: &Transaction<'_>, options: &LoadOptions) -> Result<Vec<Fr
             last: at(3),
             stale_after_secs: Some(secs(options.stale_batch)),
         },
-    ])
+    ];
+    // The shipped sample is listed apart from real history, and only when stored.
+    if let Some(loaded) = coins.iter().filter_map(|c| c.sample.map(|s| s.loaded_at)).max() {
+        rows.insert(3, Freshness { source: "sample".into(), last: Some(loaded), stale_after_secs: None });
+    }
+    Ok(rows)
 }

@@ -56,6 +56,20 @@ pub struct Coin {
     pub ranks: Vec<DailyRank>,
     /// This coin's alerts, oldest first.
     pub alerts: Vec<Alert>,
+    /// Set when the coin's history is the shipped sample (offline first run):
+    /// every page then says what it really is.
+    pub sample: Option<Sample>,
+}
+
+/// Shipped candles standing in for a coin's history (`sample_history`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Sample {
+    /// The candles' real open times, first and last.
+    pub original_from: DateTime<Utc>,
+    pub original_to: DateTime<Utc>,
+    /// Shown instant = real instant + this.
+    pub shift_secs: i64,
+    pub loaded_at: DateTime<Utc>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -127,7 +141,7 @@ pub struct Run {
 /// When a source last delivered data.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Freshness {
-    /// `batch`, `stream`, `history` or `transform`.
+    /// `batch`, `stream`, `history`, `sample` or `transform`.
     pub source: String,
     pub last: Option<DateTime<Utc>>,
     /// Older than this is stale (`None`: never stale, e.g. a one-off backfill).

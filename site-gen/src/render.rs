@@ -16,7 +16,7 @@ use tera::{Context, Tera};
 use crate::SiteError;
 use crate::error::tera_message;
 use crate::format;
-use crate::model::{Alert, Coin, Freshness, SiteData};
+use crate::model::{Alert, Coin, Freshness, Sample, SiteData};
 
 /// One file of the site.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -130,6 +130,7 @@ pub fn render(data: &SiteData) -> Result<Site, SiteError> {
         empty: data.is_empty(),
         coins: data.coins.iter().map(|c| NavCoin { id: c.id.clone(), name: display_name(c) }).collect(),
         assets: statics.paths.clone(),
+        sample: sample_banner(data),
     };
     let page = |template: &str, path: &str, root: &str, active: &str, mut context: Context| {
         context.insert("common", &common);
@@ -229,6 +230,39 @@ struct Common {
     empty: bool,
     coins: Vec<NavCoin>,
     assets: serde_json::Value,
+    /// Shown on every page while any coin's history is the shipped sample.
+    sample: Option<SampleBanner>,
+}
+
+#[derive(Serialize)]
+struct SampleBanner {
+    coins: String,
+    original_from: String,
+    original_to: String,
+    shown_from: String,
+    shown_to: String,
+    shift_days: i64,
+}
+
+/// The banner saying which history is the shipped sample and what it really is.
+fn sample_banner(data: &SiteData) -> Option<SampleBanner> {
+    let sampled: Vec<(&Coin, &Sample)> =
+        data.coins.iter().filter_map(|c| Some((c, c.sample.as_ref()?))).collect();
+    let (from, to) = (
+        sampled.iter().map(|(_, s)| s.original_from).min()?,
+        sampled.iter().map(|(_, s)| s.original_to).max()?,
+    );
+    let shifts: BTreeSet<i64> = sampled.iter().map(|(_, s)| s.shift_secs).collect();
+    let (lo, hi) = (shifts.first().copied()?, shifts.last().copied()?);
+    let day = |t: DateTime<Utc>| t.format("%Y-%m-%d").to_string();
+    Some(SampleBanner {
+        coins: sampled.iter().map(|(c, _)| display_name(c)).collect::<Vec<_>>().join(", "),
+        original_from: day(from),
+        original_to: day(to),
+        shown_from: day(from + Duration::seconds(lo)),
+        shown_to: day(to + Duration::seconds(hi)),
+        shift_days: hi / 86_400,
+    })
 }
 
 #[derive(Serialize)]
@@ -414,7 +448,8 @@ fn fresh_row(f: &Freshness, now: DateTime<Utc>) -> FreshRow {
         label: match f.source.as_str() {
             "batch" => "Batch (CoinGecko)",
             "stream" => "Stream (Kafka)",
-            "history" => "History (backfill)",
+            "history" => "History (CoinGecko backfill)",
+            "sample" => "History (shipped sample, not market data)",
             "transform" => "Transforms",
             _ => "Source",
         },

@@ -64,6 +64,7 @@ fn fixed() -> SiteData {
             DailyRank { day: day(21), rank: 2, performance: -0.004 },
         ],
         alerts: btc_alerts.clone(),
+        sample: None,
     };
     let hostile_alerts = vec![alert("evil-coin", 20, 0.25, 0.5)];
     let hostile = Coin {
@@ -78,6 +79,7 @@ fn fixed() -> SiteData {
             DailyRank { day: day(21), rank: 1, performance: 0.03 },
         ],
         alerts: hostile_alerts.clone(),
+        sample: None,
     };
     let mut alerts: Vec<Alert> = btc_alerts.into_iter().chain(hostile_alerts).collect();
     alerts.sort_by_key(|a| std::cmp::Reverse(a.at));
@@ -180,6 +182,35 @@ fn hostile_text_is_escaped_on_every_page() {
     // The chart data of the coin page sits in an attribute, quotes escaped.
     let coin = site.page("coins/evil-coin.html").unwrap();
     assert!(coin.contains("data-chart=\"{&quot;alerts&quot;:"), "{}", &coin[..coin.len().min(400)]);
+}
+
+#[test]
+fn sample_history_is_labelled_on_every_page_and_real_history_is_not() {
+    let real = render(&fixed()).unwrap();
+    for (path, html) in pages(&real) {
+        assert!(!html.contains("sample-banner"), "{path} labels real history as a sample");
+    }
+    let mut data = fixed();
+    let day = |s: &str| chrono::DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&chrono::Utc);
+    let shift = Duration::days(900);
+    data.coins[0].sample = Some(site_gen::model::Sample {
+        original_from: day("2020-10-23T08:00:00Z"),
+        original_to: day("2024-06-16T12:00:00Z"),
+        shift_secs: shift.num_seconds(),
+        loaded_at: at(40),
+    });
+    data.freshness.push(Freshness { source: "sample".into(), last: Some(at(40)), stale_after_secs: None });
+    let site = render(&data).unwrap();
+    for (path, html) in pages(&site) {
+        assert!(html.contains(r#"id="sample-banner""#), "{path} does not label the sample");
+        assert!(html.contains("Sample history, not market data."), "{path}");
+        // What it really is, and where it is shown.
+        assert!(html.contains("candles of\n2020-10-23 to 2024-06-16"), "{path}");
+        assert!(html.contains("shown from 2023-04-11 to 2026-12-03"), "{path}");
+        assert!(html.contains("moved forward\n900 days"), "{path}");
+    }
+    let index = site.page("index.html").unwrap();
+    assert!(index.contains("History (shipped sample, not market data)"), "{index}");
 }
 
 #[test]

@@ -154,6 +154,29 @@ impl Client {
         Ok(Fetched { body, fetched_at, value })
     }
 
+    /// `GET /ping`, once and without retries: whether CoinGecko answers at
+    /// all, to choose between a backfill and the offline path at first start.
+    #[instrument(skip_all)]
+    pub async fn ping(&self) -> Result<(), CoinGeckoError> {
+        let endpoint = "/ping";
+        match self.attempt(endpoint, &format!("{}/ping", self.base), &[]).await {
+            Attempt::Done(body) => {
+                // The documented answer: {"gecko_says": "(V3) To the Moon!"}.
+                let says = serde_json::from_slice::<serde_json::Value>(&body)
+                    .ok()
+                    .and_then(|v| v.get("gecko_says").and_then(|s| s.as_str()).map(str::to_owned));
+                match says {
+                    Some(_) => Ok(()),
+                    None => Err(malformed(endpoint, String::from("no gecko_says field"), &body)),
+                }
+            }
+            Attempt::Retry { reason, .. } => {
+                Err(CoinGeckoError::Exhausted { endpoint: endpoint.to_owned(), attempts: 1, last: reason })
+            }
+            Attempt::Fail(err) => Err(err),
+        }
+    }
+
     /// One GET with retries: 429 waits for `Retry-After` (or backs off when the
     /// server gives none), 5xx, 408 and transport errors back off exponentially
     /// with jitter; any other status fails at once with the API's own message.

@@ -1,11 +1,11 @@
-//! Parsing of real CoinGecko responses kept in `../shared/data/coingecko/`.
+//! Parsing of real CoinGecko responses shipped in `data/coingecko/`.
 #![allow(clippy::unwrap_used)] // tests panic on failure by design
 
 use chrono::{Duration, Utc};
 use domain::{CoinId, VsCurrency};
 
 fn read(name: &str) -> Vec<u8> {
-    std::fs::read(testkit::data_dir().join("coingecko").join(name)).unwrap()
+    testkit::data().read(&format!("coingecko/{name}")).unwrap()
 }
 
 #[test]

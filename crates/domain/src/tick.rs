@@ -13,6 +13,10 @@ pub enum TickSource {
     Simulated,
     /// Real historical candles published again.
     Replay,
+    /// The shipped candles standing in for history when CoinGecko could not
+    /// be reached at first start: moved forward in time to end now, so never
+    /// market data for the instants they carry (see `sample_history`).
+    Sample,
 }
 
 impl TickSource {
@@ -20,6 +24,7 @@ impl TickSource {
         match self {
             Self::Simulated => "simulated",
             Self::Replay => "replay",
+            Self::Sample => "sample",
         }
     }
 }

@@ -17,6 +17,12 @@ use domain::{CoinId, HistoryPoint, MarketSnapshot, Tick, VsCurrency};
 use uuid::Uuid;
 
 pub use deadpool_postgres::Object as PgClient;
+
+/// Closes a pooled connection instead of returning it to the pool: for one
+/// whose session state (a lock, a setting) could not be reset.
+pub fn discard(client: PgClient) {
+    drop(deadpool_postgres::Object::take(client));
+}
 pub use error::StorageError;
 pub use objects::{S3Store, s3_client};
 pub use pg::{PgStore, migrate};
@@ -91,6 +97,27 @@ where
         tracing::warn!(function, %run_id, error = %e, "could not record the end of the run");
     }
     result
+}
+
+/// One coin's shipped candles loaded as stand-in history (`sample_history`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SampleHistory {
+    pub coin: CoinId,
+    /// The candles' real open times, first and last.
+    pub original_from: DateTime<Utc>,
+    pub original_to: DateTime<Utc>,
+    /// Stored instant = real instant + this.
+    pub shift_secs: i64,
+    pub candles: i32,
+}
+
+/// Which kinds of history a database holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HistoryPresence {
+    /// Any CoinGecko history (`market_history`).
+    pub coingecko: bool,
+    /// Coins whose history is the shipped sample.
+    pub sample_coins: i64,
 }
 
 /// Batch snapshots of `/coins/markets`.

@@ -17,7 +17,8 @@ use crate::error::pg_message;
 use std::collections::HashMap;
 
 use crate::{
-    BatchRecord, Chunk, HistoryStore, RunLog, RunOutcome, SnapshotStore, StorageError, StoredTick, TickStore,
+    BatchRecord, Chunk, HistoryPresence, HistoryStore, RunLog, RunOutcome, SampleHistory, SnapshotStore,
+    StorageError, StoredTick, TickStore,
 };
 
 mod embedded {
@@ -466,29 +467,71 @@ impl PgStore {
     /// chunks, each in its own statement; already stored ticks are skipped.
     /// Returns how many were new.
     pub async fn load_ticks(&self, ticks: &[domain::Tick]) -> Result<u64, StorageError> {
-        let client = self.client().await?;
-        let mut inserted = 0;
-        for chunk in ticks.chunks(20_000) {
-            let coins: Vec<&str> = chunk.iter().map(|t| t.coin.as_str()).collect();
-            let times: Vec<_> = chunk.iter().map(|t| t.event_time).collect();
-            let sources: Vec<&str> = chunk.iter().map(|t| t.source.as_str()).collect();
-            let prices: Vec<f64> = chunk.iter().map(|t| t.price).collect();
-            let volumes: Vec<Option<f64>> = chunk.iter().map(|t| t.volume).collect();
-            let intervals: Vec<i32> =
-                chunk.iter().map(|t| i32::try_from(t.interval_secs).unwrap_or(i32::MAX)).collect();
-            let seqs: Vec<i64> = chunk.iter().map(|t| i64::try_from(t.seq).unwrap_or(i64::MAX)).collect();
-            inserted += client
-                .execute(
-                    "INSERT INTO price_ticks (coin_id, event_time, source, price, volume, interval_secs, seq)
-                     SELECT * FROM UNNEST($1::text[], $2::timestamptz[], $3::text[], $4::float8[], $5::float8[],
-                                          $6::int4[], $7::int8[])
-                     ON CONFLICT (coin_id, event_time, source) DO NOTHING",
-                    &[&coins, &times, &sources, &prices, &volumes, &intervals, &seqs],
-                )
-                .await
-                .map_err(|e| StorageError::query("load ticks", &e))?;
-        }
+        insert_loaded_ticks(&self.client().await?, ticks).await
+    }
+
+    /// Stores the shipped candles of one coin as stand-in history (source
+    /// `sample`, already moved forward by `sample.shift_secs`) together with
+    /// the record of what they really are, in one transaction: the dashboard
+    /// never shows sample rows it cannot label. Returns how many were new.
+    pub async fn load_sample_history(
+        &self,
+        sample: &SampleHistory,
+        ticks: &[domain::Tick],
+    ) -> Result<u64, StorageError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(|e| StorageError::query("begin the sample load", &e))?;
+        let inserted = insert_loaded_ticks(&tx, ticks).await?;
+        tx.execute(
+            "INSERT INTO sample_history (coin_id, original_from, original_to, shift_secs, candles)
+             VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (coin_id) DO UPDATE SET original_from = EXCLUDED.original_from,
+                 original_to = EXCLUDED.original_to, shift_secs = EXCLUDED.shift_secs,
+                 candles = EXCLUDED.candles, loaded_at = now()",
+            &[
+                &sample.coin.as_str(),
+                &sample.original_from,
+                &sample.original_to,
+                &sample.shift_secs,
+                &sample.candles,
+            ],
+        )
+        .await
+        .map_err(|e| StorageError::query("record the sample history", &e))?;
+        tx.commit().await.map_err(|e| StorageError::query("commit the sample history", &e))?;
         Ok(inserted)
+    }
+
+    /// Deletes every sample row and its record, in one transaction (real
+    /// history has arrived). Returns how many ticks went.
+    pub async fn remove_sample_history(&self) -> Result<u64, StorageError> {
+        let mut client = self.client().await?;
+        let tx =
+            client.transaction().await.map_err(|e| StorageError::query("begin the sample removal", &e))?;
+        let removed = tx
+            .execute("DELETE FROM price_ticks WHERE source = 'sample'", &[])
+            .await
+            .map_err(|e| StorageError::query("delete the sample ticks", &e))?;
+        tx.execute("DELETE FROM sample_history", &[])
+            .await
+            .map_err(|e| StorageError::query("delete the sample record", &e))?;
+        tx.commit().await.map_err(|e| StorageError::query("commit the sample removal", &e))?;
+        Ok(removed)
+    }
+
+    /// Which kinds of history the database already holds.
+    pub async fn history_presence(&self) -> Result<HistoryPresence, StorageError> {
+        let row = self
+            .client()
+            .await?
+            .query_one(
+                "SELECT EXISTS (SELECT 1 FROM market_history),
+                        (SELECT count(*) FROM sample_history)",
+                &[],
+            )
+            .await
+            .map_err(|e| StorageError::query("read which history is stored", &e))?;
+        Ok(HistoryPresence { coingecko: row.get(0), sample_coins: row.get(1) })
     }
 
     /// The latest known price of each coin, from stream ticks or batch
@@ -514,6 +557,36 @@ impl PgStore {
             .filter_map(|r| Some((CoinId::parse(r.get::<_, &str>(0)).ok()?, r.get::<_, f64>(1))))
             .collect())
     }
+}
+
+/// Inserts ticks that never went through Kafka (no partition or offset), in
+/// chunks of one statement each; already stored ticks are skipped.
+async fn insert_loaded_ticks(
+    client: &impl deadpool_postgres::GenericClient,
+    ticks: &[domain::Tick],
+) -> Result<u64, StorageError> {
+    let mut inserted = 0;
+    for chunk in ticks.chunks(20_000) {
+        let coins: Vec<&str> = chunk.iter().map(|t| t.coin.as_str()).collect();
+        let times: Vec<_> = chunk.iter().map(|t| t.event_time).collect();
+        let sources: Vec<&str> = chunk.iter().map(|t| t.source.as_str()).collect();
+        let prices: Vec<f64> = chunk.iter().map(|t| t.price).collect();
+        let volumes: Vec<Option<f64>> = chunk.iter().map(|t| t.volume).collect();
+        let intervals: Vec<i32> =
+            chunk.iter().map(|t| i32::try_from(t.interval_secs).unwrap_or(i32::MAX)).collect();
+        let seqs: Vec<i64> = chunk.iter().map(|t| i64::try_from(t.seq).unwrap_or(i64::MAX)).collect();
+        inserted += client
+            .execute(
+                "INSERT INTO price_ticks (coin_id, event_time, source, price, volume, interval_secs, seq)
+                 SELECT * FROM UNNEST($1::text[], $2::timestamptz[], $3::text[], $4::float8[], $5::float8[],
+                                      $6::int4[], $7::int8[])
+                 ON CONFLICT (coin_id, event_time, source) DO NOTHING",
+                &[&coins, &times, &sources, &prices, &volumes, &intervals, &seqs],
+            )
+            .await
+            .map_err(|e| StorageError::query("load ticks", &e))?;
+    }
+    Ok(inserted)
 }
 
 #[cfg(test)]

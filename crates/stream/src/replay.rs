@@ -1,5 +1,5 @@
-//! Replay of real candles as ticks: the Binance one-hour CSVs in
-//! `../shared/data/binance_1h/` (or any CSV with the same columns).
+//! Real candles as ticks: the Binance one-hour files the project ships in
+//! `data/binance_1h/` (or any CSV, plain or gzip, with the same columns).
 //!
 //! A candle becomes one tick at its `open_time` (normalised to UTC), priced at
 //! its close, with its base-asset volume and a one-hour interval.
@@ -7,70 +7,44 @@
 use std::path::Path;
 
 use chrono::{DateTime, Utc};
+use dataset::Candle;
+pub use dataset::coin_of_file;
 use domain::{CoinId, Tick, TickSource};
-use serde::Deserialize;
 
-/// A candle file that cannot be replayed.
-#[derive(Debug, thiserror::Error)]
-pub enum ReplayError {
-    #[error("cannot read {path}: {message}")]
-    Read { path: String, message: String },
-    #[error("{path} line {line}: {message}")]
-    Row { path: String, line: u64, message: String },
+/// Reads a candle file into replay ticks, in file order; `seq` is the row number.
+pub fn read_candles(path: &Path, coin: &CoinId) -> Result<Vec<Tick>, dataset::DatasetError> {
+    Ok(candle_ticks(&dataset::read_candles(path)?, coin, TickSource::Replay, chrono::Duration::zero()))
 }
 
-#[derive(Debug, Deserialize)]
-struct Candle {
-    open_time: String,
-    close: f64,
-    volume: f64,
-}
-
-/// The coin a Binance symbol file is about (`BTCUSDT_1h.csv` → bitcoin).
-pub fn coin_of_file(path: &Path) -> Option<CoinId> {
-    let name = path.file_name()?.to_str()?.to_ascii_uppercase();
-    let id = [
-        ("BTC", "bitcoin"),
-        ("ETH", "ethereum"),
-        ("SOL", "solana"),
-        ("XRP", "ripple"),
-        ("BNB", "binancecoin"),
-    ]
-    .iter()
-    .find(|(symbol, _)| name.starts_with(&format!("{symbol}USD")))?
-    .1;
-    CoinId::parse(id).ok()
-}
-
-/// Reads a candle file into ticks, in file order; `seq` is the row number.
-pub fn read_candles(path: &Path, coin: &CoinId) -> Result<Vec<Tick>, ReplayError> {
-    let shown = path.display().to_string();
-    let mut reader = csv::Reader::from_path(path)
-        .map_err(|e| ReplayError::Read { path: shown.clone(), message: e.to_string() })?;
-    let mut ticks = Vec::new();
-    for (index, row) in reader.deserialize::<Candle>().enumerate() {
-        let line = index as u64 + 2;
-        let candle =
-            row.map_err(|e| ReplayError::Row { path: shown.clone(), line, message: e.to_string() })?;
-        let event_time = DateTime::parse_from_str(&candle.open_time, "%Y-%m-%d %H:%M:%S%:z")
-            .or_else(|_| DateTime::parse_from_rfc3339(&candle.open_time))
-            .map_err(|e| ReplayError::Row {
-                path: shown.clone(),
-                line,
-                message: format!("open_time {:?}: {e}", candle.open_time),
-            })?
-            .with_timezone(&Utc);
-        ticks.push(Tick {
+/// Candles as ticks of `source`, each moved forward by `shift` (zero for a
+/// replay; the stand-in history of an offline first run ends now).
+pub fn candle_ticks(
+    candles: &[Candle],
+    coin: &CoinId,
+    source: TickSource,
+    shift: chrono::Duration,
+) -> Vec<Tick> {
+    candles
+        .iter()
+        .enumerate()
+        .map(|(index, candle)| Tick {
             coin: coin.clone(),
-            event_time,
+            event_time: candle.open_time + shift,
             price: candle.close,
             volume: Some(candle.volume),
             interval_secs: 3600,
-            source: TickSource::Replay,
+            source,
             seq: index as u64,
-        });
-    }
-    Ok(ticks)
+        })
+        .collect()
+}
+
+/// The whole-hour shift that moves `last_open` to the hour before `now`'s,
+/// so stand-in history ends where live data begins (never negative).
+pub fn shift_to_end_before(last_open: DateTime<Utc>, now: DateTime<Utc>) -> chrono::Duration {
+    let hour = 3600;
+    let target = now.timestamp().div_euclid(hour) * hour - hour;
+    chrono::Duration::seconds((target - last_open.timestamp()).max(0).div_euclid(hour) * hour)
 }
 
 #[cfg(test)]
@@ -78,30 +52,26 @@ mod tests {
     use super::*;
 
     #[test]
-    fn file_names_map_to_coins() {
-        let coin = |n: &str| coin_of_file(Path::new(n)).map(|c| c.to_string());
-        assert_eq!(coin("data/BTCUSDT_1h.csv").as_deref(), Some("bitcoin"));
-        assert_eq!(coin("XRPUSDT_1h.csv").as_deref(), Some("ripple"));
-        assert_eq!(coin("DOGEUSDT_1h.csv"), None);
-    }
-
-    #[test]
-    fn candles_become_utc_ticks() {
-        let dir = std::env::temp_dir().join(format!("replay-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("BTCUSDT_1h.csv");
-        std::fs::write(
-            &path,
-            "open_time,open,high,low,close,volume,close_time,returns\n\
-             2020-10-23 11:00:00+03:00,12889.35,12961.83,12856.0,12919.12,9856.01,2020-10-23 11:59:59.999000+03:00,0.0023\n\
-             2020-10-25 03:00:00+02:00,1,1,1,13000.5,1.5,2020-10-25 03:59:59.999000+02:00,\n",
-        )
-        .unwrap();
-        let ticks = read_candles(&path, &coin_of_file(&path).unwrap()).unwrap();
-        assert_eq!(ticks.len(), 2);
-        assert_eq!(ticks[0].event_time.to_rfc3339(), "2020-10-23T08:00:00+00:00");
-        assert_eq!(ticks[1].event_time.to_rfc3339(), "2020-10-25T01:00:00+00:00");
-        assert_eq!((ticks[0].price, ticks[0].volume), (12919.12, Some(9856.01)));
-        std::fs::remove_dir_all(dir).unwrap();
+    fn candles_become_ticks_moved_by_the_shift() {
+        let at = |s: &str| DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc);
+        let candle = |t: &str, close: f64| Candle {
+            open_time: at(t),
+            open: 1.0,
+            high: close,
+            low: 1.0,
+            close,
+            volume: 2.5,
+        };
+        let coin = CoinId::parse("bitcoin").unwrap();
+        let candles = [candle("2024-06-16T11:00:00Z", 10.0), candle("2024-06-16T12:00:00Z", 11.0)];
+        let now = at("2026-12-02T04:37:10Z");
+        let shift = shift_to_end_before(candles[1].open_time, now);
+        let ticks = candle_ticks(&candles, &coin, TickSource::Sample, shift);
+        assert_eq!(ticks[1].event_time, at("2026-12-02T03:00:00Z"));
+        assert_eq!(ticks[0].event_time, at("2026-12-02T02:00:00Z"));
+        assert_eq!((ticks[1].price, ticks[1].volume, ticks[1].seq), (11.0, Some(2.5), 1));
+        assert_eq!(ticks[1].source.as_str(), "sample");
+        // Data newer than the target is never moved back.
+        assert_eq!(shift_to_end_before(now, now), chrono::Duration::zero());
     }
 }

@@ -17,7 +17,7 @@ const YEAR_SECS: f64 = 31_557_600.0;
 
 /// Starting price and annualised volatility of a coin when nothing is stored
 /// yet: rounded levels of late 2024 and the coins' realised volatility over
-/// 2021–2024 (the Binance candles in ../shared/data give 0.55–1.0).
+/// 2021–2024 (the shipped Binance candles in data/ give 0.55–1.0).
 pub fn defaults(coin: &CoinId) -> (f64, f64) {
     match coin.as_str() {
         "bitcoin" => (60_000.0, 0.55),

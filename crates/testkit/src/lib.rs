@@ -48,18 +48,15 @@ pub fn kafka_settings() -> KafkaSettings {
     settings().kafka
 }
 
-/// `../shared/data` beside the project (or `CRYPTO_DATA_DIR`): the real market
-/// data the tests read. Never copied into the repository.
-pub fn data_dir() -> PathBuf {
-    let dir = std::env::var_os("CRYPTO_DATA_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data"));
-    assert!(
-        dir.is_dir(),
-        "test data not found at {}: set CRYPTO_DATA_DIR to the shared data folder",
-        dir.display()
-    );
-    dir
+/// The real market data the project ships in `data/` (or `CRYPTO_DATA_DIR`),
+/// found at run time from the test's working directory.
+pub fn data() -> dataset::DataDir {
+    dataset::DataDir::locate().unwrap_or_else(|e| panic!("test data: {e}"))
+}
+
+/// One shipped candle file, e.g. `candle_file("BTCUSDT_1h.csv")` (read compressed).
+pub fn candle_file(name: &str) -> PathBuf {
+    data().file(&format!("binance_1h/{name}")).unwrap_or_else(|e| panic!("test data: {e}"))
 }
 
 /// Runs `f` on a fresh runtime in its own thread: `Drop` cannot await, and the

@@ -1,11 +1,10 @@
-//! The transforms on the real Binance hourly candles in `shared/data/binance_1h`, checked
+//! The transforms on the real Binance hourly candles shipped in `data/binance_1h`, checked
 //! against independent plain-Rust computations.
 #![allow(clippy::unwrap_used)]
 
 mod common;
 
 use std::collections::HashMap;
-use std::path::PathBuf;
 use std::sync::OnceLock;
 
 use chrono::{DateTime, NaiveDate, Utc};
@@ -23,13 +22,6 @@ const FILES: [(&str, &str); 5] = [
     ("BNBUSDT_1h.csv", "binancecoin"),
 ];
 
-fn data_dir() -> PathBuf {
-    match std::env::var("CRYPTO_DATA_DIR") {
-        Ok(dir) => PathBuf::from(dir).join("binance_1h"),
-        Err(_) => PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/data/binance_1h")),
-    }
-}
-
 /// One candle as the tests need it.
 #[derive(Debug, Clone)]
 struct Candle {
@@ -43,26 +35,13 @@ struct Candle {
 fn candles() -> &'static [Candle] {
     static CANDLES: OnceLock<Vec<Candle>> = OnceLock::new();
     CANDLES.get_or_init(|| {
+        let data = dataset::DataDir::locate().unwrap();
         let mut out = Vec::new();
         for (file, coin) in FILES {
-            let path = data_dir().join(file);
-            let mut reader = csv::Reader::from_path(&path)
-                .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
-            let headers = reader.headers().unwrap().clone();
-            let idx = |name: &str| headers.iter().position(|h| h == name).unwrap();
-            let (open_time, close, volume) = (idx("open_time"), idx("close"), idx("volume"));
-            for record in reader.records() {
-                let record = record.unwrap();
-                // Local offsets (+02:00/+03:00) are normalised to UTC here, at the edge.
-                let ts = DateTime::parse_from_str(&record[open_time], "%Y-%m-%d %H:%M:%S%:z")
-                    .unwrap()
-                    .with_timezone(&Utc);
-                out.push(Candle {
-                    coin,
-                    ts,
-                    close: record[close].parse().unwrap(),
-                    volume: record[volume].parse().unwrap(),
-                });
+            // Read compressed; local offsets (+02:00/+03:00) come out in UTC.
+            let path = data.file(&format!("binance_1h/{file}")).unwrap();
+            for c in dataset::read_candles(&path).unwrap() {
+                out.push(Candle { coin, ts: c.open_time, close: c.close, volume: c.volume });
             }
         }
         out

@@ -112,10 +112,23 @@ fn simulated(coins: &[CoinId], per_coin: u64) -> Vec<Tick> {
     testkit::ticks(coins, 0..per_coin)
 }
 
+/// The consumer commits offsets once Postgres says "committed": that promise
+/// holds only if the commit survives a crash, so the stack the tests run on
+/// must commit durably, as RDS does.
+#[tokio::test]
+async fn the_database_commits_durably() {
+    let db = TestDb::new().await;
+    let client = db.client().await;
+    for setting in ["synchronous_commit", "fsync"] {
+        let row = client.query_one(&format!("SHOW {setting}"), &[]).await.unwrap();
+        assert_eq!(row.get::<_, String>(0), "on", "{setting} must be on");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_replayed_coin_lands_exactly_once_with_its_prices() {
     let (db, topics) = (TestDb::new().await, Topics::new().await);
-    let path = testkit::data_dir().join("binance_1h/BTCUSDT_1h.csv");
+    let path = testkit::candle_file("BTCUSDT_1h.csv");
     let coin = stream::replay::coin_of_file(&path).unwrap();
     let candles = stream::replay::read_candles(&path, &coin).unwrap();
     assert_eq!(candles.len(), 31_973);

@@ -14,6 +14,9 @@ use uuid::Uuid;
 use crate::TransformError;
 use crate::io::{self, dates, floats, instants, int4s, ints, strings};
 
+/// Key of the advisory lock that lets one transform run at a time per database.
+const TRANSFORM_LOCK: i64 = 0x7472_616e_7366; // "transf"
+
 /// The invocation payload; unknown fields (an EventBridge event's) are ignored.
 #[derive(Debug, Default, Deserialize)]
 pub struct TransformRequest {
@@ -126,6 +129,33 @@ impl Transform {
     async fn transform(&self, run_id: Uuid, full: bool) -> Result<TransformReport, TransformError> {
         let started = Instant::now();
         let mut client = self.store.client().await?;
+        // One run at a time per database: the scheduler's cycle and a history
+        // load (`cpctl history`) may both transform at once, and two runs over
+        // the same days would fail each other's writes. A session lock, taken
+        // before the run's snapshot so the second run sees the first's results.
+        client
+            .execute("SELECT pg_advisory_lock($1)", &[&TRANSFORM_LOCK])
+            .await
+            .map_err(|e| TransformError::query("wait for another transform run to finish", &e))?;
+        let result = self.transform_locked(&mut client, run_id, full, started).await;
+        if let Err(e) = client.execute("SELECT pg_advisory_unlock($1)", &[&TRANSFORM_LOCK]).await {
+            // A pooled connection must not keep the lock: close it instead.
+            warn!(error = %e, "could not release the transform lock; closing its connection");
+            storage::discard(client);
+        }
+        result
+    }
+
+    async fn transform_locked(
+        &self,
+        client: &mut storage::PgClient,
+        run_id: Uuid,
+        full: bool,
+        started: Instant,
+    ) -> Result<TransformReport, TransformError> {
+        // A full rebuild reads everything stored up to now, whoever asks for it
+        // (the CLI's --full or the event's {"full": true}).
+        let lag_secs = if full { 0.0 } else { self.watermark_lag_secs };
         // One snapshot for reading, one transaction for writing: a run's
         // results appear whole or not at all.
         let tx = client
@@ -134,7 +164,7 @@ impl Transform {
             .start()
             .await
             .map_err(|e| TransformError::query("begin a transaction", &e))?;
-        let marks = io::watermarks(&tx, self.watermark_lag_secs).await?;
+        let marks = io::watermarks(&tx, lag_secs).await?;
         let recompute: Option<BTreeSet<NaiveDate>> = if full {
             None
         } else {

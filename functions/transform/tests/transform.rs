@@ -14,7 +14,7 @@ fn candles(hours: usize) -> Vec<Tick> {
     ["BTCUSDT_1h.csv", "SOLUSDT_1h.csv"]
         .iter()
         .flat_map(|file| {
-            let path = testkit::data_dir().join("binance_1h").join(file);
+            let path = testkit::candle_file(file);
             let coin = stream::replay::coin_of_file(&path).unwrap();
             let mut ticks = stream::replay::read_candles(&path, &coin).unwrap();
             ticks.truncate(hours);

@@ -16,13 +16,13 @@ pub async fn populated(hours: usize) -> TestDb {
     let db = TestDb::new().await;
     let mut ticks = Vec::new();
     for file in ["BTCUSDT_1h.csv", "ETHUSDT_1h.csv", "SOLUSDT_1h.csv", "XRPUSDT_1h.csv", "BNBUSDT_1h.csv"] {
-        let path = testkit::data_dir().join("binance_1h").join(file);
+        let path = testkit::candle_file(file);
         let coin = stream::replay::coin_of_file(&path).unwrap();
         let all = stream::replay::read_candles(&path, &coin).unwrap();
         ticks.extend(all[all.len().saturating_sub(hours)..].iter().cloned());
     }
     db.store.load_ticks(&ticks).await.unwrap();
-    let body = std::fs::read(markets_file()).unwrap();
+    let body = testkit::data().read("coingecko/dashbrd_coins_markets.json").unwrap();
     let snapshots =
         coingecko::parse_markets(&body, &domain::VsCurrency::parse("usd").unwrap(), chrono::Utc::now())
             .unwrap();
@@ -36,15 +36,6 @@ pub async fn populated(hours: usize) -> TestDb {
     };
     transform.run(transform::TransformRequest { full: true }).await.unwrap();
     db
-}
-
-fn markets_file() -> PathBuf {
-    let dir = testkit::data_dir().join("coingecko");
-    std::fs::read_dir(&dir)
-        .unwrap()
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .find(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.contains("markets")))
-        .unwrap_or_else(|| panic!("no markets response in {}", dir.display()))
 }
 
 pub fn options() -> LoadOptions {

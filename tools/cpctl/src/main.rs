@@ -2,6 +2,7 @@
 //! code the Lambda functions run; this is only another front door.
 
 mod bench;
+mod history;
 mod schedule;
 mod streaming;
 
@@ -54,6 +55,9 @@ enum Command {
         #[arg(long)]
         coins: Option<String>,
     },
+    /// Fill history once: a backfill when CoinGecko answers, otherwise the shipped candles as a labelled
+    /// sample (only into a database without history); then transform and site. `just deploy-local` runs it.
+    History,
     /// Publish simulated price ticks (a random walk per coin) to KAFKA_TOPIC until stopped.
     Produce {
         /// Seconds between ticks.
@@ -68,7 +72,7 @@ enum Command {
     },
     /// Publish real hourly candles (Binance CSVs) as ticks to KAFKA_TOPIC.
     Replay {
-        /// CSV files. Default: every CSV in $CRYPTO_DATA_DIR/binance_1h (../shared/data).
+        /// CSV files (plain or .gz). Default: the shipped data/binance_1h (or $CRYPTO_DATA_DIR/binance_1h).
         files: Vec<PathBuf>,
         /// Replay N times faster than real time (3600 = one candle-hour per second). Default: as fast as possible.
         #[arg(long)]
@@ -87,7 +91,7 @@ enum Command {
     },
     /// Load real hourly candles (Binance CSVs) as observations, straight into Postgres (no Kafka).
     LoadHistory {
-        /// CSV files. Default: every CSV in $CRYPTO_DATA_DIR/binance_1h (../shared/data).
+        /// CSV files (plain or .gz). Default: the shipped data/binance_1h (or $CRYPTO_DATA_DIR/binance_1h).
         files: Vec<PathBuf>,
     },
     /// Create (if missing) or delete Kafka topics, e.g. for scratch runs.
@@ -127,6 +131,7 @@ async fn main() -> std::process::ExitCode {
     telemetry::init(match &cli.command {
         Command::Ingest => "ingest",
         Command::Backfill { .. } => "backfill",
+        Command::History => "history",
         Command::Produce { .. } => "producer",
         Command::Replay { .. } => "replay",
         Command::Consume => "consumer",
@@ -188,6 +193,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let report = ingest::backfill::backfill(&source, &store, &request).await?;
             println!("{}", serde_json::to_string(&report)?);
         }
+        Command::History => {
+            let report = history::run(&settings).await?;
+            println!("{}", serde_json::to_string(&report)?);
+        }
         Command::Produce { interval_secs, seed, count } => {
             streaming::produce(&settings, interval_secs, seed, count).await?;
         }
@@ -196,11 +205,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Consume => streaming::consume(&settings).await?,
         Command::Transform { full } => {
-            let mut job = transform::Transform::from_settings(&settings).await?;
-            if full {
-                // A full rebuild reads everything stored up to now.
-                job.watermark_lag_secs = 0.0;
-            }
+            let job = transform::Transform::from_settings(&settings).await?;
             let report = job.run(transform::TransformRequest { full }).await?;
             println!("{}", serde_json::to_string(&report)?);
         }

@@ -148,19 +148,16 @@ pub async fn replay(
     Ok(())
 }
 
+/// The shipped candle files (`data/binance_1h`, or `$CRYPTO_DATA_DIR/binance_1h`).
 pub fn default_candle_files() -> anyhow::Result<Vec<PathBuf>> {
-    let dir = std::env::var_os("CRYPTO_DATA_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("../shared/data"))
-        .join("binance_1h");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .with_context(|| {
-            format!("no candle folder at {}: pass CSV files or set CRYPTO_DATA_DIR", dir.display())
-        })?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "csv"))
-        .collect();
-    files.sort();
+    let data = dataset::DataDir::locate()?;
+    let files = data.candle_files()?;
+    if files.is_empty() {
+        bail!(
+            "no candle files in {}/binance_1h: pass CSV files or set CRYPTO_DATA_DIR",
+            data.root().display()
+        );
+    }
     Ok(files)
 }
 

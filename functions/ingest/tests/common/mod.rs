@@ -24,7 +24,7 @@ pub fn client(server: &MockServer, api_key: Option<&str>) -> coingecko::Client {
 
 /// The real `/coins/markets` response cut down to the five default coins.
 pub fn markets_body() -> String {
-    let raw = std::fs::read(testkit::data_dir().join("coingecko/dashbrd_coins_markets.json")).unwrap();
+    let raw = testkit::data().read("coingecko/dashbrd_coins_markets.json").unwrap();
     let items: Vec<serde_json::Value> = serde_json::from_slice(&raw).unwrap();
     let picked: Vec<_> = items
         .into_iter()

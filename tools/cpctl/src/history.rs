@@ -1,0 +1,139 @@
+//! First-run history (`cpctl history`; `just deploy-local` starts it in the
+//! background on every start, so it must be cheap when there is nothing to do).
+//!
+//! - CoinGecko answers `/ping`: the resumable backfill of the last
+//!   [`BACKFILL_DAYS`] days (chunks already stored are skipped), and any
+//!   stand-in sample history is deleted: real data replaces it.
+//! - CoinGecko cannot be reached (no Internet, or refused) and the database
+//!   holds no history at all: the shipped Binance candles, stored as source
+//!   `sample`, moved forward in time so they end at the hour before now, with a
+//!   `sample_history` row per coin saying what they really are. The dashboard
+//!   labels them on every page; they are never passed off as market data.
+//!
+//! Either way the transform (full) and the site follow at once, so the
+//! dashboard has its charts without waiting for the next scheduled cycle.
+
+use anyhow::Context;
+use chrono::{Duration, Utc};
+use domain::{CoinId, TickSource};
+use serde::Serialize;
+use settings::Settings;
+use storage::{PgStore, RunOutcome, RunStatus, SampleHistory};
+use tracing::{info, warn};
+
+/// History fetched when CoinGecko answers: the Demo plan serves the last 365 days.
+pub const BACKFILL_DAYS: i64 = 364;
+
+/// What `cpctl history` did.
+#[derive(Debug, Serialize)]
+#[serde(tag = "source", rename_all = "snake_case")]
+pub enum HistoryReport {
+    /// Real history from CoinGecko.
+    Coingecko { backfill: ingest::backfill::BackfillReport, sample_ticks_removed: u64 },
+    /// The shipped candles, labelled as a sample.
+    Sample(SampleReport),
+    /// CoinGecko unreachable, and history already stored: nothing to do.
+    AlreadyStored,
+}
+
+#[derive(Debug, Default, Serialize)]
+pub struct SampleReport {
+    pub coins: usize,
+    pub candles: usize,
+    pub new_rows: u64,
+    pub shift_days: i64,
+}
+
+pub async fn run(settings: &Settings) -> anyhow::Result<HistoryReport> {
+    let store = PgStore::connect(&settings.database_url).await?;
+    let source = coingecko::Client::new(&settings.coingecko)?;
+    let report = match source.ping().await {
+        Ok(()) => {
+            let now = Utc::now();
+            info!(base = source.base_url(), days = BACKFILL_DAYS, "CoinGecko answers: backfilling history");
+            let request = ingest::backfill::BackfillRequest {
+                coins: settings.coins.clone(),
+                vs_currency: settings.vs_currency.clone(),
+                from: now - Duration::days(BACKFILL_DAYS),
+                to: now,
+            };
+            let backfill = ingest::backfill::backfill(&source, &store, &request).await?;
+            let removed = store.remove_sample_history().await?;
+            if removed > 0 {
+                info!(rows = removed, "real history arrived: the sample history is deleted");
+            }
+            HistoryReport::Coingecko { backfill, sample_ticks_removed: removed }
+        }
+        Err(e) => {
+            warn!(error = %e, base = source.base_url(), "CoinGecko cannot be reached");
+            let presence = store.history_presence().await?;
+            if presence.coingecko || presence.sample_coins > 0 {
+                info!(
+                    coingecko = presence.coingecko,
+                    sample_coins = presence.sample_coins,
+                    "history already stored; nothing to load"
+                );
+                return Ok(HistoryReport::AlreadyStored);
+            }
+            info!("loading the shipped candles as sample history, labelled as such");
+            HistoryReport::Sample(load_sample(&store, &settings.coins).await?)
+        }
+    };
+    // The new rows reach the dashboard now, not on the next scheduled cycle.
+    let transform = transform::Transform::from_settings(settings).await?;
+    transform.run(transform::TransformRequest { full: true }).await?;
+    site_gen::SiteGen::from_settings(settings).await?.run().await?;
+    Ok(report)
+}
+
+/// Loads every configured coin's shipped candles as `sample` history, one
+/// transaction per coin, recorded as a `history` run.
+async fn load_sample(store: &PgStore, coins: &[CoinId]) -> anyhow::Result<SampleReport> {
+    let data = dataset::DataDir::locate()?;
+    let now = Utc::now();
+    storage::record_run(
+        store,
+        "history",
+        serde_json::json!({ "source": "sample" }),
+        |_run| async move {
+            let mut report = SampleReport::default();
+            for file in data.candle_files()? {
+                let Some(coin) = dataset::coin_of_file(&file).filter(|c| coins.contains(c)) else {
+                    continue;
+                };
+                let candles = dataset::read_candles(&file)?;
+                let (Some(first), Some(last)) = (candles.first(), candles.last()) else {
+                    warn!(file = %file.display(), "no candles in the file");
+                    continue;
+                };
+                let shift = stream::replay::shift_to_end_before(last.open_time, now);
+                let ticks = stream::replay::candle_ticks(&candles, &coin, TickSource::Sample, shift);
+                let sample = SampleHistory {
+                    coin: coin.clone(),
+                    original_from: first.open_time,
+                    original_to: last.open_time,
+                    shift_secs: shift.num_seconds(),
+                    candles: i32::try_from(candles.len()).context("too many candles")?,
+                };
+                let added = store.load_sample_history(&sample, &ticks).await?;
+                info!(%coin, rows = added, shift_days = shift.num_days(), "sample history loaded");
+                report.coins += 1;
+                report.candles += candles.len();
+                report.new_rows += added;
+                report.shift_days = shift.num_days();
+            }
+            if report.coins == 0 {
+                anyhow::bail!("no candle file in {} for the configured coins", data.root().display());
+            }
+            Ok::<_, anyhow::Error>(report)
+        },
+        |r: &SampleReport| RunOutcome {
+            status: RunStatus::Succeeded,
+            rows_in: r.candles as i64,
+            rows_out: r.new_rows as i64,
+            error: None,
+            details: serde_json::json!({ "source": "sample", "coins": r.coins, "shift_days": r.shift_days }),
+        },
+    )
+    .await
+}
