@@ -211,6 +211,12 @@ fmt:
 # The same build as the tests and deploy-local (dev, Polars optimised; see README, "Builds"), so no second
 # build of everything; on durable settings (synchronous_commit=on, as the stack runs).
 bench *ARGS:
+    #!/usr/bin/env bash
+    set -euo pipefail
     cargo build --quiet --locked -p cpctl
+    reference="$(mktemp)"
+    trap 'rm -f "$reference"' EXIT
+    # pandas first, on an idle machine, like our own runs.
+    scripts/bench/reference.sh >"$reference"
     {{cpctl_bin}} bench-consume {{ARGS}}
-    {{cpctl_bin}} bench-transform
+    {{cpctl_bin}} bench-transform --reference "$reference"

@@ -41,6 +41,11 @@ pub struct TransformReport {
     /// Observations of the recomputed days dropped by cleaning, by reason.
     pub dropped: BTreeMap<String, i64>,
     pub elapsed_ms: u64,
+    /// The run's phases: reading observations (watermarks and affected days
+    /// included), the pure compute, writing results and committing.
+    pub load_ms: u64,
+    pub compute_ms: u64,
+    pub write_ms: u64,
 }
 
 /// The transform job with its settings and pool, built once per process.
@@ -85,13 +90,28 @@ fn parse_request(payload: serde_json::Value) -> Result<TransformRequest, Transfo
     }
 }
 
+impl Outputs {
+    /// How many alerts each coin has.
+    pub fn alert_counts(&self) -> Result<BTreeMap<String, usize>, TransformError> {
+        let mut counts = BTreeMap::new();
+        for coin in strings(&self.alerts, "coin")? {
+            *counts.entry(coin).or_default() += 1;
+        }
+        Ok(counts)
+    }
+}
+
 /// The frames of one run, restricted to the recomputed days.
-struct Outputs {
-    hourly: DataFrame,
-    ranking: DataFrame,
-    alerts: DataFrame,
-    volume: DataFrame,
-    dropped: DataFrame,
+#[derive(Debug)]
+pub struct Outputs {
+    pub hourly: DataFrame,
+    pub ranking: DataFrame,
+    pub alerts: DataFrame,
+    pub volume: DataFrame,
+    /// Rows cleaning dropped, by reason.
+    pub dropped: DataFrame,
+    /// How long each transform took (clean, hourly, ranking, alerts, volume).
+    pub steps: Vec<(&'static str, std::time::Duration)>,
 }
 
 impl Transform {
@@ -192,7 +212,11 @@ impl Transform {
         };
         let observations = io::load(&tx, &marks, from, to).await?;
         let observed = observations.height();
+        let load_ms = started.elapsed().as_millis() as u64;
+        let computing = Instant::now();
         let outputs = self.compute(observations, recompute.as_ref())?;
+        let compute_ms = computing.elapsed().as_millis() as u64;
+        let writing = Instant::now();
         let days = match &recompute {
             Some(days) => days.len(),
             None => distinct_days(&outputs.hourly)?,
@@ -200,6 +224,7 @@ impl Transform {
         write_outputs(&tx, run_id, recompute.as_ref(), &outputs).await?;
         write_watermarks(&tx, &marks).await?;
         tx.commit().await.map_err(|e| TransformError::query("commit the transform", &e))?;
+        let write_ms = writing.elapsed().as_millis() as u64;
 
         let dropped =
             strings(&outputs.dropped, "reason")?.into_iter().zip(ints(&outputs.dropped, "rows")?).collect();
@@ -214,42 +239,69 @@ impl Transform {
             volume_rows: outputs.volume.height(),
             dropped,
             elapsed_ms: started.elapsed().as_millis() as u64,
+            load_ms,
+            compute_ms,
+            write_ms,
         })
     }
 
-    /// The pure part: every transform, then each output cut to the recomputed days.
-    fn compute(
+    /// [`compute`] with this job's settings.
+    pub fn compute(
         &self,
         observations: DataFrame,
         days: Option<&BTreeSet<NaiveDate>>,
     ) -> Result<Outputs, TransformError> {
-        let classified = transforms::classify(observations.lazy(), &self.clean).collect()?;
-        let clean = transforms::kept(classified.clone().lazy()).collect()?;
-        let hourly = transforms::hourly(clean.clone().lazy()).collect()?;
-        let ranking = transforms::daily_ranking(clean.clone().lazy()).collect()?;
-        let hour_alerts = transforms::alerts(hourly.clone().lazy(), &self.alerts).collect()?;
-        let day_alerts = transforms::snapshot_alerts(clean.clone().lazy(), &self.alerts).collect()?;
-        let alerts = hour_alerts.vstack(&day_alerts)?;
-        let volume = transforms::daily_volume(clean.lazy()).collect()?;
-        // On an incremental run, each output keeps the rows whose UTC day is recomputed.
-        let days = days.map(|days| {
-            lit(Series::new("days".into(), days.iter().copied().collect::<Vec<_>>())).implode(false)
-        });
-        let in_days = |df: DataFrame, day: Expr| -> Result<DataFrame, TransformError> {
-            Ok(match &days {
-                Some(days) => df.lazy().filter(day.is_in(days.clone(), false)).collect()?,
-                None => df,
-            })
-        };
-        let utc_day = |column: &str| col(column).dt().date();
-        Ok(Outputs {
-            hourly: in_days(hourly, utc_day("hour"))?,
-            ranking: in_days(ranking, col("day"))?,
-            alerts: in_days(alerts, utc_day("at"))?,
-            volume: in_days(volume, col("day"))?,
-            dropped: transforms::drop_counts(in_days(classified, utc_day("ts"))?.lazy()).collect()?,
-        })
+        compute(observations, &self.clean, &self.alerts, days)
     }
+}
+
+/// The pure part of a run: every transform over an observations frame (the
+/// `transforms` crate's input), then each output cut to `days` (all of them
+/// when `None`). No I/O: tested on literal frames, timed alone by the bench.
+pub fn compute(
+    observations: DataFrame,
+    clean_config: &CleanConfig,
+    alert_config: &AlertConfig,
+    days: Option<&BTreeSet<NaiveDate>>,
+) -> Result<Outputs, TransformError> {
+    let mut steps = Vec::with_capacity(5);
+    let mut timed = |step: &'static str, started: Instant| steps.push((step, started.elapsed()));
+    let started = Instant::now();
+    let classified = transforms::classify(observations.lazy(), clean_config).collect()?;
+    let clean = transforms::kept(classified.clone().lazy()).collect()?;
+    timed("clean", started);
+    let started = Instant::now();
+    let hourly = transforms::hourly(clean.clone().lazy()).collect()?;
+    timed("hourly", started);
+    let started = Instant::now();
+    let ranking = transforms::daily_ranking(clean.clone().lazy()).collect()?;
+    timed("ranking", started);
+    let started = Instant::now();
+    let hour_alerts = transforms::alerts(hourly.clone().lazy(), alert_config).collect()?;
+    let day_alerts = transforms::snapshot_alerts(clean.clone().lazy(), alert_config).collect()?;
+    let alerts = hour_alerts.vstack(&day_alerts)?;
+    timed("alerts", started);
+    let started = Instant::now();
+    let volume = transforms::daily_volume(clean.lazy()).collect()?;
+    timed("volume", started);
+    // On an incremental run, each output keeps the rows whose UTC day is recomputed.
+    let days = days
+        .map(|days| lit(Series::new("days".into(), days.iter().copied().collect::<Vec<_>>())).implode(false));
+    let in_days = |df: DataFrame, day: Expr| -> Result<DataFrame, TransformError> {
+        Ok(match &days {
+            Some(days) => df.lazy().filter(day.is_in(days.clone(), false)).collect()?,
+            None => df,
+        })
+    };
+    let utc_day = |column: &str| col(column).dt().date();
+    Ok(Outputs {
+        hourly: in_days(hourly, utc_day("hour"))?,
+        ranking: in_days(ranking, col("day"))?,
+        alerts: in_days(alerts, utc_day("at"))?,
+        volume: in_days(volume, col("day"))?,
+        dropped: transforms::drop_counts(in_days(classified, utc_day("ts"))?.lazy()).collect()?,
+        steps,
+    })
 }
 
 fn midnight(day: NaiveDate) -> DateTime<Utc> {
@@ -392,6 +444,55 @@ mod tests {
         let err = parse_request(serde_json::json!({"full": "yes"})).unwrap_err();
         assert!(matches!(err, TransformError::BadRequest(_)), "{err}");
         assert_eq!(lambda_runtime::Diagnostic::from(err).error_type, "Transform.Permanent");
+    }
+
+    /// Hourly ticks of one coin at the given prices, from 2024-03-30T22:00Z.
+    fn ticks(coin: &str, prices: &[f64]) -> Vec<domain::Tick> {
+        let start = DateTime::parse_from_rfc3339("2024-03-30T22:00:00Z").unwrap().with_timezone(&Utc);
+        prices
+            .iter()
+            .enumerate()
+            .map(|(i, &price)| domain::Tick {
+                coin: domain::CoinId::parse(coin).unwrap(),
+                event_time: start + Duration::hours(i as i64),
+                price,
+                volume: Some(2.0),
+                interval_secs: 3600,
+                source: domain::TickSource::Replay,
+                seq: i as u64,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn compute_runs_every_transform_on_a_literal_frame() {
+        // Bitcoin jumps 6 % in its third hour; solana never moves more than 1 %;
+        // a duplicate of bitcoin's first tick is dropped by cleaning.
+        let mut all = ticks("bitcoin", &[100.0, 100.0, 106.0, 106.5]);
+        all.extend(ticks("solana", &[10.0, 10.1, 10.0, 10.05]));
+        all.push(all[0].clone());
+        let frame = crate::ticks_frame(&all).unwrap();
+        let out = compute(frame, &CleanConfig::default(), &AlertConfig::default(), None).unwrap();
+        assert_eq!(out.hourly.height(), 8, "one candle per coin and hour");
+        assert_eq!(out.alert_counts().unwrap(), BTreeMap::from([("bitcoin".to_owned(), 1)]));
+        assert_eq!(floats(&out.alerts, "price_after").unwrap(), vec![106.0]);
+        assert_eq!(strings(&out.dropped, "reason").unwrap(), vec!["duplicate".to_owned()]);
+        // Two UTC days (22:00 and 23:00 on the 30th, 00:00 and 01:00 on the 31st) per coin.
+        assert_eq!(out.volume.height(), 4);
+        // Volume in USD: base volume × price, summed per day (bitcoin on the 31st: 2 × 106 + 2 × 106.5).
+        let volumes = floats(&out.volume, "volume_usd").unwrap();
+        assert!(volumes.contains(&425.0), "{volumes:?}");
+    }
+
+    #[test]
+    fn compute_keeps_only_the_days_asked_for() {
+        let frame = crate::ticks_frame(&ticks("bitcoin", &[100.0, 100.0, 106.0, 106.5])).unwrap();
+        let day = NaiveDate::from_ymd_opt(2024, 3, 31).unwrap();
+        let out =
+            compute(frame, &CleanConfig::default(), &AlertConfig::default(), Some(&BTreeSet::from([day])))
+                .unwrap();
+        assert_eq!(out.hourly.height(), 2, "the two hours of the 31st");
+        assert_eq!(out.alerts.height(), 1, "the jump at 00:00 on the 31st");
     }
 
     #[test]

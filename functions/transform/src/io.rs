@@ -142,20 +142,51 @@ pub(crate) async fn load(
         source.push(r.get::<_, String>(6));
         ingested.push(r.get::<_, i64>(7));
     }
-    let frame = df!(
-        "coin" => coin,
-        "ts" => ts,
-        "price" => price,
-        "volume_base" => vol_base,
-        "volume_24h" => vol_24h,
-        "change_24h_pct" => change,
-        "source" => source,
-        "ingested_at" => ingested,
+    frame(Columns { coin, ts, price, vol_base, vol_24h, change, source, ingested })
+}
+
+/// The observations frame's columns, times in Unix microseconds.
+struct Columns {
+    coin: Vec<Option<String>>,
+    ts: Vec<Option<i64>>,
+    price: Vec<Option<f64>>,
+    vol_base: Vec<Option<f64>>,
+    vol_24h: Vec<Option<f64>>,
+    change: Vec<Option<f64>>,
+    source: Vec<String>,
+    ingested: Vec<i64>,
+}
+
+fn frame(c: Columns) -> Result<DataFrame, TransformError> {
+    Ok(df!(
+        "coin" => c.coin,
+        "ts" => c.ts,
+        "price" => c.price,
+        "volume_base" => c.vol_base,
+        "volume_24h" => c.vol_24h,
+        "change_24h_pct" => c.change,
+        "source" => c.source,
+        "ingested_at" => c.ingested,
     )?
     .lazy()
     .with_columns([col("ts").cast(utc_datetime()), col("ingested_at").cast(utc_datetime())])
-    .collect()?;
-    Ok(frame)
+    .collect()?)
+}
+
+/// Ticks (stream ticks, replayed or shipped candles) as the observations frame
+/// the transforms take, built in memory: the benchmark's compute-only input.
+pub fn ticks_frame(ticks: &[domain::Tick]) -> Result<DataFrame, TransformError> {
+    let micros = |t: &domain::Tick| t.event_time.timestamp_micros();
+    frame(Columns {
+        coin: ticks.iter().map(|t| Some(t.coin.as_str().to_owned())).collect(),
+        ts: ticks.iter().map(|t| Some(micros(t))).collect(),
+        price: ticks.iter().map(|t| Some(t.price)).collect(),
+        vol_base: ticks.iter().map(|t| t.volume).collect(),
+        vol_24h: vec![None; ticks.len()],
+        change: vec![None; ticks.len()],
+        source: ticks.iter().map(|t| t.source.as_str().to_owned()).collect(),
+        ingested: ticks.iter().map(micros).collect(),
+    })
 }
 
 /// The strings of a column.

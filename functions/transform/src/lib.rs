@@ -15,4 +15,5 @@ mod handler;
 mod io;
 
 pub use error::TransformError;
-pub use handler::{Transform, TransformReport, TransformRequest, handle};
+pub use handler::{Outputs, Transform, TransformReport, TransformRequest, compute, handle};
+pub use io::ticks_frame;

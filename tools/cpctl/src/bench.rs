@@ -3,6 +3,8 @@
 //! produce-to-commit latency at a fixed rate. Runs on a scratch database and
 //! scratch topics, removed afterwards, so it never touches the pipeline's data.
 
+use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -41,16 +43,52 @@ pub struct Options {
     max_wait_ms: u64,
 }
 
+#[derive(Debug, clap::Args)]
+pub struct TransformOptions {
+    /// The pandas reference's JSON report (scripts/bench/reference.sh) on the
+    /// same candles: printed beside ours, as ratios, with its alert counts checked.
+    #[arg(long)]
+    reference: Option<PathBuf>,
+    /// Compute-only runs; the best is reported.
+    #[arg(long, default_value_t = 5)]
+    repeat: u32,
+}
+
+/// What the pandas reference reports (the fields the bench reads).
+#[derive(Debug, serde::Deserialize)]
+struct Reference {
+    pandas: String,
+    observations: usize,
+    compute_s: f64,
+    /// Best time of each transform, in seconds.
+    transforms_s: BTreeMap<String, f64>,
+    alerts_per_coin: BTreeMap<String, usize>,
+}
+
 /// `just bench` (transform and site part): a full run over every candle of the
-/// five coins, an incremental run after one new hour, then site generation.
-pub async fn transform(settings: &Settings) -> anyhow::Result<()> {
+/// five coins, phase by phase, an incremental run after one new hour, the pure
+/// compute alone (against pandas's when given), then site generation.
+pub async fn transform(settings: &Settings, options: TransformOptions) -> anyhow::Result<()> {
+    let reference: Option<Reference> = match &options.reference {
+        Some(path) => Some(
+            serde_json::from_slice(
+                &std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?,
+            )
+            .with_context(|| format!("{} is not the pandas reference's JSON report", path.display()))?,
+        ),
+        None => None,
+    };
     let scratch = Scratch::create(settings).await?;
-    let result = run_transform(&scratch).await;
+    let result = run_transform(&scratch, &options, reference.as_ref()).await;
     scratch.remove().await;
     result
 }
 
-async fn run_transform(scratch: &Scratch) -> anyhow::Result<()> {
+async fn run_transform(
+    scratch: &Scratch,
+    options: &TransformOptions,
+    reference: Option<&Reference>,
+) -> anyhow::Result<()> {
     let mut ticks = Vec::new();
     for file in crate::streaming::default_candle_files()? {
         let coin = stream::replay::coin_of_file(&file).context("unknown candle file")?;
@@ -65,8 +103,15 @@ async fn run_transform(scratch: &Scratch) -> anyhow::Result<()> {
     };
     let full = job.run(transform::TransformRequest { full: true }).await?;
     println!(
-        "bench: transform full run     {:>7} ms for {} observations ({} hourly rows, {} alerts)",
-        full.elapsed_ms, full.observations, full.hourly_rows, full.alerts
+        "bench: transform full run     {:>7} ms for {} observations ({} hourly rows, {} alerts): \
+         load {} ms, compute {} ms, write {} ms",
+        full.elapsed_ms,
+        full.observations,
+        full.hourly_rows,
+        full.alerts,
+        full.load_ms,
+        full.compute_ms,
+        full.write_ms
     );
     // One new hour for every coin, after the last stored one.
     let last = ticks.iter().map(|t| t.event_time).max().context("no candles")?;
@@ -81,7 +126,71 @@ async fn run_transform(scratch: &Scratch) -> anyhow::Result<()> {
         "bench: transform incremental  {:>7} ms after one new hour ({} days recomputed, {} observations read)",
         incremental.elapsed_ms, incremental.days, incremental.observations
     );
+    let (compute, alerts, steps) = compute_only(&job, &ticks, options.repeat)?;
+    let steps: Vec<String> =
+        steps.iter().map(|(step, took)| format!("{step} {:.0} ms", took.as_secs_f64() * 1e3)).collect();
+    println!(
+        "bench: compute only (Polars)  {:>7.0} ms best of {}, {} observations in memory, {} alerts ({})",
+        compute.as_secs_f64() * 1e3,
+        options.repeat,
+        ticks.len(),
+        alerts.values().sum::<usize>(),
+        steps.join(", ")
+    );
+    if let Some(reference) = reference {
+        anyhow::ensure!(
+            reference.observations == ticks.len() && reference.alerts_per_coin == alerts,
+            "the pandas reference disagrees: {} observations and alerts {:?}, against {} and {:?}",
+            reference.observations,
+            reference.alerts_per_coin,
+            ticks.len(),
+            alerts
+        );
+        let pandas_ms = reference.compute_s * 1e3;
+        let steps: Vec<String> =
+            reference.transforms_s.iter().map(|(step, s)| format!("{step} {:.0} ms", s * 1e3)).collect();
+        println!(
+            "bench: compute only (pandas)  {pandas_ms:>7.0} ms best of its runs, same input, same alerts (pandas {}; {})",
+            reference.pandas,
+            steps.join(", ")
+        );
+        println!(
+            "bench: ratio Polars compute / pandas compute   {:.2} (target <= 0.33)",
+            compute.as_secs_f64() * 1e3 / pandas_ms
+        );
+        println!(
+            "bench: ratio full run with I/O / pandas compute {:.2} (target <= 2)",
+            full.elapsed_ms as f64 / pandas_ms
+        );
+    }
     site(scratch, &ticks).await
+}
+
+/// What a compute-only run found: its best time, the alerts per coin, and
+/// the best time of each transform.
+type ComputeOnly = (Duration, BTreeMap<String, usize>, Vec<(&'static str, Duration)>);
+
+/// The five transforms alone, on the candles as an in-memory frame, `runs`
+/// times; the alerts per coin must match pandas's.
+fn compute_only(job: &transform::Transform, ticks: &[Tick], runs: u32) -> anyhow::Result<ComputeOnly> {
+    let frame = transform::ticks_frame(ticks)?;
+    let mut best = Duration::MAX;
+    let mut alerts = BTreeMap::new();
+    let mut steps: Vec<(&'static str, Duration)> = Vec::new();
+    for _ in 0..runs.max(1) {
+        let started = Instant::now();
+        let outputs = job.compute(frame.clone(), None)?;
+        best = best.min(started.elapsed());
+        alerts = outputs.alert_counts()?;
+        if steps.is_empty() {
+            steps = outputs.steps;
+        } else {
+            for (best, (_, took)) in steps.iter_mut().zip(outputs.steps) {
+                best.1 = best.1.min(took);
+            }
+        }
+    }
+    Ok((best, alerts, steps))
 }
 
 /// Site generation over what the transform produced: the five coins' hourly

@@ -105,7 +105,7 @@ enum Command {
     Site,
     /// Benchmark the transform on a scratch database (a full run over the five coins' candles, then one
     /// new hour), then site generation over the result.
-    BenchTransform,
+    BenchTransform(bench::TransformOptions),
 }
 
 #[derive(Debug, Subcommand)]
@@ -238,7 +238,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
         },
         Command::BenchConsume(options) => bench::consume(&settings, options).await?,
-        Command::BenchTransform => bench::transform(&settings).await?,
+        Command::BenchTransform(options) => bench::transform(&settings, options).await?,
     }
     Ok(())
 }
