@@ -11,19 +11,22 @@ pub enum TransformError {
     Storage(#[from] StorageError),
 
     #[error("Postgres failed to {what}: {message}")]
-    Query { what: &'static str, message: String },
+    Query { what: std::borrow::Cow<'static, str>, message: String },
 
     #[error("a Polars transform failed: {0}")]
     Polars(#[from] polars::error::PolarsError),
 }
 
 impl TransformError {
-    pub(crate) fn query(what: &'static str, err: &tokio_postgres::Error) -> Self {
+    pub(crate) fn query(
+        what: impl Into<std::borrow::Cow<'static, str>>,
+        err: &tokio_postgres::Error,
+    ) -> Self {
         let message = match err.as_db_error() {
             Some(db) => format!("{} ({})", db.message(), db.code().code()),
             None => err.to_string(),
         };
-        Self::Query { what, message }
+        Self::Query { what: what.into(), message }
     }
 
     pub fn is_retryable(&self) -> bool {

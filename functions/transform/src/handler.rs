@@ -12,7 +12,7 @@ use transforms::{AlertConfig, CleanConfig};
 use uuid::Uuid;
 
 use crate::TransformError;
-use crate::io::{self, dates, floats, instants, int4s, ints, strings};
+use crate::io::{self, floats, instants, int4s, ints, strings};
 
 /// Key of the advisory lock that lets one transform run at a time per database.
 const TRANSFORM_LOCK: i64 = 0x7472_616e_7366; // "transf"
@@ -352,40 +352,34 @@ async fn write_outputs(
             .map_err(|e| TransformError::query("clear recomputed days", &e))?;
     }
 
-    let h = &out.hourly;
-    tx.execute(
-        "INSERT INTO price_hourly (coin_id, hour, avg_price, open, high, low, close, observations)
-         SELECT * FROM UNNEST($1::text[], $2::timestamptz[], $3::float8[], $4::float8[], $5::float8[],
-                              $6::float8[], $7::float8[], $8::int4[])",
-        &[
-            &strings(h, "coin")?,
-            &instants(h, "hour")?,
-            &floats(h, "avg_price")?,
-            &floats(h, "open")?,
-            &floats(h, "high")?,
-            &floats(h, "low")?,
-            &floats(h, "close")?,
-            &int4s(h, "observations")?,
-        ],
-    )
-    .await
-    .map_err(|e| TransformError::query("store hourly candles", &e))?;
-
-    let r = &out.ranking;
-    tx.execute(
-        "INSERT INTO daily_ranking (day, coin_id, last_price, prev_last_price, performance, rank)
-         SELECT * FROM UNNEST($1::date[], $2::text[], $3::float8[], $4::float8[], $5::float8[], $6::int4[])",
-        &[
-            &dates(r, "day")?,
-            &strings(r, "coin")?,
-            &floats(r, "last_price")?,
-            &floats(r, "prev_last_price")?,
-            &floats(r, "performance")?,
-            &int4s(r, "rank")?,
-        ],
-    )
-    .await
-    .map_err(|e| TransformError::query("store daily rankings", &e))?;
+    use io::Kind::{Date, Float8, Int4, Text, Timestamptz};
+    let hourly = [
+        ("coin_id", "coin", Text),
+        ("hour", "hour", Timestamptz),
+        ("avg_price", "avg_price", Float8),
+        ("open", "open", Float8),
+        ("high", "high", Float8),
+        ("low", "low", Float8),
+        ("close", "close", Float8),
+        ("observations", "observations", Int4),
+    ];
+    io::copy_into(tx, "price_hourly", &hourly, &out.hourly).await?;
+    let ranking = [
+        ("day", "day", Date),
+        ("coin_id", "coin", Text),
+        ("last_price", "last_price", Float8),
+        ("prev_last_price", "prev_last_price", Float8),
+        ("performance", "performance", Float8),
+        ("rank", "rank", Int4),
+    ];
+    io::copy_into(tx, "daily_ranking", &ranking, &out.ranking).await?;
+    let volume = [
+        ("coin_id", "coin", Text),
+        ("day", "day", Date),
+        ("method", "method", Text),
+        ("volume_usd", "volume_usd", Float8),
+    ];
+    io::copy_into(tx, "daily_volume", &volume, &out.volume).await?;
 
     let a = &out.alerts;
     tx.execute(
@@ -406,15 +400,6 @@ async fn write_outputs(
     )
     .await
     .map_err(|e| TransformError::query("store alerts", &e))?;
-
-    let v = &out.volume;
-    tx.execute(
-        "INSERT INTO daily_volume (coin_id, day, method, volume_usd)
-         SELECT * FROM UNNEST($1::text[], $2::date[], $3::text[], $4::float8[])",
-        &[&strings(v, "coin")?, &dates(v, "day")?, &strings(v, "method")?, &floats(v, "volume_usd")?],
-    )
-    .await
-    .map_err(|e| TransformError::query("store daily volume", &e))?;
 
     let d = &out.dropped;
     tx.execute(

@@ -218,14 +218,102 @@ pub(crate) fn instants(df: &DataFrame, name: &str) -> Result<Vec<DateTime<Utc>>,
         .collect())
 }
 
-/// A date column (days since the epoch underneath) as dates.
-pub(crate) fn dates(df: &DataFrame, name: &str) -> Result<Vec<NaiveDate>, TransformError> {
-    let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default();
-    Ok(df
-        .column(name)?
-        .cast(&DataType::Int32)?
-        .i32()?
+/// What a column becomes in Postgres.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Kind {
+    Text,
+    Float8,
+    Int4,
+    Timestamptz,
+    Date,
+}
+
+/// One output column read out of a frame. Nulls stay nulls, never "", NaN, 0
+/// or 1970-01-01: the tables' NOT NULL constraints reject them loudly.
+enum Values {
+    Text(Vec<Option<String>>),
+    Float8(Vec<Option<f64>>),
+    Int4(Vec<Option<i32>>),
+    Timestamptz(Vec<Option<DateTime<Utc>>>),
+    Date(Vec<Option<NaiveDate>>),
+}
+
+impl Values {
+    fn read(df: &DataFrame, name: &str, kind: Kind) -> Result<Self, TransformError> {
+        let column = df.column(name)?;
+        Ok(match kind {
+            Kind::Text => Self::Text(column.str()?.iter().map(|v| v.map(str::to_owned)).collect()),
+            Kind::Float8 => Self::Float8(column.cast(&DataType::Float64)?.f64()?.iter().collect()),
+            Kind::Int4 => Self::Int4(column.strict_cast(&DataType::Int32)?.i32()?.iter().collect()),
+            Kind::Timestamptz => Self::Timestamptz(
+                column
+                    .cast(&utc_datetime())?
+                    .cast(&DataType::Int64)?
+                    .i64()?
+                    .iter()
+                    .map(|us| us.and_then(DateTime::<Utc>::from_timestamp_micros))
+                    .collect(),
+            ),
+            Kind::Date => {
+                let epoch = NaiveDate::from_epoch_days(0);
+                Self::Date(
+                    column
+                        .cast(&DataType::Int32)?
+                        .i32()?
+                        .iter()
+                        .map(|d| d.and_then(|d| epoch?.checked_add_signed(chrono::Duration::days(d.into()))))
+                        .collect(),
+                )
+            }
+        })
+    }
+
+    fn at(&self, row: usize) -> &(dyn tokio_postgres::types::ToSql + Sync) {
+        match self {
+            Self::Text(v) => &v[row],
+            Self::Float8(v) => &v[row],
+            Self::Int4(v) => &v[row],
+            Self::Timestamptz(v) => &v[row],
+            Self::Date(v) => &v[row],
+        }
+    }
+}
+
+/// Appends every row of `df` to `table` with binary `COPY`: `columns` maps
+/// the table's columns to the frame's, in order. The one write path of the
+/// transform's output tables (their recomputed days are deleted first).
+pub(crate) async fn copy_into(
+    tx: &Transaction<'_>,
+    table: &str,
+    columns: &[(&str, &str, Kind)],
+    df: &DataFrame,
+) -> Result<u64, TransformError> {
+    use tokio_postgres::types::Type;
+    let what = || format!("store {table}");
+    let names: Vec<&str> = columns.iter().map(|(column, ..)| *column).collect();
+    let types: Vec<Type> = columns
         .iter()
-        .map(|d| epoch + chrono::Duration::days(i64::from(d.unwrap_or_default())))
-        .collect())
+        .map(|(.., kind)| match kind {
+            Kind::Text => Type::TEXT,
+            Kind::Float8 => Type::FLOAT8,
+            Kind::Int4 => Type::INT4,
+            Kind::Timestamptz => Type::TIMESTAMPTZ,
+            Kind::Date => Type::DATE,
+        })
+        .collect();
+    let values: Vec<Values> =
+        columns.iter().map(|(_, name, kind)| Values::read(df, name, *kind)).collect::<Result<_, _>>()?;
+    let sink = tx
+        .copy_in(&format!("COPY {table} ({}) FROM STDIN (FORMAT binary)", names.join(", ")))
+        .await
+        .map_err(|e| TransformError::query(what(), &e))?;
+    let writer = tokio_postgres::binary_copy::BinaryCopyInWriter::new(sink, &types);
+    futures::pin_mut!(writer);
+    let mut row: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = Vec::with_capacity(values.len());
+    for i in 0..df.height() {
+        row.clear();
+        row.extend(values.iter().map(|v| v.at(i)));
+        writer.as_mut().write(&row).await.map_err(|e| TransformError::query(what(), &e))?;
+    }
+    writer.finish().await.map_err(|e| TransformError::query(what(), &e))
 }
