@@ -1,6 +1,7 @@
 //! The site generator: reads the transformed tables and renders `templates/`
-//! into a self-contained static dashboard (pages, uPlot, styles, data inside),
-//! published to an S3 website bucket or to a local folder.
+//! into a self-contained static dashboard (pages with their chart data inside,
+//! uPlot, styles, and each long history's hours in a file the page fetches on
+//! zoom), published to an S3 website bucket or to a local folder.
 //!
 //! Three steps, each testable alone: [`load`] (one read-only snapshot of
 //! Postgres into [`SiteData`]), [`render`] (pure: data to files) and

@@ -4,11 +4,16 @@
 //! Templates and assets are compiled into the binary: the Lambda needs nothing
 //! beside it. Tera escapes every `{{ }}` of the `.html` templates; no template
 //! marks anything `safe`, and the chart data goes into an escaped attribute.
+//!
+//! A coin page carries its chart data inline but light: daily candles for the
+//! long views, hourly ones for the last [`INLINE_DAYS`] days. Every hour of a
+//! longer history goes into `data/coins/<id>.hourly.json`, which `dashboard.js`
+//! fetches only when the reader zooms into the older history.
 
 use std::collections::BTreeSet;
 use std::sync::LazyLock;
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Duration, NaiveTime, Utc};
 use md5::{Digest, Md5};
 use serde::Serialize;
 use tera::{Context, Tera};
@@ -16,7 +21,7 @@ use tera::{Context, Tera};
 use crate::SiteError;
 use crate::error::tera_message;
 use crate::format;
-use crate::model::{Alert, Coin, Freshness, Sample, SiteData};
+use crate::model::{Alert, Coin, Freshness, Hourly, Sample, SiteData};
 
 /// One file of the site.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,8 +40,9 @@ impl SiteFile {
     }
 }
 
-/// The whole site, in publishing order: assets first, then pages, the overview
-/// last, so a visitor never gets a page whose assets are not there yet.
+/// The whole site, in publishing order: assets first, then each coin's hourly
+/// data before its page, the overview last, so a visitor never gets a page
+/// whose assets or data are not there yet.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Site {
     pub files: Vec<SiteFile>,
@@ -61,6 +67,10 @@ impl Site {
 /// assets carry their content hash in their name, so they never change.
 const PAGE_CACHE: &str = "no-cache";
 const ASSET_CACHE: &str = "public, max-age=31536000, immutable";
+/// A coin's hourly data keeps one name and is revalidated like the pages: it
+/// changes with every new hour, and a page left open across a run still finds
+/// it (a content-hashed name would be deleted by the next run under it).
+const DATA_CACHE: &str = "no-cache";
 
 const TEMPLATES: [(&str, &str); 8] = [
     ("base.html", include_str!("../../templates/base.html")),
@@ -86,6 +96,13 @@ const ASSETS: [(&str, &str, &str, &[u8]); 5] = [
 const OVERVIEW_ALERTS: usize = 10;
 /// The sparkline covers the last week of hourly closes.
 const SPARKLINE_HOURS: i64 = 7 * 24;
+/// A coin page carries hourly candles from midnight UTC this many days before
+/// its last hour's day: what the 30-day and 7-day views show. Older hours are
+/// inline as daily candles, and each hour in the coin's hourly data file.
+const INLINE_DAYS: i64 = 30;
+/// More than this between two hours is a hole in the history: the price line
+/// breaks there (`dashboard.js` applies the same rule to the hours).
+const HOLE_SECS: i64 = 3 * 3600;
 
 /// What never changes within a process: the parsed templates and the
 /// fingerprinted assets. Built once, on first use (a warm Lambda reuses it).
@@ -151,9 +168,22 @@ pub fn render(data: &SiteData) -> Result<Site, SiteError> {
     let latest_alerts: Vec<AlertRow> = data.alerts.iter().map(|a| alert_row(a, data)).collect();
 
     for (coin, card) in data.coins.iter().zip(&cards) {
+        let (older, recent) = split_hours(&coin.hourly);
         let mut context = Context::new();
+        // Every hour, beside the page, when the page itself holds only days of the older ones.
+        if !older.is_empty() {
+            let path = hourly_path(&coin.id);
+            files.push(SiteFile {
+                body: columns(&coin.hourly).to_string().into_bytes(),
+                path: path.clone(),
+                content_type: content_type("json"),
+                cache_control: DATA_CACHE,
+            });
+            context.insert("hourly", &path);
+            context.insert("inline_days", &INLINE_DAYS);
+        }
         context.insert("coin", card);
-        context.insert("chart", &chart_json(coin, &data.vs_currency));
+        context.insert("chart", &chart_json(coin, older, recent, &data.vs_currency));
         let mut alerts: Vec<AlertRow> = coin.alerts.iter().rev().map(|a| alert_row(a, data)).collect();
         alerts.truncate(100);
         context.insert("alerts", &alerts);
@@ -366,18 +396,83 @@ fn sparkline(coin: &Coin) -> Option<String> {
     )
 }
 
-/// The coin page's chart data, columnar (what uPlot takes), times in Unix seconds.
-fn chart_json(coin: &Coin, currency: &str) -> String {
-    let sig = |x: f64| format::significant(x, 7);
-    let hours = &coin.hourly;
-    let day_secs =
-        |d: chrono::NaiveDate| d.and_hms_opt(0, 0, 0).map(|t| t.and_utc().timestamp()).unwrap_or(0);
+/// Where a coin's hourly data file goes (the page links it relative to the root).
+fn hourly_path(coin_id: &str) -> String {
+    format!("data/coins/{coin_id}.hourly.json")
+}
+
+/// The hours a coin page shows only as days, and the hours it carries inline:
+/// those from midnight UTC [`INLINE_DAYS`] days before the last hour's day.
+fn split_hours(hours: &[Hourly]) -> (&[Hourly], &[Hourly]) {
+    let Some(last) = hours.last() else { return (&[], &[]) };
+    let from = (last.hour.date_naive() - Duration::days(INLINE_DAYS)).and_time(NaiveTime::MIN).and_utc();
+    hours.split_at(hours.partition_point(|h| h.hour < from))
+}
+
+/// Prices are kept to 7 significant digits, so the chart data stays small.
+fn sig(x: f64) -> f64 {
+    format::significant(x, 7)
+}
+
+/// Hourly candles as columns (what uPlot takes), times in Unix seconds: the
+/// coin page's inline hours and the whole of its hourly data file.
+fn columns(hours: &[Hourly]) -> serde_json::Value {
     serde_json::json!({
-        "currency": currency,
         "t": hours.iter().map(|h| h.hour.timestamp()).collect::<Vec<_>>(),
         "h": hours.iter().map(|h| sig(h.high)).collect::<Vec<_>>(),
         "l": hours.iter().map(|h| sig(h.low)).collect::<Vec<_>>(),
         "c": hours.iter().map(|h| sig(h.close)).collect::<Vec<_>>(),
+    })
+}
+
+/// Daily candles of `hours` (UTC days), as columns: each day at its last hour,
+/// with that hour's close and the day's high and low, so the band and line look
+/// as the hours do at the scale of months. `gaps` lists the days that follow a
+/// hole in the history: the line breaks before them, as it does between hours
+/// (a hole within one day shows once its hours are loaded). The opens are left
+/// out: the chart draws none.
+fn daily_columns(hours: &[Hourly]) -> serde_json::Value {
+    let (mut t, mut high, mut low, mut close, mut gaps) = (vec![], vec![], vec![], vec![], vec![]);
+    let mut previous: Option<DateTime<Utc>> = None;
+    for day in hours.chunk_by(|a, b| a.hour.date_naive() == b.hour.date_naive()) {
+        let (Some(first), Some(last)) = (day.first(), day.last()) else { continue };
+        if previous.is_some_and(|p| (first.hour - p).num_seconds() > HOLE_SECS) {
+            gaps.push(t.len());
+        }
+        t.push(last.hour.timestamp());
+        high.push(sig(day.iter().map(|h| h.high).fold(f64::NEG_INFINITY, f64::max)));
+        low.push(sig(day.iter().map(|h| h.low).fold(f64::INFINITY, f64::min)));
+        close.push(sig(last.close));
+        previous = Some(last.hour);
+    }
+    serde_json::json!({ "t": t, "h": high, "l": low, "c": close, "gaps": gaps })
+}
+
+/// The range the coin page opens on, in days (0: the whole history): the last
+/// 30 days (else 7, else 365) when that range holds two days of hours and is not
+/// everything (the live part of a long history).
+fn opening_days(hours: &[Hourly]) -> i64 {
+    let (Some(first), Some(last)) = (hours.first(), hours.last()) else { return 0 };
+    [30, 7, 365]
+        .into_iter()
+        .find(|days| {
+            let from = last.hour - Duration::days(*days);
+            let inside = hours.len() - hours.partition_point(|h| h.hour < from);
+            from > first.hour && inside >= 48 && inside < hours.len()
+        })
+        .unwrap_or(0)
+}
+
+/// The coin page's chart data, columnar (what uPlot takes), times in Unix
+/// seconds: the `older` hours as `days`, the `recent` ones as `hours`.
+fn chart_json(coin: &Coin, older: &[Hourly], recent: &[Hourly], currency: &str) -> String {
+    let day_secs =
+        |d: chrono::NaiveDate| d.and_hms_opt(0, 0, 0).map(|t| t.and_utc().timestamp()).unwrap_or(0);
+    serde_json::json!({
+        "currency": currency,
+        "open": opening_days(&coin.hourly),
+        "days": daily_columns(older),
+        "hours": columns(recent),
         "alerts": coin.alerts.iter()
             .map(|a| serde_json::json!([a.at.timestamp(), sig(a.price_after), format::significant(a.change_pct, 4)]))
             .collect::<Vec<_>>(),
@@ -508,4 +603,72 @@ fn run_groups(data: &SiteData) -> Vec<RunGroup> {
                 .collect(),
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+
+    fn hours(offsets: impl IntoIterator<Item = i64>) -> Vec<Hourly> {
+        let start = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
+        offsets
+            .into_iter()
+            .map(|h| {
+                let x = 100.0 + h as f64;
+                Hourly {
+                    hour: start + Duration::hours(h),
+                    open: x,
+                    high: x + 1.0,
+                    low: x - 1.0,
+                    close: x,
+                    avg: x,
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_page_holds_the_hours_from_midnight_thirty_days_before_the_last_day() {
+        let all = hours(0..24 * 40 + 5);
+        let (older, recent) = split_hours(&all);
+        assert_eq!(older.len() + recent.len(), all.len());
+        // The last hour is on day 40 (04:00): hours from day 10, 00:00 on are inline.
+        assert_eq!(older.len(), 24 * 10);
+        assert_eq!(recent[0].hour.format("%H:%M").to_string(), "00:00");
+        let short = hours(0..24 * 20);
+        assert_eq!(split_hours(&short).0.len(), 0, "a short history is all inline");
+        assert_eq!(split_hours(&[]), (&[][..], &[][..]));
+    }
+
+    #[test]
+    fn days_take_the_extremes_and_last_close_and_break_after_holes() {
+        // Day 0 whole; day 1 from 02:00 (a 3 h hole: no break); day 2 missing;
+        // day 3 from 00:00; day 4 from 04:00 after day 3 ended at 20:00 (8 h: a break).
+        let offsets = (0..24).chain(26..48).chain(72..24 * 3 + 21).chain(24 * 4 + 4..24 * 5);
+        let days = daily_columns(&hours(offsets));
+        assert_eq!(days["t"].as_array().map(Vec::len), Some(4));
+        assert_eq!(days["gaps"], serde_json::json!([2, 3]), "{days}");
+        // Day 0: hours 0..=23, closes 100..=123.
+        assert_eq!(days["t"][0], Utc.with_ymd_and_hms(2026, 1, 1, 23, 0, 0).unwrap().timestamp());
+        assert_eq!(
+            (&days["h"][0], &days["l"][0], &days["c"][0]),
+            (&124.0.into(), &99.0.into(), &123.0.into())
+        );
+    }
+
+    #[test]
+    fn pages_open_on_the_live_part_of_a_long_history() {
+        assert_eq!(opening_days(&hours(0..24 * 90)), 30);
+        assert_eq!(opening_days(&hours(0..24 * 20)), 7, "everything fits in 30 days, not in 7");
+        assert_eq!(opening_days(&hours(0..24 * 5)), 0, "everything fits in 7 days");
+        // Ten days of hours, a month without, a day of hours: 30 d holds too few; 7 d as well.
+        let sparse = hours((0..240).chain(24 * 40..24 * 40 + 24));
+        assert_eq!(opening_days(&sparse), 0);
+        // 300 days of hours, then one hour 99 days later: only the last year holds two days of hours.
+        let stale = hours((0..24 * 300).chain([24 * 399]));
+        assert_eq!(opening_days(&stale), 365);
+        assert_eq!(opening_days(&[]), 0);
+    }
 }

@@ -3,7 +3,8 @@
 //! playwright-core (site-gen/web/check-pages.mjs), loads the pages from the
 //! same local file server as `just serve`, on a desktop and on a phone-sized
 //! screen in dark mode. No console error, no failed request, charts drawn, no
-//! sideways scrolling; the screenshots are kept in .state/artefacts/screenshots
+//! sideways scrolling, no hourly data file on a coin page's first view but its
+//! hours loaded on zoom; the screenshots are kept in .state/artefacts/screenshots
 //! (or $ARTEFACTS_DIR).
 
 mod common;
@@ -99,6 +100,26 @@ async fn overview_and_coin_pages_load_cleanly_with_their_charts_drawn() {
             for chart in ["price-chart", "volume-chart", "rank-chart"] {
                 assert!(drawn("canvas", chart) >= 1, "{at}: {chart} drawn: {}", r["charts"]);
             }
+            // Ninety days of history: the first view is the page alone (and the shared assets);
+            // zooming into the older sixty days loads their hours.
+            let first = &r["firstView"];
+            let resources = first["resources"].as_array().unwrap();
+            assert!(
+                resources.iter().all(|f| f["path"].as_str().unwrap().contains("/assets/")),
+                "{at}: the first view loads only the page and its assets: {first}"
+            );
+            let zoom = &r["zoom"];
+            let id = page.trim_start_matches("coins/").trim_end_matches(".html");
+            let file = format!("/data/coins/{id}.hourly.json");
+            assert_eq!(zoom["state"], "loaded", "{at}: hours loaded on zoom: {zoom}");
+            assert_eq!(zoom["fetched"], serde_json::json!([{ "path": file, "status": 200 }]), "{at}");
+            eprintln!(
+                "{at}: first view {} B of HTML ({} B with assets), {} B of hourly data on zoom",
+                first["html"],
+                first["html"].as_i64().unwrap()
+                    + resources.iter().map(|f| f["bytes"].as_i64().unwrap()).sum::<i64>(),
+                zoom["bytes"]
+            );
         }
     }
     eprintln!("screenshots ({}) in {}", report["chromium"], out.display());

@@ -264,3 +264,147 @@ fn no_24h_change_across_a_hole_in_the_history() {
     let card = index.split("data-coin=\"bitcoin\"").nth(1).unwrap().split("</a>").next().unwrap();
     assert!(card.contains("24 h change: not enough history"), "{card}");
 }
+
+/// Tera's escaping undone: what the browser gives `dashboard.js` for an attribute.
+fn attribute(html: &str, name: &str) -> Option<String> {
+    let start = html.find(&format!(" {name}=\""))? + name.len() + 3;
+    let raw = &html[start..start + html[start..].find('"')?];
+    Some(
+        raw.replace("&quot;", "\"")
+            .replace("&#x2F;", "/")
+            .replace("&#x27;", "'")
+            .replace("&lt;", "<")
+            .replace("&gt;", ">")
+            .replace("&amp;", "&"),
+    )
+}
+
+/// 3.5 years of hourly candles (31,973 hours, as the shipped sample holds) with
+/// prices of seven significant digits, daily volume and rank, an alert every other day.
+fn long_history() -> SiteData {
+    const HOURS: i64 = 31_973;
+    let mut data = fixed();
+    let end = at(47);
+    let start = end - Duration::hours(HOURS - 1);
+    let mut seed = 42_u64;
+    let mut noise = move || {
+        seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+        (seed >> 11) as f64 / (1u64 << 53) as f64 - 0.5
+    };
+    let mut close = 30_000.123_4;
+    let coin = &mut data.coins[0];
+    coin.hourly = (0..HOURS)
+        .map(|h| {
+            let open = close;
+            close *= 1.0 + noise() * 0.01;
+            let (hi, lo) = (open.max(close) * (1.0 + noise().abs() * 0.004), open.min(close) * 0.998);
+            Hourly {
+                hour: start + Duration::hours(h),
+                open,
+                high: hi,
+                low: lo,
+                close,
+                avg: (open + close) / 2.0,
+            }
+        })
+        .collect();
+    let days: Vec<NaiveDate> = coin.hourly.iter().map(|h| h.hour.date_naive()).collect();
+    let mut days = days;
+    days.dedup();
+    coin.volume = days
+        .iter()
+        .map(|d| DailyVolume { day: *d, volume: 30e9 * (1.0 + noise()), method: "interval_sum".into() })
+        .collect();
+    coin.ranks = days
+        .iter()
+        .enumerate()
+        .map(|(i, d)| DailyRank { day: *d, rank: (i % 5) as i32 + 1, performance: 0.01 })
+        .collect();
+    coin.alerts = (0..HOURS)
+        .step_by(48)
+        .map(|h| Alert {
+            at: start + Duration::hours(h) + Duration::minutes(20),
+            ..alert("bitcoin", 0, 0.061, 30_000.0)
+        })
+        .collect();
+    data.alerts_total = coin.alerts.len() as i64;
+    data
+}
+
+#[test]
+fn a_long_history_keeps_the_coin_page_light_and_every_hour_in_its_data_file() {
+    let data = long_history();
+    let coin = &data.coins[0];
+    assert_eq!(coin.hourly.len(), 31_973);
+    let site = render(&data).unwrap();
+    let page = site.get("coins/bitcoin.html").unwrap();
+    let html = site.page("coins/bitcoin.html").unwrap();
+    let file = site.get("data/coins/bitcoin.hourly.json").expect("the hourly data file");
+    eprintln!(
+        "bitcoin, {} hours: page {} bytes, hourly data file {} bytes",
+        coin.hourly.len(),
+        page.body.len(),
+        file.body.len()
+    );
+    // The first view loads the page and the shared (cached) assets; nothing else.
+    assert!(page.body.len() <= 400_000, "the page weighs {} bytes", page.body.len());
+    assert!(html.contains("31973 hours,"), "the page still says how many hours it covers");
+
+    // Every hour, in order, in the file: what the page showed before.
+    assert_eq!((file.content_type, file.cache_control), ("application/json", "no-cache"));
+    let hourly: serde_json::Value = serde_json::from_slice(&file.body).unwrap();
+    let times: Vec<i64> = coin.hourly.iter().map(|h| h.hour.timestamp()).collect();
+    assert_eq!(hourly["t"], serde_json::json!(times));
+    // Prices to seven significant digits, as before.
+    for (key, want) in ["h", "l", "c"].into_iter().zip([
+        coin.hourly.iter().map(|h| h.high).collect::<Vec<_>>(),
+        coin.hourly.iter().map(|h| h.low).collect(),
+        coin.hourly.iter().map(|h| h.close).collect(),
+    ]) {
+        let got: Vec<f64> = hourly[key].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
+        assert_eq!(got.len(), want.len(), "{key}");
+        for (i, (got, want)) in got.iter().zip(&want).enumerate() {
+            assert!((got - want).abs() <= want * 1e-6, "{key}[{i}]: {got} for {want}");
+        }
+    }
+    // Published before the page that fetches it, which links it relative to itself.
+    let order = |path: &str| site.files.iter().position(|f| f.path == path).unwrap();
+    assert!(order("data/coins/bitcoin.hourly.json") < order("coins/bitcoin.html"));
+    assert_eq!(attribute(html, "data-hourly").as_deref(), Some("../data/coins/bitcoin.hourly.json"));
+
+    // Inline: the hours of the last 30 days (the opening view), days before them.
+    let chart: serde_json::Value = serde_json::from_str(&attribute(html, "data-chart").unwrap()).unwrap();
+    assert_eq!(chart["open"], 30);
+    let inline: Vec<i64> =
+        chart["hours"]["t"].as_array().unwrap().iter().map(|t| t.as_i64().unwrap()).collect();
+    let last = *times.last().unwrap();
+    assert_eq!(inline.last(), Some(&last));
+    assert!(inline[0] <= last - 30 * 86_400, "the 30-day view needs no fetch");
+    assert_eq!(&times[times.len() - inline.len()..], &inline[..], "the latest hours, each of them");
+    let days = chart["days"]["t"].as_array().unwrap();
+    let older = &coin.hourly[..times.len() - inline.len()];
+    let mut dates: Vec<NaiveDate> = older.iter().map(|h| h.hour.date_naive()).collect();
+    dates.dedup();
+    assert_eq!(days.len(), dates.len(), "a daily candle per older day");
+    assert!(chart["days"]["gaps"].as_array().unwrap().is_empty(), "no hole in this history");
+    // The day's last hour closes it; its band spans all its hours.
+    let first_day: Vec<&Hourly> = older.iter().take_while(|h| h.hour.date_naive() == dates[0]).collect();
+    assert_eq!(days[0], first_day.last().unwrap().hour.timestamp());
+    let high = first_day.iter().map(|h| h.high).fold(f64::MIN, f64::max);
+    assert!((chart["days"]["h"][0].as_f64().unwrap() - high).abs() <= high * 1e-6);
+    // Volume and rank stay daily and whole.
+    assert_eq!(chart["volume"]["t"].as_array().unwrap().len(), coin.volume.len());
+    assert_eq!(chart["rank"]["r"].as_array().unwrap().len(), coin.ranks.len());
+    assert_eq!(chart["alerts"].as_array().unwrap().len(), coin.alerts.len());
+}
+
+#[test]
+fn a_short_history_is_all_inline_and_has_no_data_file() {
+    let site = render(&fixed()).unwrap();
+    assert!(!site.files.iter().any(|f| f.path.starts_with("data/")));
+    let html = site.page("coins/bitcoin.html").unwrap();
+    assert!(!html.contains("data-hourly="));
+    let chart: serde_json::Value = serde_json::from_str(&attribute(html, "data-chart").unwrap()).unwrap();
+    assert_eq!(chart["hours"]["t"].as_array().unwrap().len(), 48);
+    assert!(chart["days"]["t"].as_array().unwrap().is_empty());
+}

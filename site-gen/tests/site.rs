@@ -58,6 +58,10 @@ async fn real_data_fills_every_page_and_a_rerun_rewrites_only_pages() {
         .get(0);
     let solana = dir.read("coins/solana.html");
     assert!(solana.contains(&format!("{hours} hours,")), "the coin page covers every hour");
+    // Forty days: the page holds the last thirty by the hour, its data file every hour.
+    assert!(solana.contains("data-hourly=\"..&#x2F;data&#x2F;coins&#x2F;solana.hourly.json\""));
+    let file: serde_json::Value = serde_json::from_str(&dir.read("data/coins/solana.hourly.json")).unwrap();
+    assert_eq!(file["t"].as_array().unwrap().len() as i64, hours, "every hour in the data file");
     let alerts: i64 = client
         .query_one("SELECT count(*) FROM price_alerts WHERE coin_id = ANY($1)", &[&options().coins])
         .await
@@ -79,13 +83,14 @@ async fn real_data_fills_every_page_and_a_rerun_rewrites_only_pages() {
     assert_eq!(again.published.deleted, 0);
     assert!(dir.read("runs.html").contains("site-gen"));
 
-    // A coin no longer followed loses its page.
+    // A coin no longer followed loses its page and its hourly data.
     let mut fewer = options();
     fewer.coins.retain(|c| c != "ripple");
     let site = SiteGen::new(db.store.clone(), fewer, Output::Dir(dir.0.clone()), None).await;
     let third = site.run().await.unwrap();
-    assert_eq!(third.published.deleted, 1);
+    assert_eq!(third.published.deleted, 2);
     assert!(!dir.0.join("coins/ripple.html").exists());
+    assert!(!dir.0.join("data/coins/ripple.hourly.json").exists());
 }
 
 /// `http://BUCKET.s3-website.localhost` on the local endpoint's port: LocalStack
@@ -102,7 +107,8 @@ async fn website_get(bucket: &str, path: &str) -> reqwest::Response {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_s3_website_serves_the_published_site_with_its_headers() {
-    let db = populated(24 * 10).await;
+    // Thirty-five days: the coin pages have hourly data files.
+    let db = populated(24 * 35).await;
     let bucket = TestBucket::new().await;
     let client = bucket.store.client().clone();
     let website = aws_sdk_s3::types::WebsiteConfiguration::builder()
@@ -135,15 +141,29 @@ async fn the_s3_website_serves_the_published_site_with_its_headers() {
     }
     // LocalStack's website endpoint leaves Cache-Control out (AWS's sends the
     // object's); the object itself must carry it.
-    for (key, cache) in
-        [("index.html", "no-cache"), (built.files[0].path.as_str(), "public, max-age=31536000, immutable")]
-    {
+    for (key, cache) in [
+        ("index.html", "no-cache"),
+        ("data/coins/bitcoin.hourly.json", "no-cache"),
+        (built.files[0].path.as_str(), "public, max-age=31536000, immutable"),
+    ] {
         let head = client.head_object().bucket(bucket.name()).key(key).send().await.unwrap();
         assert_eq!(head.cache_control(), Some(cache), "{key}");
     }
     let coin = website_get(bucket.name(), "coins/bitcoin.html").await;
     assert_eq!(coin.status(), 200);
     assert!(coin.text().await.unwrap().contains("data-chart="));
+    let hourly = website_get(bucket.name(), "data/coins/bitcoin.hourly.json").await;
+    assert_eq!(hourly.status(), 200);
+    assert_eq!(hourly.headers()["content-type"], "application/json");
+    let file: serde_json::Value = hourly.json().await.unwrap();
+    let hours: i64 = db
+        .client()
+        .await
+        .query_one("SELECT count(*) FROM price_hourly WHERE coin_id = 'bitcoin'", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(file["t"].as_array().unwrap().len() as i64, hours);
     let missing = website_get(bucket.name(), "no/such/page.html").await;
     assert_eq!(missing.status(), 404);
     assert!(missing.text().await.unwrap().contains("There is no such page"), "the error document");

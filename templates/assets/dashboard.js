@@ -1,5 +1,6 @@
 // Crypto dashboard: live ages and stale warnings on every page, uPlot charts on coin pages.
-// No dependencies beyond uPlot (shipped beside this file); no network requests.
+// No dependencies beyond uPlot (shipped beside this file). The one network request: a coin's
+// hourly data file (same site), fetched once the reader zooms into its older history.
 "use strict";
 
 (function () {
@@ -60,19 +61,47 @@
     return found;
   }
 
-  // A null after each hole in the hourly series (more than 3 h without data),
-  // so lines break there instead of joining distant points.
-  function withGaps(d) {
-    var out = { currency: d.currency, alerts: d.alerts, volume: d.volume, rank: d.rank, t: [], h: [], l: [], c: [] };
-    for (var i = 0; i < d.t.length; i++) {
-      if (i > 0 && d.t[i] - d.t[i - 1] > 3 * 3600) {
-        out.t.push(d.t[i - 1] + 3600);
-        out.h.push(null); out.l.push(null); out.c.push(null);
-      }
-      out.t.push(d.t[i]); out.h.push(d.h[i]); out.l.push(d.l[i]); out.c.push(d.c[i]);
+  // More than this between two hours is a hole in the history (render.rs's HOLE_SECS).
+  var HOLE = 3 * 3600;
+  // The older history is inline as days; its hours are fetched once a day is wider than this
+  // many pixels on the price chart.
+  var PX_PER_DAY = 4;
+
+  // The price series as uPlot takes it: the `days` (each at its last hour; render.rs lists in
+  // `gaps` those after a hole), then the `hours`, with a null after each hole in the history
+  // (more than 3 h without data) so lines break there instead of joining distant points.
+  // Points before `daysEnd` are days.
+  function priceSeries(days, hours) {
+    var s = { t: [], h: [], l: [], c: [], daysEnd: 0 };
+    function hole() {
+      s.t.push(s.t[s.t.length - 1] + 3600);
+      s.h.push(null); s.l.push(null); s.c.push(null);
     }
-    out.rank = breakDaily(d.rank.t, d.rank.r);
-    return out;
+    var gaps = {};
+    days.gaps.forEach(function (i) { gaps[i] = true; });
+    for (var i = 0; i < days.t.length; i++) {
+      if (gaps[i] && s.t.length) hole();
+      s.t.push(days.t[i]); s.h.push(days.h[i]); s.l.push(days.l[i]); s.c.push(days.c[i]);
+    }
+    s.daysEnd = s.t.length;
+    for (var j = 0; j < hours.t.length; j++) {
+      if (s.t.length && hours.t[j] - s.t[s.t.length - 1] > HOLE) hole();
+      s.t.push(hours.t[j]); s.h.push(hours.h[j]); s.l.push(hours.l[j]); s.c.push(hours.c[j]);
+    }
+    return s;
+  }
+
+  // Alerts become two point series aligned on the price series: ▲ up, ▼ down. An alert sits on
+  // the hour it fell in, or on the day: a day's point is at its last hour, so an alert earlier
+  // that day belongs to the next point when that is a day.
+  function markers(s, alerts) {
+    var ups = new Array(s.t.length).fill(null), downs = new Array(s.t.length).fill(null);
+    alerts.forEach(function (a) {
+      var i = floorIndex(s.t, a[0]);
+      if (i + 1 < s.daysEnd && s.t[i] < a[0]) i += 1;
+      (a[2] >= 0 ? ups : downs)[i] = a[1];
+    });
+    return [ups, downs];
   }
 
   function breakDaily(ts, vs) {
@@ -87,20 +116,15 @@
   function charts(root) {
     if (typeof uPlot === "undefined") return;
     var d = JSON.parse(root.getAttribute("data-chart"));
-    if (!d.t.length) return;
-    d = withGaps(d);
+    if (!d.hours.t.length) return;
+    var s = priceSeries(d.days, d.hours);
+    var rank = breakDaily(d.rank.t, d.rank.r);
     var colors = {
       fg: css("--fg"), muted: css("--muted"), line: css("--accent"), band: css("--band"),
       grid: css("--grid"), up: css("--up"), down: css("--down")
     };
     var price = money(d.currency), axisPrice = money(d.currency, true), big = compact(d.currency);
-
-    // Alerts become two point series aligned on the hourly axis: ▲ up, ▼ down.
-    var ups = new Array(d.t.length).fill(null), downs = new Array(d.t.length).fill(null);
-    d.alerts.forEach(function (a) {
-      var i = floorIndex(d.t, a[0]);
-      (a[2] >= 0 ? ups : downs)[i] = a[1];
-    });
+    var m = markers(s, d.alerts);
 
     // The y axis is as wide as its longest label.
     function axes(fmt, splits) {
@@ -116,7 +140,7 @@
     function width() { return Math.max(280, root.clientWidth - 20); }
     function height() { return window.innerWidth < 600 ? 220 : 320; }
     // Room for one labelled grid line per rank.
-    var worst = Math.max.apply(null, [1].concat(d.rank.r.filter(function (r) { return r != null; })));
+    var worst = Math.max.apply(null, [1].concat(rank.r.filter(function (r) { return r != null; })));
     function rankHeight() { return Math.max(Math.round(height() * 0.5), 60 + 20 * worst); }
     var none = function () { return null; };
     var all = [];
@@ -131,7 +155,49 @@
     }
     var common = { cursor: { drag: { x: true, y: false } }, hooks: { setScale: [syncX] } };
 
+    // The hours of the older history: fetched (once) when the price chart shows part of it
+    // with days wide enough for hours to matter, then drawn in place of the days.
+    var hourlyUrl = root.getAttribute("data-hourly"), hourly = "inline", ready = false;
+    var status = document.getElementById("hourly-status");
+    function setHourly(state, text) {
+      hourly = state;
+      root.setAttribute("data-hourly-state", state);
+      if (status) status.textContent = text;
+    }
+    function wantsHours(u) {
+      if (!hourlyUrl || hourly === "loading" || hourly === "loaded") return false;
+      var min = u.scales.x.min, max = u.scales.x.max;
+      if (min == null || max == null || min >= d.hours.t[0]) return false;
+      return (max - min) / 86400 * PX_PER_DAY < u.over.clientWidth;
+    }
+    function loadHours() {
+      setHourly("loading", "Loading hourly data…");
+      fetch(hourlyUrl)
+        .then(function (r) {
+          if (!r.ok) throw new Error("HTTP " + r.status);
+          return r.json();
+        })
+        .then(function (hours) {
+          s = priceSeries({ t: [], h: [], l: [], c: [], gaps: [] }, hours);
+          m = markers(s, d.alerts);
+          var x = priceChart.scales.x, min = x.min, max = x.max;
+          priceChart.setData([s.t, s.c, s.h, s.l, m[0], m[1]], false);
+          // Keeps the reader's range; the y scale fits the hours.
+          priceChart.setScale("x", { min: min, max: max });
+          setHourly("loaded", "");
+        })
+        .catch(function () {
+          // Days stay; the next zoom tries again.
+          setHourly("failed", "Hourly data could not be loaded: showing daily candles.");
+        });
+    }
+    // Not while the charts are built: each sets the x scale to its own data before the opening range.
+    function onPriceScale(u, key) {
+      if (ready && key === "x" && wantsHours(u)) loadHours();
+    }
+
     var priceChart = new uPlot(Object.assign({}, common, {
+      hooks: { setScale: [syncX, onPriceScale] },
       width: width(), height: height(),
       scales: { x: { time: true } },
       series: [
@@ -146,7 +212,7 @@
       ],
       bands: [{ series: [2, 3], fill: colors.band }],
       axes: axes(axisPrice)
-    }), [d.t, d.c, d.h, d.l, ups, downs], document.getElementById("price-chart"));
+    }), [s.t, s.c, s.h, s.l, m[0], m[1]], document.getElementById("price-chart"));
     all.push(priceChart);
 
     if (d.volume.t.length) {
@@ -158,7 +224,7 @@
         axes: axes(big)
       }), [d.volume.t, d.volume.v], document.getElementById("volume-chart")));
     }
-    if (d.rank.t.length) {
+    if (rank.t.length) {
       all.push(new uPlot(Object.assign({}, common, {
         width: width(), height: rankHeight(),
         scales: { x: { time: true }, y: { dir: -1, range: [0.5, worst + 0.5] } },
@@ -170,13 +236,13 @@
           for (var r = 1; r <= worst; r++) ranks.push(r);
           return ranks;
         })
-      }), [d.rank.t, d.rank.r], document.getElementById("rank-chart")));
+      }), [rank.t, rank.r], document.getElementById("rank-chart")));
     }
 
     // Range buttons: the last N days of the price series, or everything.
-    var last = d.t[d.t.length - 1], first = d.t[0];
     var buttons = root.querySelectorAll("button[data-range]");
     function show(days) {
+      var first = s.t[0], last = s.t[s.t.length - 1];
       var min = days > 0 ? Math.max(first, last - days * 86400) : first;
       buttons.forEach(function (b) { b.setAttribute("aria-pressed", String(Number(b.getAttribute("data-range")) === days)); });
       all[0].setScale("x", { min: min, max: last });
@@ -184,15 +250,10 @@
     buttons.forEach(function (b) {
       b.addEventListener("click", function () { show(Number(b.getAttribute("data-range"))); });
     });
-    // Open on the last 30 days (else 7 d, 1 y) when that range holds two days of hours and
-    // is not everything (the live part of a long history); otherwise the whole history.
-    var hours = d.c.filter(function (v) { return v != null; }).length;
-    var opening = [30, 7, 365].filter(function (days) {
-      var from = last - days * 86400;
-      var inside = d.t.filter(function (t, i) { return t >= from && d.c[i] != null; }).length;
-      return from > first && inside >= 48 && inside < hours;
-    })[0] || 0;
-    show(opening);
+    // The opening range, chosen by render.rs (opening_days): the last 30 days (else 7 d, 1 y)
+    // when that holds two days of hours and is not everything; otherwise the whole history.
+    ready = true;
+    show(d.open);
 
     var pending = 0;
     window.addEventListener("resize", function () {
