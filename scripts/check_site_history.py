@@ -2,8 +2,9 @@
 """Does a generated dashboard show history? (scripts/e2e.sh)
 
 Checks, in the folder a site-gen run wrote: the overview has a 7-day sparkline
-for each of the five coins, and each coin page's chart data spans at least a
-week of hourly points. Prints what it found as one line of JSON; exits 1 when
+for each of the five coins, each coin page's inline chart data spans at least
+a week of hourly points, and the hourly data file a page names (longer
+histories) exists and holds more hours than the page. Prints what it found as one line of JSON; exits 1 when
 any check fails, 2 when the site is not there yet.
 
 Usage: check_site_history.py SITE_DIR
@@ -35,9 +36,16 @@ def main() -> int:
             ok = False
             continue
         chart = json.loads(html.unescape(match.group(1)))
-        times = chart["t"]
-        found["hours"][coin] = len(times)
+        # The page carries the last 30 days hourly; older history as days, and
+        # every hour in the data file it names (fetched on zoom).
+        times = chart["hours"]["t"]
         ok = ok and len(times) >= 7 * 24 and times[-1] - times[0] >= WEEK
+        hourly = re.search(r'data-hourly="([^"]*)"', page.read_text())
+        if hourly:
+            data = page.parent / html.unescape(hourly.group(1))
+            times = json.loads(data.read_text())["t"] if data.is_file() else []
+            ok = ok and len(times) > len(chart["hours"]["t"])
+        found["hours"][coin] = len(times)
     print(json.dumps(found))
     return 0 if ok else 1
 
