@@ -216,7 +216,9 @@ bench *ARGS:
     cargo build --quiet --locked -p cpctl
     reference="$(mktemp)"
     trap 'rm -f "$reference"' EXIT
+    # The Python references (pandas transforms, confluent-kafka consumer) in their own venv.
+    python="$(scripts/bench/venv.sh --which)"
     # pandas first, on an idle machine, like our own runs.
-    scripts/bench/reference.sh >"$reference"
-    {{cpctl_bin}} bench-consume {{ARGS}}
+    scripts/bench/venv.sh scripts/bench/reference_transforms.py --json >"$reference"
+    {{cpctl_bin}} bench-consume --reference-consumer scripts/bench/reference_consumer.py --python "$python" {{ARGS}}
     {{cpctl_bin}} bench-transform --reference "$reference"

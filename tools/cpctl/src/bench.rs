@@ -4,7 +4,7 @@
 //! scratch topics, removed afterwards, so it never touches the pipeline's data.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -41,6 +41,13 @@ pub struct Options {
     /// Batching window of the poller in the latency run, in milliseconds.
     #[arg(long, default_value_t = 100)]
     max_wait_ms: u64,
+    /// The reference consumer (scripts/bench/reference_consumer.py) to run on
+    /// the same topic into the same, emptied table, with this Python.
+    #[arg(long, requires = "python")]
+    reference_consumer: Option<PathBuf>,
+    /// The Python that runs the reference consumer (scripts/bench/venv.sh --which).
+    #[arg(long)]
+    python: Option<PathBuf>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -335,6 +342,20 @@ async fn run(settings: &Settings, scratch: &Scratch, o: &Options) -> anyhow::Res
         rate(o.ticks, copy),
         copy.as_secs_f64()
     );
+    println!(
+        "bench: ratio consume / COPY  {:>10.2} (target >= 0.5)",
+        copy.as_secs_f64() / consumed.as_secs_f64()
+    );
+    if let (Some(script), Some(python)) = (&o.reference_consumer, &o.python) {
+        let python_secs = scratch.reference_consumer(python, script, o.ticks).await?;
+        println!(
+            "bench: Python consumer       {:>10.0} ticks/s ({:.1} s; confluent-kafka + psycopg executemany, \
+             same topic, same table)",
+            o.ticks as f64 / python_secs,
+            python_secs
+        );
+        println!("bench: ratio ours / Python   {:>10.2} (target >= 4)", python_secs / consumed.as_secs_f64());
+    }
 
     // 3. Latency, produce to commit, at a fixed rate.
     let timed = Timed { inner: &consumer, latencies: Mutex::new(Vec::new()) };
@@ -475,6 +496,8 @@ impl<H: BatchHandler + Sync> BatchHandler for Timed<'_, H> {
 /// A scratch database and topics, removed by [`Scratch::remove`].
 struct Scratch {
     db: String,
+    /// The scratch database's URL (for the reference consumer).
+    url: secrecy::SecretString,
     store: PgStore,
     settings: Settings,
     topic: String,
@@ -487,11 +510,42 @@ impl Scratch {
     async fn create(settings: &Settings) -> anyhow::Result<Self> {
         let id = uuid::Uuid::new_v4().simple().to_string();
         let db = format!("bench_{id}");
-        let (_, store) = storage::create_database(&settings.database_url, &db).await?;
+        let (url, store) = storage::create_database(&settings.database_url, &db).await?;
         let (topic, dlq, latency_topic) =
             (format!("bench-{id}"), format!("bench-dlq-{id}"), format!("bench-lat-{id}"));
         crate::streaming::create_topics(settings, &[(&topic, 6), (&dlq, 1), (&latency_topic, 6)]).await?;
-        Ok(Self { db, store, settings: settings.clone(), topic, dlq, latency_topic })
+        Ok(Self { db, url, store, settings: settings.clone(), topic, dlq, latency_topic })
+    }
+
+    /// Runs the Python reference consumer over the throughput topic into the
+    /// emptied `price_ticks`; its own measure of the time from its start to
+    /// the last commit, checked against the table.
+    async fn reference_consumer(&self, python: &Path, script: &Path, ticks: u64) -> anyhow::Result<f64> {
+        self.store.client().await?.batch_execute("TRUNCATE price_ticks").await?;
+        let output = tokio::process::Command::new(python)
+            .arg(script)
+            .args(["--brokers", &self.settings.kafka.brokers, "--topic", &self.topic])
+            .args(["--group", &format!("bench-python-{}", uuid::Uuid::new_v4())])
+            .args(["--expect", &ticks.to_string()])
+            // In the environment, not on the command line where `ps` shows it.
+            .env("DATABASE_URL", secrecy::ExposeSecret::expose_secret(&self.url))
+            .output()
+            .await
+            .with_context(|| format!("cannot run {} {}", python.display(), script.display()))?;
+        anyhow::ensure!(
+            output.status.success(),
+            "the reference consumer failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        #[derive(serde::Deserialize)]
+        struct Report {
+            seconds: f64,
+        }
+        let report: Report =
+            serde_json::from_slice(&output.stdout).context("the reference consumer's report")?;
+        let stored = self.count("price_ticks").await?;
+        anyhow::ensure!(stored == i64::try_from(ticks)?, "the reference consumer stored {stored} of {ticks}");
+        Ok(report.seconds)
     }
 
     async fn count(&self, table: &str) -> anyhow::Result<i64> {
