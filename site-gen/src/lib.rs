@@ -63,13 +63,17 @@ enum Sink {
 
 impl SiteGen {
     pub async fn from_settings(settings: &Settings) -> Result<Self, SiteError> {
+        Self::with_store(settings, PgStore::connect(&settings.database_url).await?).await
+    }
+
+    /// The generator of `settings` on an existing pool (a process that already has one).
+    pub async fn with_store(settings: &Settings, store: PgStore) -> Result<Self, SiteError> {
         let options = LoadOptions {
             coins: settings.coins.iter().map(|c| c.as_str().to_owned()).collect(),
             vs_currency: settings.vs_currency.as_str().to_owned(),
             stale_batch: settings.site.stale_batch,
             stale_stream: settings.site.stale_stream,
         };
-        let store = PgStore::connect(&settings.database_url).await?;
         Ok(Self::new(store, options, Output::parse(&settings.site.output)?, None).await)
     }
 

@@ -163,11 +163,11 @@ impl Client {
             Attempt::Done(body) => {
                 // The documented answer: {"gecko_says": "(V3) To the Moon!"}.
                 let says = serde_json::from_slice::<serde_json::Value>(&body)
-                    .ok()
-                    .and_then(|v| v.get("gecko_says").and_then(|s| s.as_str()).map(str::to_owned));
-                match says {
-                    Some(_) => Ok(()),
-                    None => Err(malformed(endpoint, String::from("no gecko_says field"), &body)),
+                    .is_ok_and(|v| v.get("gecko_says").is_some_and(serde_json::Value::is_string));
+                if says {
+                    Ok(())
+                } else {
+                    Err(malformed(endpoint, String::from("no gecko_says field"), &body))
                 }
             }
             Attempt::Retry { reason, .. } => {

@@ -17,16 +17,16 @@ use domain::{CoinId, HistoryPoint, MarketSnapshot, Tick, VsCurrency};
 use uuid::Uuid;
 
 pub use deadpool_postgres::Object as PgClient;
+pub use error::StorageError;
+pub use objects::{S3Store, s3_client};
+pub use pg::{PgStore, migrate};
+pub use scratch::{create_database, drop_database, ensure_database};
 
 /// Closes a pooled connection instead of returning it to the pool: for one
 /// whose session state (a lock, a setting) could not be reset.
 pub fn discard(client: PgClient) {
     drop(deadpool_postgres::Object::take(client));
 }
-pub use error::StorageError;
-pub use objects::{S3Store, s3_client};
-pub use pg::{PgStore, migrate};
-pub use scratch::{create_database, drop_database, ensure_database};
 
 /// How a run ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -60,17 +60,17 @@ pub struct Transform {
 
 impl Transform {
     pub async fn from_settings(settings: &Settings) -> Result<Self, TransformError> {
+        Self::with_store(settings, PgStore::connect(&settings.database_url).await?)
+    }
+
+    /// The job on an existing pool (a process that already has one).
+    pub fn with_store(settings: &Settings, store: PgStore) -> Result<Self, TransformError> {
         let t = &settings.transform;
         let clean = CleanConfig { max_deviation: t.max_deviation, neighbourhood: t.neighbourhood };
         let alerts = AlertConfig { threshold: t.alert_threshold, window: t.alert_window };
         clean.validate().map_err(|e| TransformError::BadRequest(e.to_string()))?;
         alerts.validate().map_err(|e| TransformError::BadRequest(e.to_string()))?;
-        Ok(Self {
-            store: PgStore::connect(&settings.database_url).await?,
-            clean,
-            alerts,
-            watermark_lag_secs: t.watermark_lag.as_secs_f64(),
-        })
+        Ok(Self { store, clean, alerts, watermark_lag_secs: t.watermark_lag.as_secs_f64() })
     }
 }
 
@@ -214,7 +214,7 @@ impl Transform {
         let observed = observations.height();
         let load_ms = started.elapsed().as_millis() as u64;
         let computing = Instant::now();
-        let outputs = self.compute(observations, recompute.as_ref())?;
+        let outputs = compute(observations, &self.clean, &self.alerts, recompute.as_ref())?;
         let compute_ms = computing.elapsed().as_millis() as u64;
         let writing = Instant::now();
         let days = match &recompute {
@@ -243,15 +243,6 @@ impl Transform {
             compute_ms,
             write_ms,
         })
-    }
-
-    /// [`compute`] with this job's settings.
-    pub fn compute(
-        &self,
-        observations: DataFrame,
-        days: Option<&BTreeSet<NaiveDate>>,
-    ) -> Result<Outputs, TransformError> {
-        compute(observations, &self.clean, &self.alerts, days)
     }
 }
 

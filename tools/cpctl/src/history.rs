@@ -79,10 +79,11 @@ pub async fn run(settings: &Settings) -> anyhow::Result<HistoryReport> {
             HistoryReport::Sample(load_sample(&store, &settings.coins).await?)
         }
     };
-    // The new rows reach the dashboard now, not on the next scheduled cycle.
-    let transform = transform::Transform::from_settings(settings).await?;
+    // The new rows reach the dashboard now, not on the next scheduled cycle;
+    // on this job's pool.
+    let transform = transform::Transform::with_store(settings, store.clone())?;
     transform.run(transform::TransformRequest { full: true }).await?;
-    site_gen::SiteGen::from_settings(settings).await?.run().await?;
+    site_gen::SiteGen::with_store(settings, store).await?.run().await?;
     Ok(report)
 }
 
