@@ -139,7 +139,8 @@ deploy-local:
     [[ $site == s3://* ]] || mkdir -p "$site"
     scripts/jobs.sh start lambda cargo lambda watch -A 127.0.0.1 -P {{lambda_port}}
     scripts/jobs.sh start consumer {{cpctl_bin}} consume
-    scripts/jobs.sh start producer {{cpctl_bin}} produce
+    # The walk continues the stored prices (first ingest, or the history job below) once there are some.
+    scripts/jobs.sh start producer {{cpctl_bin}} produce --wait-for-prices 60
     mark="$(date -u +%s)"
     scripts/jobs.sh start scheduler {{cpctl_bin}} schedule
     # History in the background, beside the first cycle: a backfill when CoinGecko

@@ -69,6 +69,11 @@ enum Command {
         /// Stop after this many ticks per coin. Default: run until Ctrl-C / SIGTERM.
         #[arg(long)]
         count: Option<u64>,
+        /// Wait up to this many seconds for a stored price of every coin (from the first ingest or
+        /// `cpctl history`) before the walk starts, so it continues the stored history instead of
+        /// jumping from a default level. Default: start at once.
+        #[arg(long)]
+        wait_for_prices: Option<u64>,
     },
     /// Publish real hourly candles (Binance CSVs) as ticks to KAFKA_TOPIC.
     Replay {
@@ -197,8 +202,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let report = history::run(&settings).await?;
             println!("{}", serde_json::to_string(&report)?);
         }
-        Command::Produce { interval_secs, seed, count } => {
-            streaming::produce(&settings, interval_secs, seed, count).await?;
+        Command::Produce { interval_secs, seed, count, wait_for_prices } => {
+            let wait = wait_for_prices.map(std::time::Duration::from_secs);
+            streaming::produce(&settings, interval_secs, seed, count, wait).await?;
         }
         Command::Replay { files, speed, limit } => {
             streaming::replay(&settings, files, speed, limit).await?;

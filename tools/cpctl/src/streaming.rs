@@ -50,12 +50,28 @@ pub async fn produce(
     interval_secs: u32,
     seed: Option<u64>,
     count: Option<u64>,
+    wait_for_prices: Option<Duration>,
 ) -> anyhow::Result<()> {
     if interval_secs == 0 {
         bail!("--interval-secs (PRODUCER_INTERVAL_SECS) must be at least 1");
     }
     let store = storage::PgStore::connect(&settings.database_url).await?;
-    let start = store.latest_prices(&settings.coins).await?;
+    let shutdown = shutdown_on_signal();
+    let mut start = store.latest_prices(&settings.coins).await?;
+    if let Some(wait) = wait_for_prices {
+        // deploy-local starts the producer beside the first ingest and the
+        // history job: a walk from default levels would meet the stored
+        // history with a jump, and the jump would raise alerts.
+        let deadline = tokio::time::Instant::now() + wait;
+        while start.len() < settings.coins.len() && tokio::time::Instant::now() < deadline {
+            info!(stored = start.len(), coins = settings.coins.len(), "waiting for stored prices");
+            tokio::select! {
+                () = tokio::time::sleep(Duration::from_secs(1)) => {}
+                () = shutdown.cancelled() => return Ok(()),
+            }
+            start = store.latest_prices(&settings.coins).await?;
+        }
+    }
     let seed = seed.unwrap_or_else(rand_seed);
     info!(
         seed,
@@ -66,7 +82,6 @@ pub async fn produce(
     );
     let mut simulator = Simulator::new(&settings.coins, &start, interval_secs, seed);
     let publisher = Publisher::new(&settings.kafka)?;
-    let shutdown = shutdown_on_signal();
     let mut timer = tokio::time::interval(Duration::from_secs(u64::from(interval_secs)));
     let mut sent = 0u64;
     while count.is_none_or(|c| sent < c) {
