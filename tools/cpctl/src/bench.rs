@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -41,6 +42,9 @@ pub struct Options {
     /// Batching window of the poller in the latency run, in milliseconds.
     #[arg(long, default_value_t = 100)]
     max_wait_ms: u64,
+    /// Ticks for each run of the write-path study.
+    #[arg(long, default_value_t = 200_000)]
+    write_path_ticks: usize,
     /// The reference consumer (scripts/bench/reference_consumer.py) to run on
     /// the same topic into the same, emptied table, with this Python.
     #[arg(long, requires = "python")]
@@ -293,23 +297,15 @@ async fn run(settings: &Settings, scratch: &Scratch, o: &Options) -> anyhow::Res
         Poller::new(kafka, &format!("bench-{}", uuid::Uuid::new_v4()), &scratch.topic, config.clone())?;
     let consume_started = Instant::now();
     let stop = CancellationToken::new();
-    let target = i64::try_from(o.ticks)?;
-    let stats = {
-        let run = poller.run(&consumer, stop.clone());
-        pin_mut!(run);
-        loop {
-            tokio::select! {
-                s = &mut run => break s,
-                () = tokio::time::sleep(Duration::from_millis(500)) => {
-                    if scratch.count("price_ticks").await? >= target {
-                        stop.cancel();
-                    }
-                }
-            }
-        }
-    };
+    // The run stops on the consumer's own count of stored rows: polling the
+    // table with count(*) would put a scan of it beside the writes being timed.
+    let counted =
+        Counted { inner: &consumer, stored: AtomicU64::new(0), target: o.ticks, stop: stop.clone() };
+    let stats = poller.run(&counted, stop).await;
     let total = started.elapsed();
     let consumed = consume_started.elapsed();
+    let stored = scratch.count("price_ticks").await?;
+    anyhow::ensure!(stored == i64::try_from(o.ticks)?, "the consumer stored {stored} of {} ticks", o.ticks);
     let rate = |n: u64, d: Duration| n as f64 / d.as_secs_f64();
     println!(
         "bench: produce               {:>10.0} ticks/s ({:.1} s)",
@@ -339,6 +335,25 @@ async fn run(settings: &Settings, scratch: &Scratch, o: &Options) -> anyhow::Res
         "bench: ratio consume / COPY  {:>10.2} (target >= 0.5)",
         copy.as_secs_f64() / consumed.as_secs_f64()
     );
+    // 3. Where consume's time goes: the consumer's own write (one committed
+    // INSERT ... ON CONFLICT per batch, as in the function) without Kafka or
+    // decoding, with every index of price_ticks and without each secondary one.
+    let sample = &ticks[..ticks.len().min(o.write_path_ticks)];
+    let indexes = scratch.secondary_indexes().await?;
+    let mut variants: Vec<(String, Vec<&str>)> = vec![(String::from("all indexes"), Vec::new())];
+    for (name, _) in &indexes {
+        variants.push((format!("without {name}"), vec![name.as_str()]));
+    }
+    variants.push((String::from("primary key only"), indexes.iter().map(|(n, _)| n.as_str()).collect()));
+    for (label, dropped) in &variants {
+        let took = scratch.write_path(sample, o.batch, dropped, &indexes).await?;
+        println!(
+            "bench: write path, {label:<28} {:>8.0} ticks/s ({} ticks, batches of {}, each committed)",
+            rate(sample.len() as u64, took),
+            sample.len(),
+            o.batch
+        );
+    }
     if let (Some(script), Some(python)) = (&o.reference_consumer, &o.python) {
         let python_secs = scratch.reference_consumer(python, script, o.ticks).await?;
         println!(
@@ -350,7 +365,7 @@ async fn run(settings: &Settings, scratch: &Scratch, o: &Options) -> anyhow::Res
         println!("bench: ratio ours / Python   {:>10.2} (target >= 4)", python_secs / consumed.as_secs_f64());
     }
 
-    // 3. Latency, produce to commit, at a fixed rate.
+    // 4. Latency, produce to commit, at a fixed rate.
     let timed = Timed { inner: &consumer, latencies: Mutex::new(Vec::new()) };
     let poller = Poller::new(
         kafka,
@@ -454,6 +469,25 @@ async fn paced(
     Ok(seq - offset)
 }
 
+/// Wraps the consumer function: counts the rows it stored and stops the
+/// poller once `target` are.
+struct Counted<'a, H> {
+    inner: &'a H,
+    stored: AtomicU64,
+    target: u64,
+    stop: CancellationToken,
+}
+
+impl<H: BatchHandler + Sync> BatchHandler for Counted<'_, H> {
+    async fn handle(&self, event: &KafkaEvent) -> Result<BatchReport, ConsumerError> {
+        let report = self.inner.handle(event).await?;
+        if self.stored.fetch_add(report.stored, Ordering::Relaxed) + report.stored >= self.target {
+            self.stop.cancel();
+        }
+        Ok(report)
+    }
+}
+
 /// Wraps the consumer function: after a batch is committed, records how long
 /// ago each of its ticks was sent.
 struct Timed<'a, H> {
@@ -539,6 +573,64 @@ impl Scratch {
         let stored = self.count("price_ticks").await?;
         anyhow::ensure!(stored == i64::try_from(ticks)?, "the reference consumer stored {stored} of {ticks}");
         Ok(report.seconds)
+    }
+
+    /// The indexes of `price_ticks` other than its primary key: name and definition.
+    async fn secondary_indexes(&self) -> anyhow::Result<Vec<(String, String)>> {
+        let rows = self
+            .store
+            .client()
+            .await?
+            .query(
+                "SELECT indexname::text, indexdef FROM pg_indexes
+                  WHERE tablename = 'price_ticks' AND indexname <> 'price_ticks_pkey' ORDER BY 1",
+                &[],
+            )
+            .await?;
+        Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+    }
+
+    /// The consumer's write alone, `batch` rows at a time, into the emptied
+    /// `price_ticks` without the `dropped` indexes; every index is back afterwards.
+    async fn write_path(
+        &self,
+        ticks: &[Tick],
+        batch: usize,
+        dropped: &[&str],
+        indexes: &[(String, String)],
+    ) -> anyhow::Result<Duration> {
+        let client = self.store.client().await?;
+        client.batch_execute("TRUNCATE price_ticks").await?;
+        for name in dropped {
+            client.batch_execute(&format!("DROP INDEX {name}")).await?;
+        }
+        let stored: Vec<storage::StoredTick> = ticks
+            .iter()
+            .enumerate()
+            .map(|(i, t)| storage::StoredTick {
+                tick: t.clone(),
+                partition: (i % 6) as i32,
+                offset: i as i64,
+            })
+            .collect();
+        let started = Instant::now();
+        for chunk in stored.chunks(batch.max(1)) {
+            let record = storage::BatchRecord {
+                run_id: uuid::Uuid::new_v4(),
+                started_at: Utc::now(),
+                records: chunk.len() as i64,
+                dead_lettered: 0,
+            };
+            storage::TickStore::store_ticks(&self.store, chunk, &record).await?;
+        }
+        let took = started.elapsed();
+        client.batch_execute("TRUNCATE price_ticks").await?;
+        for (name, definition) in indexes {
+            if dropped.contains(&name.as_str()) {
+                client.batch_execute(definition).await?;
+            }
+        }
+        Ok(took)
     }
 
     async fn count(&self, table: &str) -> anyhow::Result<i64> {
