@@ -1,26 +1,47 @@
-/// Why the site could not be generated or published.
+use std::sync::Arc;
+
+use telemetry::failure::{Classify, Disposition};
+
+/// A boxed cause, for the AWS SDK's many error types.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Why the site could not be generated or published. Causes are kept as
+/// `#[source]` errors; `telemetry::failure::Chain` prints them.
 #[derive(Debug, thiserror::Error)]
 pub enum SiteError {
     #[error(transparent)]
     Storage(#[from] storage::StorageError),
-    #[error("cannot {what}: {source}")]
+    #[error("cannot {what}")]
     Query {
         what: &'static str,
         #[source]
         source: tokio_postgres::Error,
     },
-    #[error("cannot render {page}: {message}")]
-    Render { page: String, message: String },
+    /// The compiled-in templates do not parse (parsed once per process, hence shared).
+    #[error("the site's templates do not parse")]
+    Templates(#[source] Arc<tera::Error>),
+    #[error("cannot render {page}")]
+    Render {
+        page: String,
+        #[source]
+        source: tera::Error,
+    },
     #[error("invalid SITE_OUTPUT {0:?}: expected s3://BUCKET[/PREFIX] or a folder")]
     Output(String),
-    #[error("cannot write {path}: {source}")]
+    #[error("cannot write {path}")]
     Io {
         path: String,
         #[source]
         source: std::io::Error,
     },
-    #[error("S3 {op} of s3://{bucket}/{key} failed: {message}")]
-    S3 { op: &'static str, bucket: String, key: String, message: String },
+    #[error("S3 {op} of s3://{bucket}/{key} failed")]
+    S3 {
+        op: &'static str,
+        bucket: String,
+        key: String,
+        #[source]
+        source: BoxError,
+    },
 }
 
 impl SiteError {
@@ -33,27 +54,21 @@ impl SiteError {
     }
 }
 
-/// Tera's error chain: its top level only says "Failed to render".
-pub(crate) fn tera_message(err: &tera::Error) -> String {
-    let mut message = err.to_string();
-    let mut source = std::error::Error::source(err);
-    while let Some(s) = source {
-        message.push_str(": ");
-        message.push_str(&s.to_string());
-        source = s.source();
+impl Classify for SiteError {
+    fn disposition(&self) -> Disposition {
+        let retryable = match self {
+            Self::Storage(e) => e.is_retryable(),
+            Self::Query { source, .. } => storage::pg_is_retryable(source),
+            // A full disk or a throttled bucket may clear; the same templates will not.
+            Self::Io { .. } | Self::S3 { .. } => true,
+            Self::Templates(_) | Self::Render { .. } | Self::Output(_) => false,
+        };
+        if retryable { Disposition::Retryable } else { Disposition::Permanent }
     }
-    message
 }
 
-/// What Lambda reports: the error's kind as its type, the message in full.
 impl From<SiteError> for lambda_runtime::Diagnostic {
     fn from(err: SiteError) -> Self {
-        let kind = match err {
-            SiteError::Storage(_) | SiteError::Query { .. } => "Database",
-            SiteError::Render { .. } => "Render",
-            SiteError::Output(_) => "Config",
-            SiteError::Io { .. } | SiteError::S3 { .. } => "Publish",
-        };
-        lambda_runtime::Diagnostic { error_type: format!("SiteGen.{kind}"), error_message: err.to_string() }
+        telemetry::failure::diagnostic("SiteGen", &err)
     }
 }

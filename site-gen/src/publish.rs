@@ -6,7 +6,6 @@ use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::path::{Path, PathBuf};
 
-use aws_sdk_s3::error::DisplayErrorContext;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{Delete, ObjectIdentifier};
 use futures::TryStreamExt;
@@ -196,13 +195,8 @@ impl S3SiteStore {
         Self { client, bucket: bucket.into(), prefix: prefix.into() }
     }
 
-    fn error(&self, op: &'static str, key: &str, err: impl std::error::Error) -> SiteError {
-        SiteError::S3 {
-            op,
-            bucket: self.bucket.clone(),
-            key: key.to_owned(),
-            message: DisplayErrorContext(err).to_string(),
-        }
+    fn error(&self, op: &'static str, key: &str, err: impl std::error::Error + Send + Sync + 'static) -> SiteError {
+        SiteError::S3 { op, bucket: self.bucket.clone(), key: key.to_owned(), source: Box::new(err) }
     }
 }
 
@@ -264,8 +258,13 @@ impl SiteStore for S3SiteStore {
                 return Err(SiteError::S3 {
                     op: "delete",
                     bucket: self.bucket.clone(),
-                    key: err.key().unwrap_or_default().to_owned(),
-                    message: err.message().unwrap_or("unknown error").to_owned(),
+                    key: err.key().unwrap_or("(no key given)").to_owned(),
+                    source: format!(
+                        "{} {}",
+                        err.code().unwrap_or("(no code given)"),
+                        err.message().unwrap_or("(no message given)")
+                    )
+                    .into(),
                 });
             }
         }

@@ -11,7 +11,7 @@
 //! fetches only when the reader zooms into the older history.
 
 use std::collections::BTreeSet;
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock};
 
 use chrono::{DateTime, Duration, NaiveTime, Utc};
 use md5::{Digest, Md5};
@@ -19,7 +19,6 @@ use serde::Serialize;
 use tera::{Context, Tera};
 
 use crate::SiteError;
-use crate::error::tera_message;
 use crate::format;
 use crate::model::{Alert, Coin, Freshness, Hourly, Sample, SiteData};
 
@@ -113,9 +112,9 @@ struct Static {
     paths: serde_json::Value,
 }
 
-static STATIC: LazyLock<Result<Static, String>> = LazyLock::new(|| {
+static STATIC: LazyLock<Result<Static, Arc<tera::Error>>> = LazyLock::new(|| {
     let mut tera = Tera::default();
-    tera.add_raw_templates(TEMPLATES).map_err(|e| tera_message(&e))?;
+    tera.add_raw_templates(TEMPLATES).map_err(Arc::new)?;
     // Tera's default already escapes .html; said here because the site's safety rests on it.
     tera.autoescape_on(vec![".html"]);
     let mut assets = Vec::new();
@@ -136,7 +135,7 @@ static STATIC: LazyLock<Result<Static, String>> = LazyLock::new(|| {
 pub fn render(data: &SiteData) -> Result<Site, SiteError> {
     let statics = STATIC
         .as_ref()
-        .map_err(|message| SiteError::Render { page: String::from("templates"), message: message.clone() })?;
+        .map_err(|e| SiteError::Templates(Arc::clone(e)))?;
     let tera = &statics.tera;
     let mut files = statics.assets.clone();
 
@@ -155,7 +154,7 @@ pub fn render(data: &SiteData) -> Result<Site, SiteError> {
         context.insert("active", active);
         let html = tera
             .render(template, &context)
-            .map_err(|e| SiteError::Render { page: path.to_owned(), message: tera_message(&e) })?;
+            .map_err(|source| SiteError::Render { page: path.to_owned(), source })?;
         Ok::<_, SiteError>(SiteFile {
             path: path.to_owned(),
             body: html.into_bytes(),

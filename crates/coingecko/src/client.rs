@@ -1,5 +1,6 @@
 use std::time::Duration;
 
+use telemetry::failure::Chain;
 use backon::{BackoffBuilder, ExponentialBuilder};
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
@@ -73,15 +74,15 @@ impl Client {
         // certificate verification always stays on.
         if let Some(path) = &settings.ca_bundle {
             let pem = std::fs::read(path)
-                .map_err(|e| CoinGeckoError::Setup(format!("cannot read {}: {e}", path.display())))?;
+                .map_err(|e| CoinGeckoError::setup(format!("cannot read {}", path.display()), e))?;
             let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
-                CoinGeckoError::Setup(format!("{} is not a PEM certificate bundle: {e}", path.display()))
+                CoinGeckoError::setup(format!("{} is not a PEM certificate bundle", path.display()), e)
             })?;
             for cert in certs {
                 builder = builder.add_root_certificate(cert);
             }
         }
-        let http = builder.build().map_err(|e| CoinGeckoError::Setup(error_chain(&e)))?;
+        let http = builder.build().map_err(|e| CoinGeckoError::setup("cannot build the HTTP client", e))?;
 
         let key = settings.api_key.as_ref().map(|key| {
             // Paid plans authenticate against the pro host with their own header.
@@ -230,16 +231,17 @@ impl Client {
                     request = request.header(header.clone(), value);
                 }
                 Err(_) => {
-                    return Attempt::Fail(CoinGeckoError::Setup(String::from(
-                        "COINGECKO_API_KEY holds characters that cannot go in an HTTP header",
-                    )));
+                    return Attempt::Fail(CoinGeckoError::Setup {
+                        what: String::from("COINGECKO_API_KEY holds characters that cannot go in an HTTP header"),
+                        source: None,
+                    });
                 }
             }
         }
         let response = match request.send().await {
             Ok(response) => response,
             Err(e) => {
-                let reason = format!("cannot reach {}: {}", self.base, error_chain(&e.without_url()));
+                let reason = format!("cannot reach {}: {}", self.base, Chain(&e.without_url()));
                 return Attempt::Retry { reason, retry_after: None };
             }
         };
@@ -247,7 +249,7 @@ impl Client {
         let retry_after = retry_after(response.headers());
         let body = match response.bytes().await {
             Ok(body) => body,
-            Err(e) => return Attempt::Retry { reason: error_chain(&e), retry_after: None },
+            Err(e) => return Attempt::Retry { reason: Chain(&e).to_string(), retry_after: None },
         };
         if status.is_success() {
             return Attempt::Done(body);
@@ -290,18 +292,6 @@ fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     Some(when.duration_since(std::time::SystemTime::now()).unwrap_or(Duration::ZERO))
 }
 
-/// An error with its causes: reqwest's own message ("error sending request")
-/// says little without them.
-fn error_chain(err: &dyn std::error::Error) -> String {
-    let mut out = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        out.push_str(": ");
-        out.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    out
-}
 
 #[cfg(test)]
 mod tests {

@@ -3,8 +3,12 @@ use std::time::Duration;
 /// What can go wrong talking to CoinGecko.
 #[derive(Debug, thiserror::Error)]
 pub enum CoinGeckoError {
-    #[error("could not set up the HTTP client: {0}")]
-    Setup(String),
+    #[error("could not set up the CoinGecko client: {what}")]
+    Setup {
+        what: String,
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync>>,
+    },
 
     /// A 4xx other than 429: retrying the same request cannot help.
     #[error("CoinGecko refused {endpoint} with HTTP {status}: {message}")]
@@ -36,6 +40,10 @@ pub enum CoinGeckoError {
 }
 
 impl CoinGeckoError {
+    pub(crate) fn setup(what: impl Into<String>, source: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Self::Setup { what: what.into(), source: Some(Box::new(source)) }
+    }
+
     /// Whether the same call may succeed later without any change on our side.
     pub fn is_retryable(&self) -> bool {
         matches!(self, Self::Exhausted { .. } | Self::RateLimited { .. })

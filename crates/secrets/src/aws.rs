@@ -42,11 +42,7 @@ impl SecretSource for SecretsManager {
                     _ => "",
                 },
             };
-            let what = match (err.code(), err.message()) {
-                (Some(code), Some(message)) => format!("{code}: {message}"),
-                _ => chain(&err),
-            };
-            Problem::Fetch(format!("{what}{hint}"))
+            Problem::Fetch { hint, source: Box::new(err) }
         })?;
         output.secret_string.map(SecretString::from).ok_or_else(|| {
             Problem::Value(String::from("is binary; store the secret as a string (SecretString)"))
@@ -54,19 +50,3 @@ impl SecretSource for SecretsManager {
     }
 }
 
-/// An error and its causes, as text: the service's code and message or the
-/// network failure, never the secret's value (a failed call has none).
-/// (`DisplayErrorContext` would append the whole error's `Debug` as well.)
-fn chain(err: &dyn std::error::Error) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.ends_with(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text
-}

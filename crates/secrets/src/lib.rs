@@ -127,7 +127,7 @@ mod tests {
             self.secrets
                 .get(arn)
                 .map(|v| SecretString::from(v.clone()))
-                .ok_or_else(|| Problem::Fetch(String::from("ResourceNotFoundException: no such secret")))
+                .ok_or_else(|| Problem::Fetch { hint: "", source: "ResourceNotFoundException: no such secret".into() })
         }
     }
 
@@ -198,11 +198,11 @@ mod tests {
         let err = resolve(&lookup, &Fake::default()).await.unwrap_err();
         assert_eq!(err.variable, "DATABASE_SECRET_ARN");
         assert_eq!(err.arn, DB_ARN);
-        assert!(matches!(err.problem, Problem::Fetch(_)), "{err}");
+        assert!(matches!(err.problem, Problem::Fetch { .. }), "{err}");
 
         let fake = Fake::with(&[(DB_ARN, r#"{"username":"app","password":"hunter2"}"#)]);
         let err = resolve(&lookup, &fake).await.unwrap_err();
-        let text = err.to_string();
+        let text = telemetry::failure::Chain(&err).to_string();
         assert!(
             text.contains(DB_ARN) && text.contains("DATABASE_HOST") && text.contains("DATABASE_NAME"),
             "{text}"
@@ -210,7 +210,7 @@ mod tests {
         assert!(!text.contains("hunter2"), "{text}");
 
         let fake = Fake::with(&[(DB_ARN, "mysql://app:hunter2@db/crypto")]);
-        let text = resolve(&lookup, &fake).await.unwrap_err().to_string();
+        let text = telemetry::failure::Chain(&resolve(&lookup, &fake).await.unwrap_err()).to_string();
         assert!(!text.contains("hunter2"), "{text}");
     }
 }

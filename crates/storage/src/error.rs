@@ -1,39 +1,69 @@
-/// A storage operation that failed.
+/// A boxed cause, for clients whose error types are many (the AWS SDK's) or
+/// which wrap tokio-postgres's (the connection pool's).
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// A storage operation that failed. Causes are kept as `#[source]` errors;
+/// `telemetry::failure::Chain` prints them.
 #[derive(Debug, thiserror::Error)]
 pub enum StorageError {
-    #[error("cannot connect to Postgres at {target}: {message} (is the local stack up? run `just up`)")]
-    Connect { target: String, message: String },
+    /// `DATABASE_URL`, or the TLS settings it names, cannot be used as they are.
+    #[error("DATABASE_URL cannot be used: {0}")]
+    Config(String),
 
-    #[error("Postgres failed to {what}: {message}")]
-    Query { what: &'static str, message: String },
+    /// `hint` says what to do: check the stack is up, or trust the server's certificate.
+    #[error("cannot connect to Postgres at {target} {hint}")]
+    Connect {
+        target: String,
+        hint: &'static str,
+        #[source]
+        source: BoxError,
+    },
 
-    #[error("applying migrations failed: {0}")]
-    Migrate(String),
+    #[error("Postgres failed to {what}")]
+    Query {
+        what: &'static str,
+        #[source]
+        source: tokio_postgres::Error,
+    },
 
-    #[error("S3 {op} of s3://{bucket}/{key} failed: {message}")]
-    S3 { op: &'static str, bucket: String, key: String, message: String },
+    #[error("applying migrations failed")]
+    Migrate(#[source] refinery::Error),
+
+    #[error("S3 {op} of s3://{bucket}/{key} failed")]
+    S3 {
+        op: &'static str,
+        bucket: String,
+        key: String,
+        #[source]
+        source: BoxError,
+    },
 }
 
 impl StorageError {
-    pub(crate) fn query(what: &'static str, err: &tokio_postgres::Error) -> Self {
-        Self::Query { what, message: pg_message(err) }
+    pub(crate) fn query(what: &'static str, source: tokio_postgres::Error) -> Self {
+        Self::Query { what, source }
+    }
+
+    /// Whether the same operation may succeed later: the database was
+    /// unreachable, shut down, or resolved a conflict between transactions.
+    /// Bad data, a violated constraint, a missing table or a bad URL will fail
+    /// again the same way.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Self::Connect { .. } | Self::S3 { .. } => true,
+            Self::Config(_) | Self::Migrate(_) => false,
+            Self::Query { source, .. } => pg_is_retryable(source),
+        }
     }
 }
 
-/// tokio-postgres prints "db error" for every server error; the useful text is
-/// in the `DbError`.
-pub(crate) fn pg_message(err: &tokio_postgres::Error) -> String {
+/// Whether a failed Postgres call may succeed later: no server error (the
+/// connection broke or timed out), or a server error of class 08 (connection),
+/// 40 (serialization failure, deadlock), 53 (insufficient resources), 57
+/// (operator intervention: shutdown) or 58 (system error).
+pub fn pg_is_retryable(err: &tokio_postgres::Error) -> bool {
     match err.as_db_error() {
-        Some(db) => format!("{} ({})", db.message(), db.code().code()),
-        None => {
-            let mut out = err.to_string();
-            let mut source = std::error::Error::source(err);
-            while let Some(cause) = source {
-                out.push_str(": ");
-                out.push_str(&cause.to_string());
-                source = cause.source();
-            }
-            out
-        }
+        None => true,
+        Some(db) => matches!(&db.code().code()[..2], "08" | "40" | "53" | "57" | "58"),
     }
 }

@@ -17,7 +17,7 @@ use domain::{CoinId, HistoryPoint, MarketSnapshot, Tick, VsCurrency};
 use uuid::Uuid;
 
 pub use deadpool_postgres::Object as PgClient;
-pub use error::StorageError;
+pub use error::{BoxError, StorageError, pg_is_retryable};
 pub use objects::{S3Store, s3_client};
 pub use pg::{PgStore, migrate};
 pub use scratch::{create_database, drop_database, ensure_database};
@@ -79,7 +79,7 @@ pub async fn record_run<T, E, Fut>(
 ) -> Result<T, E>
 where
     Fut: Future<Output = Result<T, E>>,
-    E: std::fmt::Display + From<StorageError>,
+    E: std::error::Error + From<StorageError> + 'static,
 {
     let run_id = log.start_run(function).await?;
     let result = work(run_id).await;
@@ -89,12 +89,12 @@ where
             status: RunStatus::Failed,
             rows_in: 0,
             rows_out: 0,
-            error: Some(err.to_string()),
+            error: Some(telemetry::failure::Chain(err).to_string()),
             details: failure_details,
         },
     };
     if let Err(e) = log.finish_run(run_id, &outcome).await {
-        tracing::warn!(function, %run_id, error = %e, "could not record the end of the run");
+        tracing::warn!(function, %run_id, error = %telemetry::failure::Chain(&e), "could not record the end of the run");
     }
     result
 }

@@ -1,4 +1,3 @@
-use aws_sdk_s3::error::DisplayErrorContext;
 use aws_sdk_s3::primitives::ByteStream;
 use bytes::Bytes;
 use tracing::instrument;
@@ -52,7 +51,7 @@ impl ObjectStore for S3Store {
                 op: "put",
                 bucket: self.bucket.clone(),
                 key: key.to_owned(),
-                message: DisplayErrorContext(&e).to_string(),
+                source: e.into(),
             })?;
         Ok(())
     }

@@ -13,7 +13,6 @@ use tokio_postgres_rustls::MakeRustlsConnect;
 use tracing::{info, instrument, warn};
 use uuid::Uuid;
 
-use crate::error::pg_message;
 use std::collections::HashMap;
 
 use crate::{
@@ -57,7 +56,7 @@ impl PgStore {
         let pool = Pool::builder(manager)
             .max_size(8)
             .build()
-            .map_err(|e| StorageError::Connect { target: target.clone(), message: e.to_string() })?;
+            .map_err(|e| StorageError::Connect { target: target.clone(), hint: UP, source: e.into() })?;
         let store = Self { pool, target };
         drop(store.client().await?);
         Ok(store)
@@ -74,12 +73,12 @@ impl PgStore {
     }
 
     pub async fn client(&self) -> Result<Object, StorageError> {
-        self.pool.get().await.map_err(|e| StorageError::Connect {
-            target: self.target.clone(),
-            message: match &e {
-                deadpool_postgres::PoolError::Backend(pg) => connect_message(pg),
-                other => other.to_string(),
-            },
+        self.pool.get().await.map_err(|e| {
+            let hint = match &e {
+                deadpool_postgres::PoolError::Backend(pg) => connect_hint(pg),
+                _ => UP,
+            };
+            StorageError::Connect { target: self.target.clone(), hint, source: e.into() }
         })
     }
 }
@@ -108,7 +107,7 @@ pub(crate) struct ConnectOptions {
 impl ConnectOptions {
     pub(crate) fn from_env(url: &SecretString) -> Result<Self, StorageError> {
         Self::parse(url.expose_secret(), &|name| std::env::var(name).ok())
-            .map_err(|message| StorageError::Connect { target: String::from("DATABASE_URL"), message })
+            .map_err(StorageError::Config)
     }
 
     /// Parses `url`; `env` reads `PGSSLMODE` and `PGSSLROOTCERT`. tokio-postgres
@@ -137,7 +136,8 @@ impl ConnectOptions {
         } else {
             Cow::Owned(format!("{base}?{}", kept.join("&")))
         };
-        let mut config: tokio_postgres::Config = stripped.parse().map_err(|e| pg_message(&e))?;
+        let mut config: tokio_postgres::Config =
+            stripped.parse().map_err(|e: tokio_postgres::Error| format!("it does not parse: {e}"))?;
         // A key=value string keeps the sslmode tokio-postgres parsed in it.
         if is_url {
             config.ssl_mode(match sslmode.or_else(|| env("PGSSLMODE")).as_deref() {
@@ -160,7 +160,8 @@ impl ConnectOptions {
         if self.config.get_ssl_mode() == SslMode::Disable {
             return Ok(None);
         }
-        let fail = |message| StorageError::Connect { target: describe(&self.config), message };
+        let target = describe(&self.config);
+        let fail = |problem| StorageError::Config(format!("TLS to {target}: {problem}"));
         let mut roots = rustls::RootCertStore::empty();
         roots.add_parsable_certificates(system_roots().iter().cloned());
         if let Some(path) = &self.root_cert {
@@ -215,9 +216,11 @@ fn ca_bundle(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
     Ok(certs)
 }
 
-/// [`pg_message`], plus what to do when the server's certificate is refused.
-pub(crate) fn connect_message(err: &tokio_postgres::Error) -> String {
-    let mut message = pg_message(err);
+/// What to try when a connection fails: the default, or, when the server's
+/// certificate was refused, how to make it trusted.
+pub(crate) const UP: &str = "(is the local stack up? run `just up`)";
+
+pub(crate) fn connect_hint(err: &tokio_postgres::Error) -> &'static str {
     let mut source = std::error::Error::source(err);
     while let Some(cause) = source {
         // tokio-rustls hands rustls' error over inside an io::Error.
@@ -225,23 +228,22 @@ pub(crate) fn connect_message(err: &tokio_postgres::Error) -> String {
             .downcast_ref::<rustls::Error>()
             .or_else(|| cause.downcast_ref::<std::io::Error>()?.get_ref()?.downcast_ref::<rustls::Error>());
         if let Some(rustls::Error::InvalidCertificate(reason)) = tls {
-            message.push_str(match reason {
+            return match reason {
                 rustls::CertificateError::NotValidForName
                 | rustls::CertificateError::NotValidForNameContext { .. } => {
-                    " (the certificate is not for this host name: connect with a name it lists, \
+                    "(the certificate is not for this host name: connect with a name it lists, \
                      for RDS the instance or cluster endpoint)"
                 }
                 _ => {
-                    " (the server's certificate is not trusted: set sslrootcert=PATH in the URL, or \
+                    "(the server's certificate is not trusted: set sslrootcert=PATH in the URL, or \
                      PGSSLROOTCERT, to its CA's PEM bundle, for RDS AWS's global-bundle.pem; \
                      verification is never turned off, but sslmode=disable skips TLS for a local server)"
                 }
-            });
-            break;
+            };
         }
         source = cause.source();
     }
-    message
+    UP
 }
 
 fn describe(config: &tokio_postgres::Config) -> String {
@@ -263,11 +265,11 @@ pub async fn migrate(store: &PgStore) -> Result<usize, StorageError> {
     client
         .execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK])
         .await
-        .map_err(|e| StorageError::query("take the migration lock", &e))?;
+        .map_err(|e| StorageError::query("take the migration lock", e))?;
     let result = embedded::migrations::runner().run_async(&mut **client).await;
     // Unlock whatever happened; the session ends with the connection anyway.
     let _ = client.execute("SELECT pg_advisory_unlock($1)", &[&MIGRATION_LOCK]).await;
-    let report = result.map_err(|e| StorageError::Migrate(e.to_string()))?;
+    let report = result.map_err(StorageError::Migrate)?;
     let applied = report.applied_migrations().len();
     info!(applied, "migrations up to date");
     Ok(applied)
@@ -280,7 +282,7 @@ impl RunLog for PgStore {
             .await?
             .execute("INSERT INTO pipeline_runs (run_id, function) VALUES ($1, $2)", &[&run_id, &function])
             .await
-            .map_err(|e| StorageError::query("record the start of a run", &e))?;
+            .map_err(|e| StorageError::query("record the start of a run", e))?;
         Ok(run_id)
     }
 
@@ -301,7 +303,7 @@ impl RunLog for PgStore {
                 ],
             )
             .await
-            .map_err(|e| StorageError::query("record the end of a run", &e))?;
+            .map_err(|e| StorageError::query("record the end of a run", e))?;
         Ok(())
     }
 }
@@ -358,7 +360,7 @@ impl SnapshotStore for PgStore {
                 ],
             )
             .await
-            .map_err(|e| StorageError::query("store market snapshots", &e))?;
+            .map_err(|e| StorageError::query("store market snapshots", e))?;
         Ok(inserted)
     }
 }
@@ -378,7 +380,7 @@ impl HistoryStore for PgStore {
                 &[&coin.as_str(), &vs_currency.as_str()],
             )
             .await
-            .map_err(|e| StorageError::query("read completed backfill chunks", &e))?;
+            .map_err(|e| StorageError::query("read completed backfill chunks", e))?;
         Ok(rows.iter().map(|r| Chunk { start: r.get(0), end: r.get(1) }).collect())
     }
 
@@ -391,7 +393,7 @@ impl HistoryStore for PgStore {
         points: &[HistoryPoint],
     ) -> Result<u64, StorageError> {
         let mut client = self.client().await?;
-        let tx = client.transaction().await.map_err(|e| StorageError::query("begin a transaction", &e))?;
+        let tx = client.transaction().await.map_err(|e| StorageError::query("begin a transaction", e))?;
         let ts: Vec<_> = points.iter().map(|p| p.ts).collect();
         let prices: Vec<_> = points.iter().map(|p| p.price).collect();
         let caps: Vec<_> = points.iter().map(|p| p.market_cap).collect();
@@ -404,7 +406,7 @@ impl HistoryStore for PgStore {
                 &[&coin.as_str(), &vs_currency.as_str(), &ts, &prices, &caps, &vols],
             )
             .await
-            .map_err(|e| StorageError::query("store history points", &e))?;
+            .map_err(|e| StorageError::query("store history points", e))?;
         let count = i32::try_from(points.len()).unwrap_or(i32::MAX);
         tx.execute(
             "INSERT INTO backfill_chunks (coin_id, vs_currency, range_start, range_end, points)
@@ -414,8 +416,8 @@ impl HistoryStore for PgStore {
             &[&coin.as_str(), &vs_currency.as_str(), &chunk.start, &chunk.end, &count],
         )
         .await
-        .map_err(|e| StorageError::query("mark a backfill chunk done", &e))?;
-        tx.commit().await.map_err(|e| StorageError::query("commit history points", &e))?;
+        .map_err(|e| StorageError::query("mark a backfill chunk done", e))?;
+        tx.commit().await.map_err(|e| StorageError::query("commit history points", e))?;
         Ok(inserted)
     }
 }
@@ -424,7 +426,7 @@ impl TickStore for PgStore {
     #[instrument(skip_all, fields(rows = ticks.len(), batch = %batch.run_id))]
     async fn store_ticks(&self, ticks: &[StoredTick], batch: &BatchRecord) -> Result<u64, StorageError> {
         let mut client = self.client().await?;
-        let tx = client.transaction().await.map_err(|e| StorageError::query("begin a transaction", &e))?;
+        let tx = client.transaction().await.map_err(|e| StorageError::query("begin a transaction", e))?;
         let coins: Vec<&str> = ticks.iter().map(|t| t.tick.coin.as_str()).collect();
         let times: Vec<_> = ticks.iter().map(|t| t.tick.event_time).collect();
         let sources: Vec<&str> = ticks.iter().map(|t| t.tick.source.as_str()).collect();
@@ -445,7 +447,7 @@ impl TickStore for PgStore {
                 &[&coins, &times, &sources, &prices, &volumes, &intervals, &seqs, &partitions, &offsets],
             )
             .await
-            .map_err(|e| StorageError::query("store price ticks", &e))?;
+            .map_err(|e| StorageError::query("store price ticks", e))?;
         let details = serde_json::json!({
             "dead_lettered": batch.dead_lettered,
             "duplicates": ticks.len() as u64 - inserted,
@@ -456,8 +458,8 @@ impl TickStore for PgStore {
             &[&batch.run_id, &batch.started_at, &batch.records, &(inserted as i64), &details],
         )
         .await
-        .map_err(|e| StorageError::query("record the batch", &e))?;
-        tx.commit().await.map_err(|e| StorageError::query("commit price ticks", &e))?;
+        .map_err(|e| StorageError::query("record the batch", e))?;
+        tx.commit().await.map_err(|e| StorageError::query("commit price ticks", e))?;
         Ok(inserted)
     }
 }
@@ -480,7 +482,7 @@ impl PgStore {
         ticks: &[domain::Tick],
     ) -> Result<u64, StorageError> {
         let mut client = self.client().await?;
-        let tx = client.transaction().await.map_err(|e| StorageError::query("begin the sample load", &e))?;
+        let tx = client.transaction().await.map_err(|e| StorageError::query("begin the sample load", e))?;
         let inserted = insert_loaded_ticks(&tx, ticks).await?;
         tx.execute(
             "INSERT INTO sample_history (coin_id, original_from, original_to, shift_secs, candles)
@@ -497,8 +499,8 @@ impl PgStore {
             ],
         )
         .await
-        .map_err(|e| StorageError::query("record the sample history", &e))?;
-        tx.commit().await.map_err(|e| StorageError::query("commit the sample history", &e))?;
+        .map_err(|e| StorageError::query("record the sample history", e))?;
+        tx.commit().await.map_err(|e| StorageError::query("commit the sample history", e))?;
         Ok(inserted)
     }
 
@@ -507,15 +509,15 @@ impl PgStore {
     pub async fn remove_sample_history(&self) -> Result<u64, StorageError> {
         let mut client = self.client().await?;
         let tx =
-            client.transaction().await.map_err(|e| StorageError::query("begin the sample removal", &e))?;
+            client.transaction().await.map_err(|e| StorageError::query("begin the sample removal", e))?;
         let removed = tx
             .execute("DELETE FROM price_ticks WHERE source = 'sample'", &[])
             .await
-            .map_err(|e| StorageError::query("delete the sample ticks", &e))?;
+            .map_err(|e| StorageError::query("delete the sample ticks", e))?;
         tx.execute("DELETE FROM sample_history", &[])
             .await
-            .map_err(|e| StorageError::query("delete the sample record", &e))?;
-        tx.commit().await.map_err(|e| StorageError::query("commit the sample removal", &e))?;
+            .map_err(|e| StorageError::query("delete the sample record", e))?;
+        tx.commit().await.map_err(|e| StorageError::query("commit the sample removal", e))?;
         Ok(removed)
     }
 
@@ -530,7 +532,7 @@ impl PgStore {
                 &[],
             )
             .await
-            .map_err(|e| StorageError::query("read which history is stored", &e))?;
+            .map_err(|e| StorageError::query("read which history is stored", e))?;
         Ok(HistoryPresence { coingecko: row.get(0), sample_coins: row.get(1) })
     }
 
@@ -551,7 +553,7 @@ impl PgStore {
                 &[&ids],
             )
             .await
-            .map_err(|e| StorageError::query("read the latest prices", &e))?;
+            .map_err(|e| StorageError::query("read the latest prices", e))?;
         Ok(rows
             .iter()
             .filter_map(|r| Some((CoinId::parse(r.get::<_, &str>(0)).ok()?, r.get::<_, f64>(1))))
@@ -584,7 +586,7 @@ async fn insert_loaded_ticks(
                 &[&coins, &times, &sources, &prices, &volumes, &intervals, &seqs],
             )
             .await
-            .map_err(|e| StorageError::query("load ticks", &e))?;
+            .map_err(|e| StorageError::query("load ticks", e))?;
     }
     Ok(inserted)
 }
@@ -697,8 +699,8 @@ mod tests {
     #[tokio::test]
     async fn required_tls_never_falls_back_to_plaintext() {
         for mode in ["require", "verify-full"] {
-            let err = PgStore::connect(&local_url(&format!("sslmode={mode}"))).await.unwrap_err();
-            assert!(err.to_string().contains("server does not support TLS"), "{mode}: {err}");
+            let err = connect_error(local_url(&format!("sslmode={mode}")).expose_secret().to_owned()).await;
+            assert!(err.contains("server does not support TLS"), "{mode}: {err}");
         }
     }
 
@@ -796,7 +798,7 @@ sGNlzg1+1rdCkYc/3+tdc8kbTvBlJP1OrqKu43+WKfp/BTHJoXAn2bNT
     }
 
     async fn connect_error(url: String) -> String {
-        PgStore::connect(&SecretString::from(url)).await.unwrap_err().to_string()
+        telemetry::failure::Chain(&PgStore::connect(&SecretString::from(url)).await.unwrap_err()).to_string()
     }
 
     #[tokio::test]

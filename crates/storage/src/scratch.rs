@@ -4,7 +4,7 @@
 use secrecy::{ExposeSecret, SecretString};
 use tokio_postgres::NoTls;
 
-use crate::pg::{ConnectOptions, connect_message};
+use crate::pg::{ConnectOptions, UP, connect_hint};
 use crate::{PgStore, StorageError};
 
 /// Identifiers cannot be bound as parameters, so names are restricted to a
@@ -16,18 +16,18 @@ fn checked(name: &str) -> Result<&str, StorageError> {
     if ok {
         Ok(name)
     } else {
-        Err(StorageError::Query {
-            what: "name a scratch database",
-            message: format!("{name:?} is not [a-z0-9_]{{1,63}}"),
-        })
+        Err(StorageError::Config(format!("the database name {name:?} is not [a-z0-9_]{{1,63}}")))
     }
 }
 
 /// A connection to the server, secured as [`PgStore::connect`] secures its own.
 async fn admin(admin_url: &SecretString) -> Result<tokio_postgres::Client, StorageError> {
     let options = ConnectOptions::from_env(admin_url)?;
-    let failed =
-        |e| StorageError::Connect { target: String::from("DATABASE_URL"), message: connect_message(&e) };
+    let failed = |e: tokio_postgres::Error| StorageError::Connect {
+        target: String::from("DATABASE_URL"),
+        hint: connect_hint(&e),
+        source: e.into(),
+    };
     let client = match options.tls()? {
         None => {
             let (client, connection) = options.config.connect(NoTls).await.map_err(failed)?;
@@ -51,16 +51,13 @@ pub async fn create_database(
 ) -> Result<(SecretString, PgStore), StorageError> {
     let name = checked(name)?;
     let url = SecretString::from(with_database(admin_url.expose_secret(), name).ok_or_else(|| {
-        StorageError::Connect {
-            target: String::from("DATABASE_URL"),
-            message: String::from("expected a postgres://USER@HOST:PORT/DATABASE URL"),
-        }
+        StorageError::Config(String::from("expected a postgres://USER@HOST:PORT/DATABASE URL"))
     })?);
     admin(admin_url)
         .await?
         .batch_execute(&format!("CREATE DATABASE \"{name}\""))
         .await
-        .map_err(|e| StorageError::query("create a scratch database", &e))?;
+        .map_err(|e| StorageError::query("create a scratch database", e))?;
     let store = PgStore::connect(&url).await?;
     crate::migrate(&store).await?;
     Ok((url, store))
@@ -84,22 +81,19 @@ pub async fn ensure_database(url: &SecretString) -> Result<(PgStore, bool), Stor
     let name = options.config.get_dbname().unwrap_or("postgres").to_owned();
     let admin_url =
         with_database(url.expose_secret(), "postgres").map(SecretString::from).ok_or_else(|| {
-            StorageError::Connect {
-                target: String::from("DATABASE_URL"),
-                message: String::from("expected a postgres://USER@HOST:PORT/DATABASE URL"),
-            }
+            StorageError::Config(String::from("expected a postgres://USER@HOST:PORT/DATABASE URL"))
         })?;
     let admin = admin(&admin_url).await?;
     let exists = admin
         .query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&name])
         .await
-        .map_err(|e| StorageError::query("look the database up", &e))?
+        .map_err(|e| StorageError::query("look the database up", e))?
         .is_some();
     if !exists {
         admin
             .batch_execute(&format!("CREATE DATABASE \"{}\"", checked(&name)?))
             .await
-            .map_err(|e| StorageError::query("create the database", &e))?;
+            .map_err(|e| StorageError::query("create the database", e))?;
     }
     Ok((PgStore::connect(url).await?, !exists))
 }
@@ -111,7 +105,7 @@ pub async fn drop_database(admin_url: &SecretString, name: &str) -> Result<(), S
         .await?
         .batch_execute(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
         .await
-        .map_err(|e| StorageError::query("drop a scratch database", &e))
+        .map_err(|e| StorageError::query("drop a scratch database", e))
 }
 
 #[cfg(test)]

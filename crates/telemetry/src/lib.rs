@@ -8,6 +8,8 @@
 //! writes to its own file there, `<component>.log`, rotated at 10 MB with five
 //! old files kept (`ingest.log.1` is the newest of those), instead of stderr.
 
+pub mod failure;
+
 use std::io::IsTerminal;
 use std::path::Path;
 use std::sync::Mutex;

@@ -124,7 +124,7 @@ impl Poller {
         match first {
             Ok(message) => batch.push(message.detach()),
             Err(err) => {
-                warn!(error = %err, "Kafka consumer error");
+                warn!(error = %telemetry::failure::Chain(&err), "Kafka consumer error");
                 return batch;
             }
         }
@@ -133,7 +133,7 @@ impl Poller {
             match tokio::time::timeout_at(deadline, self.consumer.recv()).await {
                 Ok(Ok(message)) => batch.push(message.detach()),
                 Ok(Err(err)) => {
-                    warn!(error = %err, "Kafka consumer error");
+                    warn!(error = %telemetry::failure::Chain(&err), "Kafka consumer error");
                     break;
                 }
                 Err(_elapsed) => break,
@@ -208,7 +208,7 @@ impl Poller {
             if let Err(err) = self.commit(&batch) {
                 // The batch is stored; the records come back to whoever owns the
                 // partitions now and are absorbed as duplicates.
-                warn!(error = %err, "offset commit failed (rebalance?); records will be redelivered");
+                warn!(error = %telemetry::failure::Chain(&err), "offset commit failed (rebalance?); records will be redelivered");
             }
             stats.batches += 1;
             stats.records += report.records as u64;
@@ -238,7 +238,7 @@ impl Poller {
                 Ok(report) => return Some(report),
                 Err(err) => {
                     stats.failed_attempts += 1;
-                    warn!(error = %err, retry_in_ms = delay.as_millis() as u64, "batch failed, retrying");
+                    warn!(error = %telemetry::failure::Chain(&err), retry_in_ms = delay.as_millis() as u64, "batch failed, retrying");
                     tokio::select! {
                         () = tokio::time::sleep(delay) => {}
                         () = shutdown.cancelled() => return None,

@@ -1,6 +1,7 @@
 use coingecko::CoinGeckoError;
 use lambda_runtime::Diagnostic;
 use storage::StorageError;
+use telemetry::failure::{Classify, Disposition};
 
 /// Why an ingest or backfill run failed.
 #[derive(Debug, thiserror::Error)]
@@ -18,21 +19,21 @@ pub enum IngestError {
     HistoryRefused { refused: usize, message: String },
 }
 
-impl IngestError {
+impl Classify for IngestError {
     /// Whether running again later, unchanged, may succeed. Lambda retries and
     /// the local scheduler use it to tell an outage from a bug or bad input.
-    pub fn is_retryable(&self) -> bool {
-        match self {
+    fn disposition(&self) -> Disposition {
+        let retryable = match self {
             Self::Source(e) => e.is_retryable(),
-            Self::Storage(_) => true,
+            Self::Storage(e) => e.is_retryable(),
             Self::BadRequest(_) | Self::HistoryRefused { .. } => false,
-        }
+        };
+        if retryable { Disposition::Retryable } else { Disposition::Permanent }
     }
 }
 
 impl From<IngestError> for Diagnostic {
     fn from(err: IngestError) -> Self {
-        let kind = if err.is_retryable() { "Retryable" } else { "Permanent" };
-        Diagnostic { error_type: format!("Ingest.{kind}"), error_message: err.to_string() }
+        telemetry::failure::diagnostic("Ingest", &err)
     }
 }

@@ -137,7 +137,7 @@ where
             },
         };
         if let Err(record_err) = self.store.finish_run(run_id, &outcome).await {
-            warn!(error = %record_err, "could not record the end of the run");
+            warn!(error = %telemetry::failure::Chain(&record_err), "could not record the end of the run");
             if result.is_ok() {
                 return Err(record_err.into());
             }
@@ -146,7 +146,7 @@ where
             Ok(report) => {
                 info!(rows_in = report.rows_in, rows = report.rows_out, key = %report.raw_key, "ingest done")
             }
-            Err(err) => warn!(error = %err, retryable = err.is_retryable(), "ingest failed"),
+            Err(err) => warn!(error = %telemetry::failure::Chain(&err), retryable = err.is_retryable(), "ingest failed"),
         }
         result
     }
@@ -266,7 +266,7 @@ mod tests {
                     op: "put",
                     bucket: "b".into(),
                     key: key.into(),
-                    message: "down".into(),
+                    source: "down".into(),
                 });
             }
             self.objects.lock().unwrap().push(key.to_owned());

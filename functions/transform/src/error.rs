@@ -1,5 +1,6 @@
 use lambda_runtime::Diagnostic;
 use storage::StorageError;
+use telemetry::failure::{Classify, Disposition};
 
 /// Why a transform run failed. Nothing is written unless the run succeeds.
 #[derive(Debug, thiserror::Error)]
@@ -7,36 +8,43 @@ pub enum TransformError {
     #[error("invalid request: {0}")]
     BadRequest(String),
 
+    /// The cleaning or alert settings are out of range: fix the configuration.
+    #[error("invalid transform settings")]
+    Config(#[source] transforms::TransformError),
+
     #[error(transparent)]
     Storage(#[from] StorageError),
 
-    #[error("Postgres failed to {what}: {message}")]
-    Query { what: std::borrow::Cow<'static, str>, message: String },
+    #[error("Postgres failed to {what}")]
+    Query {
+        what: std::borrow::Cow<'static, str>,
+        #[source]
+        source: tokio_postgres::Error,
+    },
 
-    #[error("a Polars transform failed: {0}")]
+    #[error("a Polars transform failed")]
     Polars(#[from] polars::error::PolarsError),
 }
 
 impl TransformError {
-    pub(crate) fn query(
-        what: impl Into<std::borrow::Cow<'static, str>>,
-        err: &tokio_postgres::Error,
-    ) -> Self {
-        let message = match err.as_db_error() {
-            Some(db) => format!("{} ({})", db.message(), db.code().code()),
-            None => err.to_string(),
-        };
-        Self::Query { what: what.into(), message }
+    pub(crate) fn query(what: impl Into<std::borrow::Cow<'static, str>>, source: tokio_postgres::Error) -> Self {
+        Self::Query { what: what.into(), source }
     }
+}
 
-    pub fn is_retryable(&self) -> bool {
-        matches!(self, Self::Storage(_) | Self::Query { .. })
+impl Classify for TransformError {
+    fn disposition(&self) -> Disposition {
+        let retryable = match self {
+            Self::Storage(e) => e.is_retryable(),
+            Self::Query { source, .. } => storage::pg_is_retryable(source),
+            Self::BadRequest(_) | Self::Config(_) | Self::Polars(_) => false,
+        };
+        if retryable { Disposition::Retryable } else { Disposition::Permanent }
     }
 }
 
 impl From<TransformError> for Diagnostic {
     fn from(err: TransformError) -> Self {
-        let kind = if err.is_retryable() { "Retryable" } else { "Permanent" };
-        Diagnostic { error_type: format!("Transform.{kind}"), error_message: err.to_string() }
+        telemetry::failure::diagnostic("Transform", &err)
     }
 }

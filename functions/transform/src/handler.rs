@@ -68,8 +68,8 @@ impl Transform {
         let t = &settings.transform;
         let clean = CleanConfig { max_deviation: t.max_deviation, neighbourhood: t.neighbourhood };
         let alerts = AlertConfig { threshold: t.alert_threshold, window: t.alert_window };
-        clean.validate().map_err(|e| TransformError::BadRequest(e.to_string()))?;
-        alerts.validate().map_err(|e| TransformError::BadRequest(e.to_string()))?;
+        clean.validate().map_err(TransformError::Config)?;
+        alerts.validate().map_err(TransformError::Config)?;
         Ok(Self { store, clean, alerts, watermark_lag_secs: t.watermark_lag.as_secs_f64() })
     }
 }
@@ -141,7 +141,7 @@ impl Transform {
                 elapsed_ms = r.elapsed_ms,
                 "transform done"
             ),
-            Err(e) => warn!(error = %e, "transform failed"),
+            Err(e) => warn!(error = %telemetry::failure::Chain(&e), "transform failed"),
         }
         result
     }
@@ -156,11 +156,11 @@ impl Transform {
         client
             .execute("SELECT pg_advisory_lock($1)", &[&TRANSFORM_LOCK])
             .await
-            .map_err(|e| TransformError::query("wait for another transform run to finish", &e))?;
+            .map_err(|e| TransformError::query("wait for another transform run to finish", e))?;
         let result = self.transform_locked(&mut client, run_id, full, started).await;
         if let Err(e) = client.execute("SELECT pg_advisory_unlock($1)", &[&TRANSFORM_LOCK]).await {
             // A pooled connection must not keep the lock: close it instead.
-            warn!(error = %e, "could not release the transform lock; closing its connection");
+            warn!(error = %telemetry::failure::Chain(&e), "could not release the transform lock; closing its connection");
             storage::discard(client);
         }
         result
@@ -183,7 +183,7 @@ impl Transform {
             .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
             .start()
             .await
-            .map_err(|e| TransformError::query("begin a transaction", &e))?;
+            .map_err(|e| TransformError::query("begin a transaction", e))?;
         let marks = io::watermarks(&tx, lag_secs).await?;
         let recompute: Option<BTreeSet<NaiveDate>> = if full {
             None
@@ -195,7 +195,7 @@ impl Transform {
             None => (None, None),
             Some(days) if days.is_empty() => {
                 write_watermarks(&tx, &marks).await?;
-                tx.commit().await.map_err(|e| TransformError::query("commit the transform", &e))?;
+                tx.commit().await.map_err(|e| TransformError::query("commit the transform", e))?;
                 return Ok(TransformReport {
                     run_id,
                     full,
@@ -223,7 +223,7 @@ impl Transform {
         };
         write_outputs(&tx, run_id, recompute.as_ref(), &outputs).await?;
         write_watermarks(&tx, &marks).await?;
-        tx.commit().await.map_err(|e| TransformError::query("commit the transform", &e))?;
+        tx.commit().await.map_err(|e| TransformError::query("commit the transform", e))?;
         let write_ms = writing.elapsed().as_millis() as u64;
 
         let dropped =
@@ -316,7 +316,7 @@ async fn write_watermarks(
                 &[&mark.input, until],
             )
             .await
-            .map_err(|e| TransformError::query("move the watermark", &e))?;
+            .map_err(|e| TransformError::query("move the watermark", e))?;
         }
     }
     Ok(())
@@ -340,7 +340,7 @@ async fn write_outputs(
     ] {
         tx.execute(&format!("DELETE FROM {table} WHERE $1 OR {day_expr} = ANY($2)"), &[&all, &day_list])
             .await
-            .map_err(|e| TransformError::query("clear recomputed days", &e))?;
+            .map_err(|e| TransformError::query("clear recomputed days", e))?;
     }
 
     use io::Kind::{Date, Float8, Int4, Text, Timestamptz};
@@ -390,7 +390,7 @@ async fn write_outputs(
         ],
     )
     .await
-    .map_err(|e| TransformError::query("store alerts", &e))?;
+    .map_err(|e| TransformError::query("store alerts", e))?;
 
     let d = &out.dropped;
     tx.execute(
@@ -398,7 +398,7 @@ async fn write_outputs(
         &[&run_id, &strings(d, "reason")?, &ints(d, "rows")?],
     )
     .await
-    .map_err(|e| TransformError::query("store data-quality counts", &e))?;
+    .map_err(|e| TransformError::query("store data-quality counts", e))?;
     Ok(())
 }
 

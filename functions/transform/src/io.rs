@@ -67,7 +67,7 @@ pub(crate) async fn watermarks(
                 &[table, &lag_secs],
             )
             .await
-            .map_err(|e| TransformError::query("read the watermarks", &e))?;
+            .map_err(|e| TransformError::query("read the watermarks", e))?;
         marks.push(Watermark { input: (*table).to_owned(), since: row.get(0), until: row.get(1) });
     }
     Ok(marks)
@@ -90,7 +90,7 @@ pub(crate) async fn affected_days(
                 &[&mark.since, &mark.until],
             )
             .await
-            .map_err(|e| TransformError::query("find the days new rows touch", &e))?;
+            .map_err(|e| TransformError::query("find the days new rows touch", e))?;
         days.extend(rows.iter().map(|r| r.get::<_, NaiveDate>(0)));
     }
     Ok(days)
@@ -120,7 +120,7 @@ pub(crate) async fn load(
             &[&inputs, &until, &from, &to],
         )
         .await
-        .map_err(|e| TransformError::query("read observations", &e))?;
+        .map_err(|e| TransformError::query("read observations", e))?;
     let n = rows.len();
     let (mut coin, mut ts, mut price, mut vol_base, mut vol_24h, mut change, mut source, mut ingested) = (
         Vec::with_capacity(n),
@@ -306,14 +306,14 @@ pub(crate) async fn copy_into(
     let sink = tx
         .copy_in(&format!("COPY {table} ({}) FROM STDIN (FORMAT binary)", names.join(", ")))
         .await
-        .map_err(|e| TransformError::query(what(), &e))?;
+        .map_err(|e| TransformError::query(what(), e))?;
     let writer = tokio_postgres::binary_copy::BinaryCopyInWriter::new(sink, &types);
     futures::pin_mut!(writer);
     let mut row: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = Vec::with_capacity(values.len());
     for i in 0..df.height() {
         row.clear();
         row.extend(values.iter().map(|v| v.at(i)));
-        writer.as_mut().write(&row).await.map_err(|e| TransformError::query(what(), &e))?;
+        writer.as_mut().write(&row).await.map_err(|e| TransformError::query(what(), e))?;
     }
-    writer.finish().await.map_err(|e| TransformError::query(what(), &e))
+    writer.finish().await.map_err(|e| TransformError::query(what(), e))
 }

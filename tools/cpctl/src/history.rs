@@ -65,7 +65,7 @@ pub async fn run(settings: &Settings) -> anyhow::Result<HistoryReport> {
             HistoryReport::Coingecko { backfill, sample_ticks_removed: removed }
         }
         Err(e) => {
-            warn!(error = %e, base = source.base_url(), "CoinGecko cannot be reached");
+            warn!(error = %telemetry::failure::Chain(&e), base = source.base_url(), "CoinGecko cannot be reached");
             let presence = store.history_presence().await?;
             if presence.coingecko || presence.sample_coins > 0 {
                 info!(
