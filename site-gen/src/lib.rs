@@ -125,7 +125,7 @@ impl SiteGen {
                 publish_ms = r.publish_ms,
                 "site generated"
             ),
-            Err(e) => warn!(error = %telemetry::failure::Chain(&e), "site generation failed"),
+            Err(e) => warn!(error = %telemetry::failure::Chain(e), "site generation failed"),
         }
         result
     }

@@ -195,7 +195,12 @@ impl S3SiteStore {
         Self { client, bucket: bucket.into(), prefix: prefix.into() }
     }
 
-    fn error(&self, op: &'static str, key: &str, err: impl std::error::Error + Send + Sync + 'static) -> SiteError {
+    fn error(
+        &self,
+        op: &'static str,
+        key: &str,
+        err: impl std::error::Error + Send + Sync + 'static,
+    ) -> SiteError {
         SiteError::S3 { op, bucket: self.bucket.clone(), key: key.to_owned(), source: Box::new(err) }
     }
 }

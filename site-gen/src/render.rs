@@ -133,9 +133,7 @@ static STATIC: LazyLock<Result<Static, Arc<tera::Error>>> = LazyLock::new(|| {
 });
 
 pub fn render(data: &SiteData) -> Result<Site, SiteError> {
-    let statics = STATIC
-        .as_ref()
-        .map_err(|e| SiteError::Templates(Arc::clone(e)))?;
+    let statics = STATIC.as_ref().map_err(|e| SiteError::Templates(Arc::clone(e)))?;
     let tera = &statics.tera;
     let mut files = statics.assets.clone();
 

@@ -1,6 +1,5 @@
 use std::time::Duration;
 
-use telemetry::failure::Chain;
 use backon::{BackoffBuilder, ExponentialBuilder};
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
@@ -9,6 +8,7 @@ use reqwest::StatusCode;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue, RETRY_AFTER};
 use secrecy::{ExposeSecret, SecretString};
 use settings::CoinGeckoSettings;
+use telemetry::failure::Chain;
 use tracing::{debug, instrument, warn};
 
 use crate::CoinGeckoError;
@@ -232,7 +232,9 @@ impl Client {
                 }
                 Err(_) => {
                     return Attempt::Fail(CoinGeckoError::Setup {
-                        what: String::from("COINGECKO_API_KEY holds characters that cannot go in an HTTP header"),
+                        what: String::from(
+                            "COINGECKO_API_KEY holds characters that cannot go in an HTTP header",
+                        ),
                         source: None,
                     });
                 }
@@ -291,7 +293,6 @@ fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     let when = httpdate::parse_http_date(value).ok()?;
     Some(when.duration_since(std::time::SystemTime::now()).unwrap_or(Duration::ZERO))
 }
-
 
 #[cfg(test)]
 mod tests {

@@ -40,7 +40,10 @@ pub enum CoinGeckoError {
 }
 
 impl CoinGeckoError {
-    pub(crate) fn setup(what: impl Into<String>, source: impl std::error::Error + Send + Sync + 'static) -> Self {
+    pub(crate) fn setup(
+        what: impl Into<String>,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
         Self::Setup { what: what.into(), source: Some(Box::new(source)) }
     }
 

@@ -124,10 +124,10 @@ mod tests {
     impl SecretSource for Fake {
         async fn secret_string(&self, arn: &str) -> Result<SecretString, Problem> {
             self.asked.lock().unwrap().push(arn.to_owned());
-            self.secrets
-                .get(arn)
-                .map(|v| SecretString::from(v.clone()))
-                .ok_or_else(|| Problem::Fetch { hint: "", source: "ResourceNotFoundException: no such secret".into() })
+            self.secrets.get(arn).map(|v| SecretString::from(v.clone())).ok_or_else(|| Problem::Fetch {
+                hint: "",
+                source: "ResourceNotFoundException: no such secret".into(),
+            })
         }
     }
 

@@ -165,7 +165,7 @@ impl Settings {
         let resolved = secrets::resolve(&lookup, source).await.map_err(|e| SettingsError {
             name: e.variable,
             value: e.arn,
-            reason: e.problem.to_string(),
+            reason: telemetry::failure::Chain(&e.problem).to_string(),
         })?;
         Self::from_lookup(|name| {
             resolved.get(name).map(|v| v.expose_secret().to_owned()).or_else(|| lookup(name))
@@ -367,7 +367,10 @@ mod tests {
         async fn secret_string(&self, arn: &str) -> Result<SecretString, secrets::Problem> {
             match self.0.get(arn) {
                 Some(v) => Ok(SecretString::from(v.to_string())),
-                None => Err(secrets::Problem::Fetch(String::from("AccessDeniedException: not allowed"))),
+                None => Err(secrets::Problem::Fetch {
+                    hint: "",
+                    source: "AccessDeniedException: not allowed".into(),
+                }),
             }
         }
     }

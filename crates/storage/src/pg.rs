@@ -53,10 +53,11 @@ impl PgStore {
             None => Manager::from_config(options.config, NoTls, recycling),
             Some(tls) => Manager::from_config(options.config, tls, recycling),
         };
-        let pool = Pool::builder(manager)
-            .max_size(8)
-            .build()
-            .map_err(|e| StorageError::Connect { target: target.clone(), hint: UP, source: e.into() })?;
+        let pool = Pool::builder(manager).max_size(8).build().map_err(|e| StorageError::Connect {
+            target: target.clone(),
+            hint: UP,
+            source: e.into(),
+        })?;
         let store = Self { pool, target };
         drop(store.client().await?);
         Ok(store)
@@ -106,8 +107,7 @@ pub(crate) struct ConnectOptions {
 
 impl ConnectOptions {
     pub(crate) fn from_env(url: &SecretString) -> Result<Self, StorageError> {
-        Self::parse(url.expose_secret(), &|name| std::env::var(name).ok())
-            .map_err(StorageError::Config)
+        Self::parse(url.expose_secret(), &|name| std::env::var(name).ok()).map_err(StorageError::Config)
     }
 
     /// Parses `url`; `env` reads `PGSSLMODE` and `PGSSLROOTCERT`. tokio-postgres

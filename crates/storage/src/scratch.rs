@@ -4,7 +4,7 @@
 use secrecy::{ExposeSecret, SecretString};
 use tokio_postgres::NoTls;
 
-use crate::pg::{ConnectOptions, UP, connect_hint};
+use crate::pg::{ConnectOptions, connect_hint};
 use crate::{PgStore, StorageError};
 
 /// Identifiers cannot be bound as parameters, so names are restricted to a

@@ -103,7 +103,10 @@ mod tests {
 
     #[test]
     fn a_chain_names_every_cause_once() {
-        assert_eq!(Chain(&Outer::Reach(Inner::Refused)).to_string(), "cannot reach the database: connection refused");
+        assert_eq!(
+            Chain(&Outer::Reach(Inner::Refused)).to_string(),
+            "cannot reach the database: connection refused"
+        );
         assert_eq!(Chain(&Outer::Echoes(Inner::Refused)).to_string(), "query failed: connection refused");
         assert_eq!(Chain(&Outer::Bad).to_string(), "bad request");
     }

@@ -195,7 +195,11 @@ mod tests {
     impl TickStore for &Fakes {
         async fn store_ticks(&self, ticks: &[StoredTick], _batch: &BatchRecord) -> Result<u64, StorageError> {
             if self.store_down {
-                return Err(StorageError::Connect { target: "db".into(), hint: "(down)", source: "connection refused".into() });
+                return Err(StorageError::Connect {
+                    target: "db".into(),
+                    hint: "(down)",
+                    source: "connection refused".into(),
+                });
             }
             let mut rows = self.rows.lock().unwrap();
             let mut added = 0;

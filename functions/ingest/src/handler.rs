@@ -7,6 +7,7 @@ use lambda_runtime::LambdaEvent;
 use serde::{Deserialize, Serialize};
 use settings::Settings;
 use storage::{ObjectStore, PgStore, RunLog, RunOutcome, RunStatus, S3Store, SnapshotStore};
+use telemetry::failure::Classify;
 use tracing::{info, instrument, warn};
 use uuid::Uuid;
 
@@ -132,7 +133,7 @@ where
                 status: RunStatus::Failed,
                 rows_in: 0,
                 rows_out: 0,
-                error: Some(err.to_string()),
+                error: Some(telemetry::failure::Chain(err).to_string()),
                 details: serde_json::json!({ "retryable": err.is_retryable() }),
             },
         };
@@ -146,7 +147,9 @@ where
             Ok(report) => {
                 info!(rows_in = report.rows_in, rows = report.rows_out, key = %report.raw_key, "ingest done")
             }
-            Err(err) => warn!(error = %telemetry::failure::Chain(&err), retryable = err.is_retryable(), "ingest failed"),
+            Err(err) => {
+                warn!(error = %telemetry::failure::Chain(err), retryable = err.is_retryable(), "ingest failed")
+            }
         }
         result
     }

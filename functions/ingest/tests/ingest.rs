@@ -4,6 +4,7 @@
 
 mod common;
 
+use telemetry::failure::Classify;
 use std::time::{Duration, Instant};
 
 use ingest::{Ingest, IngestError, IngestRequest};

@@ -27,7 +27,10 @@ pub enum TransformError {
 }
 
 impl TransformError {
-    pub(crate) fn query(what: impl Into<std::borrow::Cow<'static, str>>, source: tokio_postgres::Error) -> Self {
+    pub(crate) fn query(
+        what: impl Into<std::borrow::Cow<'static, str>>,
+        source: tokio_postgres::Error,
+    ) -> Self {
         Self::Query { what: what.into(), source }
     }
 }

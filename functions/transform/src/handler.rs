@@ -141,7 +141,7 @@ impl Transform {
                 elapsed_ms = r.elapsed_ms,
                 "transform done"
             ),
-            Err(e) => warn!(error = %telemetry::failure::Chain(&e), "transform failed"),
+            Err(e) => warn!(error = %telemetry::failure::Chain(e), "transform failed"),
         }
         result
     }
