@@ -105,8 +105,9 @@ else
 fi
 
 # ---------------------------------------------------------------- dashboard front-end packages
-# uPlot (shipped inside the site) and playwright-core (browser tests), pinned by
-# site-gen/web/package-lock.json; node_modules is per clone, npm's cache is shared.
+# playwright-core, which drives Chromium in the browser tests, pinned by
+# site-gen/web/package-lock.json (the build needs no npm: uPlot is vendored in
+# site-gen/vendor/uplot); node_modules is per clone, npm's cache is shared.
 WEB_DIR="$ROOT/site-gen/web"
 if [[ $WEB_DIR/node_modules/.package-lock.json -nt $WEB_DIR/package-lock.json ]]; then
   ok "npm packages ok (site-gen/web/node_modules)"
@@ -114,7 +115,7 @@ else
   t="$(now)"
   (cd "$WEB_DIR" && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error >/dev/null) ||
     die "npm ci in site-gen/web failed"
-  say "npm packages installed in $(since "$t")s (uplot, playwright-core)"
+  say "npm packages installed in $(since "$t")s (playwright-core for the browser tests)"
 fi
 
 # ---------------------------------------------------------------- just, cargo-lambda

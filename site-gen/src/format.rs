@@ -36,6 +36,7 @@ fn money(digits: &str, currency: &str) -> String {
 }
 
 /// `12,345.68`: thousands separated.
+// Not num-format: it groups integers only, so an f64 with decimals and a sign would still be split by hand.
 fn grouped(x: f64, decimals: usize) -> String {
     let text = format!("{:.decimals$}", x.abs());
     let (int, frac) = text.split_once('.').unwrap_or((&text, ""));
@@ -138,6 +139,14 @@ mod tests {
         assert_eq!(percent(-0.004), "-0.40%");
         assert_eq!(trend(-0.1), "down");
         assert_eq!(count(1_234_567), "1,234,567");
+    }
+
+    #[test]
+    fn grouping_keeps_the_sign_and_the_decimals() {
+        assert_eq!(grouped(-1_234_567.891, 2), "-1,234,567.89");
+        assert_eq!(grouped(123.4, 3), "123.400");
+        assert_eq!(grouped(-0.25, 2), "-0.25");
+        assert_eq!(grouped(100_000.0, 0), "100,000");
     }
 
     #[test]

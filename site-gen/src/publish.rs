@@ -12,6 +12,7 @@ use futures::TryStreamExt;
 use md5::{Digest, Md5};
 use serde::Serialize;
 use tracing::{debug, info};
+use walkdir::WalkDir;
 
 use crate::SiteError;
 use crate::render::{Site, SiteFile};
@@ -126,13 +127,9 @@ impl DirStore {
 impl SiteStore for DirStore {
     async fn list(&self) -> Result<HashMap<String, Option<String>>, SiteError> {
         let root = self.root.clone();
-        tokio::task::spawn_blocking(move || {
-            let mut found = HashMap::new();
-            walk(&root, &root, &mut found)?;
-            Ok(found)
-        })
-        .await
-        .map_err(|e| SiteError::io(&self.root, std::io::Error::other(e)))?
+        tokio::task::spawn_blocking(move || walk(&root))
+            .await
+            .map_err(|e| SiteError::io(&self.root, std::io::Error::other(e)))?
     }
 
     async fn put(&self, file: &SiteFile) -> Result<(), SiteError> {
@@ -158,28 +155,40 @@ impl SiteStore for DirStore {
     }
 }
 
-fn walk(root: &Path, dir: &Path, found: &mut HashMap<String, Option<String>>) -> Result<(), SiteError> {
-    let entries = match std::fs::read_dir(dir) {
-        Ok(entries) => entries,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(SiteError::io(dir, e)),
-    };
+/// Every file under `root` with the hex MD5 of its bytes; nothing when `root`
+/// does not exist yet.
+fn walk(root: &Path) -> Result<HashMap<String, Option<String>>, SiteError> {
+    let mut found = HashMap::new();
+    // Links are followed, as by a file server (walkdir reports a loop); names
+    // starting with a dot are a temporary file of an interrupted write, or the user's dotfiles.
+    let entries = WalkDir::new(root)
+        .follow_links(true)
+        .into_iter()
+        .filter_entry(|e| e.depth() == 0 || !e.file_name().to_string_lossy().starts_with('.'));
     for entry in entries {
-        let path = entry.map_err(|e| SiteError::io(dir, e))?.path();
-        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
-        if name.starts_with('.') {
-            continue; // a temporary file of an interrupted write, or the user's dotfiles
+        let entry = match entry {
+            Ok(entry) => entry,
+            // No site yet, or a folder removed while it was listed: nothing there to keep.
+            Err(e) if e.io_error().is_some_and(|io| io.kind() == std::io::ErrorKind::NotFound) => continue,
+            Err(e) => {
+                let path = e.path().unwrap_or(root).to_path_buf();
+                return Err(SiteError::io(&path, e.into()));
+            }
+        };
+        if entry.file_type().is_dir() {
+            continue;
         }
-        if path.is_dir() {
-            walk(root, &path, found)?;
-        } else if let Ok(relative) = path.strip_prefix(root) {
-            let bytes = std::fs::read(&path).map_err(|e| SiteError::io(&path, e))?;
-            let key =
-                relative.components().map(|c| c.as_os_str().to_string_lossy()).collect::<Vec<_>>().join("/");
-            found.insert(key, Some(hex::encode(Md5::digest(&bytes))));
+        if entry.depth() == 0 {
+            return Err(SiteError::io(root, std::io::ErrorKind::NotADirectory.into()));
         }
+        let path = entry.path();
+        let bytes = std::fs::read(path).map_err(|e| SiteError::io(path, e))?;
+        let Ok(relative) = path.strip_prefix(root) else { continue };
+        let key =
+            relative.components().map(|c| c.as_os_str().to_string_lossy()).collect::<Vec<_>>().join("/");
+        found.insert(key, Some(hex::encode(Md5::digest(&bytes))));
     }
-    Ok(())
+    Ok(found)
 }
 
 /// A bucket (or a prefix of one) set up for static website hosting.
@@ -274,5 +283,61 @@ impl SiteStore for S3SiteStore {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A temporary folder, removed when dropped.
+    struct Scratch(PathBuf);
+
+    impl Scratch {
+        fn new() -> Self {
+            let dir = std::env::temp_dir().join(format!("site-walk-{}", uuid::Uuid::new_v4().simple()));
+            std::fs::create_dir_all(&dir).unwrap();
+            Self(dir)
+        }
+
+        fn write(&self, relative: &str, body: &str) {
+            let path = self.0.join(relative);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, body).unwrap();
+        }
+    }
+
+    impl Drop for Scratch {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    #[test]
+    fn a_folder_lists_its_files_by_slash_path_without_dotfiles() {
+        let dir = Scratch::new();
+        dir.write("index.html", "a");
+        dir.write("coins/bitcoin.html", "b");
+        dir.write("data/coins/bitcoin.hourly.json", "c");
+        dir.write("coins/.0f3a.tmp", "half a page");
+        dir.write(".git/config", "the user's");
+        std::fs::create_dir_all(dir.0.join("empty")).unwrap();
+        let found = walk(&dir.0).unwrap();
+        let mut keys: Vec<&str> = found.keys().map(String::as_str).collect();
+        keys.sort();
+        assert_eq!(keys, ["coins/bitcoin.html", "data/coins/bitcoin.hourly.json", "index.html"]);
+        assert_eq!(found["index.html"].as_deref(), Some("0cc175b9c0f1b6a831c399e269772661"));
+    }
+
+    #[test]
+    fn a_missing_folder_is_an_empty_site_and_a_file_is_an_error() {
+        let dir = Scratch::new();
+        assert_eq!(walk(&dir.0.join("not-yet")).unwrap(), HashMap::new());
+        // A root whose own name starts with a dot is still listed.
+        dir.write(".state/site/index.html", "a");
+        assert_eq!(walk(&dir.0.join(".state/site")).unwrap().len(), 1);
+        dir.write("file", "a");
+        let err = walk(&dir.0.join("file")).unwrap_err();
+        assert!(matches!(&err, SiteError::Io { path, .. } if path.ends_with("file")), "{err:?}");
     }
 }

@@ -82,10 +82,11 @@ const TEMPLATES: [(&str, &str); 8] = [
     ("404.html", include_str!("../../templates/404.html")),
 ];
 
-/// Shipped assets: (logical name, file name, extension, bytes).
+/// Shipped assets: (logical name, file name, extension, bytes). uPlot is
+/// vendored (`vendor/uplot/README.md`: version, source, licence).
 const ASSETS: [(&str, &str, &str, &[u8]); 5] = [
-    ("uplot_js", "uplot", "js", include_bytes!(env!("UPLOT_JS"))),
-    ("uplot_css", "uplot", "css", include_bytes!(env!("UPLOT_CSS"))),
+    ("uplot_js", "uplot", "js", include_bytes!("../vendor/uplot/uPlot.iife.min.js")),
+    ("uplot_css", "uplot", "css", include_bytes!("../vendor/uplot/uPlot.min.css")),
     ("site_css", "site", "css", include_bytes!("../../templates/assets/site.css")),
     ("app_js", "dashboard", "js", include_bytes!("../../templates/assets/dashboard.js")),
     ("icon", "icon", "svg", include_bytes!("../../templates/assets/icon.svg")),
@@ -605,8 +606,27 @@ fn run_groups(data: &SiteData) -> Vec<RunGroup> {
 #[cfg(test)]
 mod tests {
     use chrono::TimeZone;
+    use sha2::Sha256;
 
     use super::*;
+
+    #[test]
+    fn the_vendored_uplot_is_the_published_release() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("vendor/uplot");
+        let sums = std::fs::read_to_string(dir.join("SHA256SUMS")).unwrap();
+        let mut names = Vec::new();
+        for line in sums.lines().filter(|l| !l.trim().is_empty()) {
+            let (sum, name) = line.split_once("  ").unwrap();
+            let bytes = std::fs::read(dir.join(name)).unwrap();
+            let actual = hex::encode(<Sha256 as sha2::Digest>::digest(&bytes));
+            assert_eq!(
+                actual, sum,
+                "vendor/uplot/{name} is not the file of uPlot's npm release (see its README)"
+            );
+            names.push(name);
+        }
+        assert_eq!(names, ["LICENSE", "uPlot.iife.min.js", "uPlot.min.css"]);
+    }
 
     fn hours(offsets: impl IntoIterator<Item = i64>) -> Vec<Hourly> {
         let start = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();

@@ -11,8 +11,12 @@ pub const DEFAULT_COINS: [&str; 5] = ["bitcoin", "ethereum", "solana", "ripple",
 ///
 /// Ids are what CoinGecko keys its endpoints by; symbols (`BTC`) are ambiguous
 /// across coins, so the pipeline never keys anything by symbol.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-#[serde(transparent)]
+///
+/// Serialized as the bare string (serde formats write a newtype struct as its
+/// field; `transparent` cannot be combined with `try_from`), and deserialized
+/// through [`CoinId::parse`], so a bad id in JSON fails with its message.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String")]
 pub struct CoinId(String);
 
 impl CoinId {
@@ -55,16 +59,18 @@ impl fmt::Display for CoinId {
     }
 }
 
-impl<'de> Deserialize<'de> for CoinId {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let raw = String::deserialize(d)?;
-        Self::parse(&raw).map_err(serde::de::Error::custom)
+impl TryFrom<String> for CoinId {
+    type Error = DomainError;
+
+    fn try_from(raw: String) -> Result<Self, DomainError> {
+        Self::parse(&raw)
     }
 }
 
 /// The currency prices are quoted in (`usd`, `eur`…), as CoinGecko's `vs_currency`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
-#[serde(transparent)]
+/// Serialized and deserialized as [`CoinId`] is.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String")]
 pub struct VsCurrency(String);
 
 impl VsCurrency {
@@ -92,10 +98,11 @@ impl fmt::Display for VsCurrency {
     }
 }
 
-impl<'de> Deserialize<'de> for VsCurrency {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let raw = String::deserialize(d)?;
-        Self::parse(&raw).map_err(serde::de::Error::custom)
+impl TryFrom<String> for VsCurrency {
+    type Error = DomainError;
+
+    fn try_from(raw: String) -> Result<Self, DomainError> {
+        Self::parse(&raw)
     }
 }
 
@@ -132,5 +139,29 @@ mod tests {
     fn errors_tell_the_user_what_to_use() {
         let msg = CoinId::parse("BTC").unwrap_err().to_string();
         assert!(msg.contains("`bitcoin`"), "{msg}");
+    }
+
+    #[test]
+    fn json_values_are_parsed_like_any_other() {
+        let coin: CoinId = serde_json::from_str(r#""usd-coin""#).unwrap();
+        assert_eq!(coin.as_str(), "usd-coin");
+        let currency: VsCurrency = serde_json::from_str(r#""EUR""#).unwrap();
+        assert_eq!(currency.as_str(), "eur");
+        // A bad value is refused with the validation message, not a generic serde one.
+        let err = serde_json::from_str::<CoinId>(r#""BTC""#).unwrap_err().to_string();
+        assert!(
+            err.starts_with(r#"invalid coin id "BTC": use a CoinGecko API id such as `bitcoin`"#),
+            "{err}"
+        );
+        let err = serde_json::from_str::<VsCurrency>(r#""us1""#).unwrap_err().to_string();
+        assert!(
+            err.starts_with(r#"invalid currency "us1": use a CoinGecko vs_currency such as `usd`"#),
+            "{err}"
+        );
+        // Inside a record, too, and round-tripped through `Serialize`.
+        let err = serde_json::from_str::<Vec<CoinId>>(r#"["bitcoin", "<script>"]"#).unwrap_err().to_string();
+        assert!(err.contains(r#"invalid coin id "<script>""#), "{err}");
+        assert_eq!(serde_json::to_string(&coin).unwrap(), r#""usd-coin""#);
+        assert_eq!(serde_json::to_string(&currency).unwrap(), r#""eur""#);
     }
 }

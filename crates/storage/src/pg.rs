@@ -113,6 +113,11 @@ impl ConnectOptions {
     /// Parses `url`; `env` reads `PGSSLMODE` and `PGSSLROOTCERT`. tokio-postgres
     /// knows only `disable`, `prefer` and `require` and no `sslrootcert`, so
     /// those are taken out of the query before it parses the rest.
+    ///
+    /// The query is split here rather than by `url::Url`, which refuses the
+    /// multi-host URLs tokio-postgres takes (`postgres://u@h1:5432,h2:5433/db`)
+    /// and decodes `+` as a space where tokio-postgres keeps a plus: the pairs
+    /// it reads must reach it as written.
     fn parse(url: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Self, String> {
         let env = |name| env(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
         let is_url = url.starts_with("postgres://") || url.starts_with("postgresql://");

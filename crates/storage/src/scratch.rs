@@ -3,6 +3,7 @@
 
 use secrecy::{ExposeSecret, SecretString};
 use tokio_postgres::NoTls;
+use url::Url;
 
 use crate::pg::{ConnectOptions, connect_hint};
 use crate::{PgStore, StorageError};
@@ -21,8 +22,7 @@ fn checked(name: &str) -> Result<&str, StorageError> {
 }
 
 /// A connection to the server, secured as [`PgStore::connect`] secures its own.
-async fn admin(admin_url: &SecretString) -> Result<tokio_postgres::Client, StorageError> {
-    let options = ConnectOptions::from_env(admin_url)?;
+async fn admin(options: &ConnectOptions) -> Result<tokio_postgres::Client, StorageError> {
     let failed = |e: tokio_postgres::Error| StorageError::Connect {
         target: String::from("DATABASE_URL"),
         hint: connect_hint(&e),
@@ -53,7 +53,7 @@ pub async fn create_database(
     let url = SecretString::from(with_database(admin_url.expose_secret(), name).ok_or_else(|| {
         StorageError::Config(String::from("expected a postgres://USER@HOST:PORT/DATABASE URL"))
     })?);
-    admin(admin_url)
+    admin(&ConnectOptions::from_env(admin_url)?)
         .await?
         .batch_execute(&format!("CREATE DATABASE \"{name}\""))
         .await
@@ -63,27 +63,25 @@ pub async fn create_database(
     Ok((url, store))
 }
 
-/// `url` with its database replaced by `name`, its query (`sslmode`,
-/// `sslrootcert=/a/path`…) kept.
+/// `url` with its database replaced by `name`, its user, password and query
+/// (`sslmode`, `sslrootcert=/a/path`…) kept as written; `None` when `url` is
+/// not a `postgres://` URL. A URL, not a [`tokio_postgres::Config`]: the
+/// caller hands it on (a benchmark's Python consumer reads `DATABASE_URL`).
 fn with_database(url: &str, name: &str) -> Option<String> {
-    let (url, query) = url.split_once('?').map_or((url, None), |(u, q)| (u, Some(q)));
-    let (scheme, rest) = url.split_once("://")?;
-    let server = rest.split_once('/').map_or(rest, |(server, _)| server);
-    let query = query.map(|q| format!("?{q}")).unwrap_or_default();
-    Some(format!("{scheme}://{server}/{name}{query}"))
+    let mut url = Url::parse(url).ok().filter(|u| matches!(u.scheme(), "postgres" | "postgresql"))?;
+    url.set_path(name);
+    Some(url.into())
 }
 
 /// Connects to the database `url` names, creating it (empty) first when the
 /// server does not have it: a deployment's first run on a shared server.
 /// Returns the pool and whether the database was created.
 pub async fn ensure_database(url: &SecretString) -> Result<(PgStore, bool), StorageError> {
-    let options = ConnectOptions::from_env(url)?;
+    let mut options = ConnectOptions::from_env(url)?;
     let name = options.config.get_dbname().unwrap_or("postgres").to_owned();
-    let admin_url =
-        with_database(url.expose_secret(), "postgres").map(SecretString::from).ok_or_else(|| {
-            StorageError::Config(String::from("expected a postgres://USER@HOST:PORT/DATABASE URL"))
-        })?;
-    let admin = admin(&admin_url).await?;
+    // The same server, user and TLS, on the database every server has.
+    options.config.dbname("postgres");
+    let admin = admin(&options).await?;
     let exists = admin
         .query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&name])
         .await
@@ -101,7 +99,7 @@ pub async fn ensure_database(url: &SecretString) -> Result<(PgStore, bool), Stor
 /// Drops database `name`, closing its connections.
 pub async fn drop_database(admin_url: &SecretString, name: &str) -> Result<(), StorageError> {
     let name = checked(name)?;
-    admin(admin_url)
+    admin(&ConnectOptions::from_env(admin_url)?)
         .await?
         .batch_execute(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
         .await
@@ -122,11 +120,20 @@ mod tests {
             ),
             ("postgresql://u@h", "postgresql://u@h/t1"),
             ("postgres://u@h/?sslmode=disable", "postgres://u@h/t1?sslmode=disable"),
+            // Percent-encoded parts stay as they were written.
+            (
+                "postgres://u:p%40ss%2Fw@h/db?application_name=my%20app",
+                "postgres://u:p%40ss%2Fw@h/t1?application_name=my%20app",
+            ),
+            ("postgres://u@[::1]:5432/db", "postgres://u@[::1]:5432/t1"),
+            // A Unix socket's folder as the host.
+            ("postgres://u@%2Frun%2Fpostgresql/db", "postgres://u@%2Frun%2Fpostgresql/t1"),
         ];
         for (admin, scratch) in cases {
             assert_eq!(with_database(admin, "t1").as_deref(), Some(scratch), "{admin}");
         }
         assert_eq!(with_database("host=h user=u", "t1"), None);
+        assert_eq!(with_database("mysql://u@h/db", "t1"), None);
     }
 
     #[test]

@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use aws_lambda_events::encodings::MillisecondTimestamp;
 use aws_lambda_events::event::kafka::{KafkaEvent, KafkaRecord};
+use backon::{BackoffBuilder, ExponentialBuilder};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use chrono::{DateTime, Utc};
@@ -25,6 +26,7 @@ use rdkafka::{Offset, TopicPartitionList};
 use settings::KafkaSettings;
 use storage::TickStore;
 use stream::StreamError;
+use telemetry::failure::Classify;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
@@ -50,7 +52,9 @@ where
 pub struct PollerConfig {
     pub max_records: usize,
     pub max_wait: Duration,
+    /// The first wait after a failed batch; each next one doubles (with jitter)…
     pub retry_base: Duration,
+    /// …up to this.
     pub retry_max: Duration,
 }
 
@@ -62,6 +66,21 @@ impl PollerConfig {
             retry_base: Duration::from_millis(200),
             retry_max: Duration::from_secs(30),
         }
+    }
+
+    /// The waits between the attempts at a failing batch: `retry_base`, then
+    /// doubling up to `retry_max`, each with jitter, never running out.
+    fn backoff(&self) -> impl Iterator<Item = Duration> + use<> {
+        let max = self.retry_max;
+        ExponentialBuilder::default()
+            .with_min_delay(self.retry_base)
+            .with_max_delay(max)
+            .without_max_times()
+            // Two pollers of one group failing on the same database retry apart.
+            .with_jitter()
+            .build()
+            // backon's jitter adds up to the delay again: capped, `retry_max` stays the longest wait.
+            .map(move |delay| delay.min(max))
     }
 }
 
@@ -232,19 +251,20 @@ impl Poller {
         shutdown: &CancellationToken,
         stats: &mut PollerStats,
     ) -> Option<BatchReport> {
-        let mut delay = self.config.retry_base;
+        let mut backoff = self.config.backoff();
         loop {
-            match handler.handle(event).await {
+            let err = match handler.handle(event).await {
                 Ok(report) => return Some(report),
-                Err(err) => {
-                    stats.failed_attempts += 1;
-                    warn!(error = %telemetry::failure::Chain(&err), retry_in_ms = delay.as_millis() as u64, "batch failed, retrying");
-                    tokio::select! {
-                        () = tokio::time::sleep(delay) => {}
-                        () = shutdown.cancelled() => return None,
-                    }
-                    delay = (delay * 2).min(self.config.retry_max);
-                }
+                Err(err) => err,
+            };
+            stats.failed_attempts += 1;
+            // Without a maximum of attempts the backoff never runs out; were it to, waits stay at the cap.
+            let delay = backoff.next().unwrap_or(self.config.retry_max);
+            warn!(error = %telemetry::failure::Chain(&err), disposition = err.disposition().as_str(), retry_in_ms = delay.as_millis() as u64, "batch failed, retrying");
+            // Shutdown cuts the wait short; an attempt in flight is finished first.
+            tokio::select! {
+                () = tokio::time::sleep(delay) => {}
+                () = shutdown.cancelled() => return None,
             }
         }
     }
@@ -292,4 +312,28 @@ fn to_record(m: &OwnedMessage) -> KafkaRecord {
         })
         .unwrap_or_default();
     record
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn waits_double_from_the_base_to_the_cap_with_jitter_and_never_run_out() {
+        let config = PollerConfig {
+            max_records: 1,
+            max_wait: Duration::ZERO,
+            retry_base: Duration::from_millis(200),
+            retry_max: Duration::from_secs(30),
+        };
+        let waits: Vec<Duration> = config.backoff().take(1000).collect();
+        assert_eq!(waits.len(), 1000);
+        // The n-th wait is 200 ms × 2^n plus up to as much again, until the cap.
+        for (n, wait) in waits.iter().take(7).enumerate() {
+            let floor = config.retry_base * 2u32.pow(n as u32);
+            assert!(*wait >= floor && *wait <= floor * 2, "wait {n}: {wait:?}");
+        }
+        assert!(waits.iter().all(|w| *w <= config.retry_max));
+        assert!(waits[10..].iter().all(|w| *w == config.retry_max), "{:?}", &waits[..12]);
+    }
 }

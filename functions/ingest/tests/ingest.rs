@@ -4,8 +4,8 @@
 
 mod common;
 
-use telemetry::failure::Classify;
 use std::time::{Duration, Instant};
+use telemetry::failure::Classify;
 
 use ingest::{Ingest, IngestError, IngestRequest};
 use storage::{PgStore, S3Store};
