@@ -21,7 +21,7 @@ use chrono::Utc;
 use lambda_runtime::LambdaEvent;
 use serde::Serialize;
 use settings::Settings;
-use storage::{PgStore, RunOutcome, RunStatus};
+use storage::{PgStore, Run, RunOutcome};
 use tracing::{info, instrument, warn};
 use uuid::Uuid;
 
@@ -101,20 +101,18 @@ impl SiteGen {
     /// Generates and publishes once, recording the run in `pipeline_runs`.
     #[instrument(skip_all, fields(output = %self.output))]
     pub async fn run(&self) -> Result<SiteReport, SiteError> {
-        let result = storage::record_run(
-            &self.store,
-            "site-gen",
-            serde_json::json!({ "output": self.output.to_string() }),
-            |run_id| self.generate(run_id),
-            |report: &SiteReport| RunOutcome {
-                status: RunStatus::Succeeded,
-                rows_in: report.rows_read,
-                rows_out: report.published.uploaded as i64,
-                error: None,
-                details: serde_json::to_value(report).unwrap_or_default(),
-            },
-        )
-        .await;
+        let run = Run::start(&self.store, "site-gen").await?;
+        let result = self.generate(run.id()).await;
+        let result = run
+            .finish(&self.store, result, |result| match result {
+                Ok(report) => RunOutcome::succeeded(
+                    report.rows_read,
+                    report.published.uploaded as i64,
+                    serde_json::to_value(report).unwrap_or_default(),
+                ),
+                Err(err) => RunOutcome::failed(err, serde_json::json!({ "output": self.output.to_string() })),
+            })
+            .await;
         match &result {
             Ok(r) => info!(
                 files = r.files,

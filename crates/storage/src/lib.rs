@@ -7,6 +7,7 @@
 mod error;
 mod objects;
 mod pg;
+mod runs;
 mod scratch;
 
 use std::future::Future;
@@ -20,83 +21,13 @@ pub use deadpool_postgres::Object as PgClient;
 pub use error::{BoxError, StorageError, pg_is_retryable};
 pub use objects::{S3Store, s3_client};
 pub use pg::{PgStore, migrate};
+pub use runs::{Run, RunLog, RunOutcome, RunStatus};
 pub use scratch::{create_database, drop_database, ensure_database};
 
 /// Closes a pooled connection instead of returning it to the pool: for one
 /// whose session state (a lock, a setting) could not be reset.
 pub fn discard(client: PgClient) {
     drop(deadpool_postgres::Object::take(client));
-}
-
-/// How a run ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RunStatus {
-    Succeeded,
-    Failed,
-}
-
-impl RunStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Succeeded => "succeeded",
-            Self::Failed => "failed",
-        }
-    }
-}
-
-/// The end of a run, as recorded in `pipeline_runs`.
-#[derive(Debug, Clone, PartialEq)]
-pub struct RunOutcome {
-    pub status: RunStatus,
-    pub rows_in: i64,
-    pub rows_out: i64,
-    pub error: Option<String>,
-    /// Anything else worth keeping (the raw object key, missing coins…).
-    pub details: serde_json::Value,
-}
-
-/// The runs table every function writes.
-pub trait RunLog {
-    /// Records the start of a run of `function` and returns its id.
-    fn start_run(&self, function: &str) -> impl Future<Output = Result<Uuid, StorageError>> + Send;
-    fn finish_run(
-        &self,
-        run_id: Uuid,
-        outcome: &RunOutcome,
-    ) -> impl Future<Output = Result<(), StorageError>> + Send;
-}
-
-/// Runs `work` as one run of `function` recorded in `pipeline_runs`: its start,
-/// then its end, from `success` when it worked, with the error (and
-/// `failure_details`) when it did not. A run that could not be closed is
-/// logged, not fatal: the work's own result is what the caller gets.
-pub async fn record_run<T, E, Fut>(
-    log: &impl RunLog,
-    function: &str,
-    failure_details: serde_json::Value,
-    work: impl FnOnce(Uuid) -> Fut,
-    success: impl FnOnce(&T) -> RunOutcome,
-) -> Result<T, E>
-where
-    Fut: Future<Output = Result<T, E>>,
-    E: std::error::Error + From<StorageError> + 'static,
-{
-    let run_id = log.start_run(function).await?;
-    let result = work(run_id).await;
-    let outcome = match &result {
-        Ok(value) => success(value),
-        Err(err) => RunOutcome {
-            status: RunStatus::Failed,
-            rows_in: 0,
-            rows_out: 0,
-            error: Some(telemetry::failure::Chain(err).to_string()),
-            details: failure_details,
-        },
-    };
-    if let Err(e) = log.finish_run(run_id, &outcome).await {
-        tracing::warn!(function, %run_id, error = %telemetry::failure::Chain(&e), "could not record the end of the run");
-    }
-    result
 }
 
 /// One coin's shipped candles loaded as stand-in history (`sample_history`).
@@ -165,11 +96,10 @@ pub struct StoredTick {
     pub offset: i64,
 }
 
-/// The run record of one consumed batch, written with its ticks.
+/// The run of one consumed batch, recorded with its ticks.
 #[derive(Debug, Clone, PartialEq)]
 pub struct BatchRecord {
-    pub run_id: Uuid,
-    pub started_at: DateTime<Utc>,
+    pub run: Run,
     /// Records in the batch, valid or not.
     pub records: i64,
     pub dead_lettered: i64,

@@ -16,7 +16,7 @@ use uuid::Uuid;
 use std::collections::HashMap;
 
 use crate::{
-    BatchRecord, Chunk, HistoryPresence, HistoryStore, RunLog, RunOutcome, SampleHistory, SnapshotStore,
+    BatchRecord, Chunk, HistoryPresence, HistoryStore, Run, RunLog, RunOutcome, SampleHistory, SnapshotStore,
     StorageError, StoredTick, TickStore,
 };
 
@@ -281,35 +281,17 @@ pub async fn migrate(store: &PgStore) -> Result<usize, StorageError> {
 }
 
 impl RunLog for PgStore {
-    async fn start_run(&self, function: &str) -> Result<Uuid, StorageError> {
-        let run_id = Uuid::new_v4();
+    async fn open(&self, run: &Run) -> Result<(), StorageError> {
         self.client()
             .await?
-            .execute("INSERT INTO pipeline_runs (run_id, function) VALUES ($1, $2)", &[&run_id, &function])
+            .execute(crate::runs::OPEN, &[&run.id(), &run.function(), &run.started_at()])
             .await
             .map_err(|e| StorageError::query("record the start of a run", e))?;
-        Ok(run_id)
+        Ok(())
     }
 
-    async fn finish_run(&self, run_id: Uuid, outcome: &RunOutcome) -> Result<(), StorageError> {
-        self.client()
-            .await?
-            .execute(
-                "UPDATE pipeline_runs
-                    SET finished_at = now(), status = $2, rows_in = $3, rows_out = $4, error = $5, details = $6
-                  WHERE run_id = $1",
-                &[
-                    &run_id,
-                    &outcome.status.as_str(),
-                    &outcome.rows_in,
-                    &outcome.rows_out,
-                    &outcome.error,
-                    &outcome.details,
-                ],
-            )
-            .await
-            .map_err(|e| StorageError::query("record the end of a run", e))?;
-        Ok(())
+    async fn close(&self, run: &Run, outcome: &RunOutcome) -> Result<(), StorageError> {
+        crate::runs::close(&self.client().await?, run, outcome).await
     }
 }
 
@@ -428,7 +410,7 @@ impl HistoryStore for PgStore {
 }
 
 impl TickStore for PgStore {
-    #[instrument(skip_all, fields(rows = ticks.len(), batch = %batch.run_id))]
+    #[instrument(skip_all, fields(rows = ticks.len(), batch = %batch.run.id()))]
     async fn store_ticks(&self, ticks: &[StoredTick], batch: &BatchRecord) -> Result<u64, StorageError> {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(|e| StorageError::query("begin a transaction", e))?;
@@ -457,13 +439,8 @@ impl TickStore for PgStore {
             "dead_lettered": batch.dead_lettered,
             "duplicates": ticks.len() as u64 - inserted,
         });
-        tx.execute(
-            "INSERT INTO pipeline_runs (run_id, function, started_at, finished_at, status, rows_in, rows_out, details)
-             VALUES ($1, 'consumer', $2, now(), 'succeeded', $3, $4, $5)",
-            &[&batch.run_id, &batch.started_at, &batch.records, &(inserted as i64), &details],
-        )
-        .await
-        .map_err(|e| StorageError::query("record the batch", e))?;
+        let outcome = RunOutcome::succeeded(batch.records, inserted as i64, details);
+        crate::runs::close(&tx, &batch.run, &outcome).await?;
         tx.commit().await.map_err(|e| StorageError::query("commit price ticks", e))?;
         Ok(inserted)
     }

@@ -9,7 +9,7 @@ use domain::CoinId;
 use lambda_runtime::LambdaEvent;
 use serde::Serialize;
 use settings::Settings;
-use storage::{BatchRecord, PgStore, StoredTick, TickStore};
+use storage::{BatchRecord, PgStore, Run, StoredTick, TickStore};
 use stream::message::{Rejection, decode};
 use stream::{Publisher, StreamError};
 use tracing::{info, instrument, warn};
@@ -106,10 +106,10 @@ where
     /// which is then delivered again; storing is idempotent, so nothing doubles.
     #[instrument(skip_all, fields(batch))]
     pub async fn handle_batch(&self, event: &KafkaEvent) -> Result<BatchReport, ConsumerError> {
-        let started_at = Utc::now();
-        let run_id = Uuid::new_v4();
+        let run = Run::begin("consumer");
+        let run_id = run.id();
         tracing::Span::current().record("batch", tracing::field::display(run_id));
-        let (ticks, letters) = self.decode(event, started_at);
+        let (ticks, letters) = self.decode(event, run.started_at());
         let records = ticks.len() + letters.len();
         if !letters.is_empty() {
             for letter in &letters {
@@ -117,8 +117,7 @@ where
             }
             self.dead_letters.send(&letters).await?;
         }
-        let batch =
-            BatchRecord { run_id, started_at, records: records as i64, dead_lettered: letters.len() as i64 };
+        let batch = BatchRecord { run, records: records as i64, dead_lettered: letters.len() as i64 };
         let stored = self.store.store_ticks(&ticks, &batch).await?;
         let report = BatchReport {
             run_id,

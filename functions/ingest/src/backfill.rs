@@ -13,7 +13,7 @@ use chrono::{DateTime, Duration, Utc};
 use coingecko::{CoinGeckoError, MAX_RANGE_DAYS_HOURLY};
 use domain::{CoinId, HistoryPoint, VsCurrency};
 use serde::Serialize;
-use storage::{Chunk, HistoryStore, RunLog, RunOutcome, RunStatus};
+use storage::{Chunk, HistoryStore, Run, RunLog, RunOutcome};
 use tracing::{info, warn};
 
 use crate::IngestError;
@@ -100,18 +100,18 @@ where
             request.from, request.to
         )));
     }
-    let run_id = store.start_run("backfill").await?;
+    let run = Run::start(store, "backfill").await?;
     let mut report = BackfillReport::default();
     let result = run_chunks(source, store, request, &mut report).await;
-    let outcome = RunOutcome {
-        status: if result.is_ok() { RunStatus::Succeeded } else { RunStatus::Failed },
-        rows_in: report.points_fetched as i64,
-        rows_out: report.points_stored as i64,
-        error: result.as_ref().err().map(ToString::to_string),
-        details: serde_json::to_value(&report).unwrap_or_default(),
-    };
-    store.finish_run(run_id, &outcome).await?;
-    result.map(|()| report)
+    let details = serde_json::to_value(&report).unwrap_or_default();
+    let (fetched, stored) = (report.points_fetched as i64, report.points_stored as i64);
+    run.finish(store, result, |result| match result {
+        Ok(()) => RunOutcome::succeeded(fetched, stored, details),
+        // What was stored stays stored: the failed run says how far it got.
+        Err(err) => RunOutcome { rows_in: fetched, rows_out: stored, ..RunOutcome::failed(err, details) },
+    })
+    .await
+    .map(|()| report)
 }
 
 async fn run_chunks<S, H>(

@@ -6,7 +6,7 @@ use domain::{CoinId, MarketSnapshot, VsCurrency};
 use lambda_runtime::LambdaEvent;
 use serde::{Deserialize, Serialize};
 use settings::Settings;
-use storage::{ObjectStore, PgStore, RunLog, RunOutcome, RunStatus, S3Store, SnapshotStore};
+use storage::{ObjectStore, PgStore, Run, RunLog, RunOutcome, S3Store, SnapshotStore};
 use telemetry::failure::Classify;
 use tracing::{info, instrument, warn};
 use uuid::Uuid;
@@ -118,31 +118,19 @@ where
         if coins.is_empty() {
             return Err(IngestError::BadRequest(String::from("`coins` is empty: name at least one coin")));
         }
-        let run_id = self.store.start_run("ingest").await?;
-        tracing::Span::current().record("run_id", tracing::field::display(run_id));
-        let result = self.ingest(run_id, &coins, &vs_currency).await;
-        let outcome = match &result {
-            Ok(report) => RunOutcome {
-                status: RunStatus::Succeeded,
-                rows_in: report.rows_in as i64,
-                rows_out: report.rows_out as i64,
-                error: None,
-                details: serde_json::json!({ "raw_key": report.raw_key, "missing": report.missing }),
-            },
-            Err(err) => RunOutcome {
-                status: RunStatus::Failed,
-                rows_in: 0,
-                rows_out: 0,
-                error: Some(telemetry::failure::Chain(err).to_string()),
-                details: serde_json::json!({ "retryable": err.is_retryable() }),
-            },
-        };
-        if let Err(record_err) = self.store.finish_run(run_id, &outcome).await {
-            warn!(error = %telemetry::failure::Chain(&record_err), "could not record the end of the run");
-            if result.is_ok() {
-                return Err(record_err.into());
-            }
-        }
+        let run = Run::start(&self.store, "ingest").await?;
+        tracing::Span::current().record("run_id", tracing::field::display(run.id()));
+        let result = self.ingest(run.id(), &coins, &vs_currency).await;
+        let result = run
+            .finish(&self.store, result, |result| match result {
+                Ok(report) => RunOutcome::succeeded(
+                    report.rows_in as i64,
+                    report.rows_out as i64,
+                    serde_json::json!({ "raw_key": report.raw_key, "missing": report.missing }),
+                ),
+                Err(err) => RunOutcome::failed(err, serde_json::json!({ "retryable": err.is_retryable() })),
+            })
+            .await;
         match &result {
             Ok(report) => {
                 info!(rows_in = report.rows_in, rows = report.rows_out, key = %report.raw_key, "ingest done")
@@ -231,14 +219,13 @@ mod tests {
     }
 
     impl RunLog for &Fakes {
-        async fn start_run(&self, _function: &str) -> Result<Uuid, StorageError> {
-            let id = Uuid::new_v4();
-            self.runs.lock().unwrap().push((id, None));
-            Ok(id)
+        async fn open(&self, run: &Run) -> Result<(), StorageError> {
+            self.runs.lock().unwrap().push((run.id(), None));
+            Ok(())
         }
-        async fn finish_run(&self, run_id: Uuid, outcome: &RunOutcome) -> Result<(), StorageError> {
-            for run in self.runs.lock().unwrap().iter_mut().filter(|r| r.0 == run_id) {
-                run.1 = Some(outcome.clone());
+        async fn close(&self, run: &Run, outcome: &RunOutcome) -> Result<(), StorageError> {
+            for r in self.runs.lock().unwrap().iter_mut().filter(|r| r.0 == run.id()) {
+                r.1 = Some(outcome.clone());
             }
             Ok(())
         }
@@ -305,7 +292,7 @@ mod tests {
         assert_eq!(*fakes.objects.lock().unwrap(), vec![report.raw_key.clone()]);
         let runs = fakes.runs.lock().unwrap();
         let outcome = runs[0].1.as_ref().unwrap();
-        assert_eq!(outcome.status, RunStatus::Succeeded);
+        assert_eq!(outcome.status, storage::RunStatus::Succeeded);
         assert_eq!((outcome.rows_in, outcome.rows_out), (2, 2));
     }
 
@@ -339,7 +326,7 @@ mod tests {
         assert!(fakes.rows.lock().unwrap().is_empty());
         let runs = fakes.runs.lock().unwrap();
         let outcome = runs[0].1.as_ref().unwrap();
-        assert_eq!(outcome.status, RunStatus::Failed);
+        assert_eq!(outcome.status, storage::RunStatus::Failed);
         assert!(outcome.error.as_deref().unwrap().contains("does not parse"));
     }
 

@@ -6,7 +6,7 @@ use lambda_runtime::LambdaEvent;
 use polars::prelude::*;
 use serde::{Deserialize, Serialize};
 use settings::Settings;
-use storage::{PgStore, RunOutcome, RunStatus};
+use storage::{PgStore, Run, RunOutcome};
 use tracing::{info, instrument, warn};
 use transforms::{AlertConfig, CleanConfig};
 use uuid::Uuid;
@@ -118,21 +118,18 @@ impl Transform {
     /// Runs once and records the run in `pipeline_runs`.
     #[instrument(skip_all, fields(full = request.full))]
     pub async fn run(&self, request: TransformRequest) -> Result<TransformReport, TransformError> {
-        let result = storage::record_run(
-            &self.store,
-            "transform",
-            serde_json::json!({ "full": request.full }),
-            |run_id| self.transform(run_id, request.full),
-            |report: &TransformReport| RunOutcome {
-                status: RunStatus::Succeeded,
-                rows_in: report.observations as i64,
-                rows_out: (report.hourly_rows + report.ranking_rows + report.alerts + report.volume_rows)
-                    as i64,
-                error: None,
-                details: serde_json::to_value(report).unwrap_or_default(),
-            },
-        )
-        .await;
+        let run = Run::start(&self.store, "transform").await?;
+        let result = self.transform(run.id(), request.full).await;
+        let result = run
+            .finish(&self.store, result, |result| match result {
+                Ok(report) => RunOutcome::succeeded(
+                    report.observations as i64,
+                    (report.hourly_rows + report.ranking_rows + report.alerts + report.volume_rows) as i64,
+                    serde_json::to_value(report).unwrap_or_default(),
+                ),
+                Err(err) => RunOutcome::failed(err, serde_json::json!({ "full": request.full })),
+            })
+            .await;
         match &result {
             Ok(r) => info!(
                 days = r.days,

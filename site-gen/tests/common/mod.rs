@@ -26,8 +26,8 @@ pub async fn populated(hours: usize) -> TestDb {
     let snapshots =
         coingecko::parse_markets(&body, &domain::VsCurrency::parse("usd").unwrap(), chrono::Utc::now())
             .unwrap();
-    let run = storage::RunLog::start_run(&db.store, "ingest").await.unwrap();
-    db.store.upsert_snapshots(run, &snapshots).await.unwrap();
+    let run = storage::Run::start(&db.store, "ingest").await.unwrap();
+    db.store.upsert_snapshots(run.id(), &snapshots).await.unwrap();
     let transform = transform::Transform {
         store: db.store.clone(),
         clean: Default::default(),

@@ -616,8 +616,7 @@ impl Scratch {
         let started = Instant::now();
         for chunk in stored.chunks(batch.max(1)) {
             let record = storage::BatchRecord {
-                run_id: uuid::Uuid::new_v4(),
-                started_at: Utc::now(),
+                run: storage::Run::begin("consumer"),
                 records: chunk.len() as i64,
                 dead_lettered: 0,
             };

@@ -18,7 +18,7 @@ use chrono::{Duration, Utc};
 use domain::{CoinId, TickSource};
 use serde::Serialize;
 use settings::Settings;
-use storage::{PgStore, RunOutcome, RunStatus, SampleHistory};
+use storage::{PgStore, Run, RunOutcome, SampleHistory};
 use tracing::{info, warn};
 
 /// History fetched when CoinGecko answers: the Demo plan serves the last 365 days.
@@ -92,73 +92,47 @@ pub async fn run(settings: &Settings) -> anyhow::Result<HistoryReport> {
 async fn load_sample(store: &PgStore, coins: &[CoinId]) -> anyhow::Result<SampleReport> {
     let data = dataset::DataDir::locate()?;
     let now = Utc::now();
-    let report = storage::record_run(
-        store,
-        "history",
-        serde_json::json!({ "source": "sample" }),
-        |_run| async move {
-            async {
-                let mut report = SampleReport::default();
-                for file in data.candle_files()? {
-                    let Some(coin) = dataset::coin_of_file(&file).filter(|c| coins.contains(c)) else {
-                        continue;
-                    };
-                    let candles = dataset::read_candles(&file)?;
-                    let (Some(first), Some(last)) = (candles.first(), candles.last()) else {
-                        warn!(file = %file.display(), "no candles in the file");
-                        continue;
-                    };
-                    let shift = stream::replay::shift_to_end_before(last.open_time, now);
-                    let ticks = stream::replay::candle_ticks(&candles, &coin, TickSource::Sample, shift);
-                    let sample = SampleHistory {
-                        coin: coin.clone(),
-                        original_from: first.open_time,
-                        original_to: last.open_time,
-                        shift_secs: shift.num_seconds(),
-                        candles: i32::try_from(candles.len()).context("too many candles")?,
-                    };
-                    let added = store.load_sample_history(&sample, &ticks).await?;
-                    info!(%coin, rows = added, shift_days = shift.num_days(), "sample history loaded");
-                    report.coins += 1;
-                    report.candles += candles.len();
-                    report.new_rows += added;
-                    report.shift_days = shift.num_days();
-                }
-                if report.coins == 0 {
-                    anyhow::bail!("no candle file in {} for the configured coins", data.root().display());
-                }
-                Ok::<_, anyhow::Error>(report)
-            }
-            .await
-            .map_err(SampleError)
-        },
-        |r: &SampleReport| RunOutcome {
-            status: RunStatus::Succeeded,
-            rows_in: r.candles as i64,
-            rows_out: r.new_rows as i64,
-            error: None,
-            details: serde_json::json!({ "source": "sample", "coins": r.coins, "shift_days": r.shift_days }),
-        },
-    )
-    .await?;
-    Ok(report)
-}
-
-/// The sample load's failure as the run record takes it: an error, printed
-/// with its causes (anyhow's alternate form).
-#[derive(Debug)]
-struct SampleError(anyhow::Error);
-
-impl std::fmt::Display for SampleError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{:#}", self.0)
+    let run = Run::start(store, "history").await?;
+    let result = async {
+        let mut report = SampleReport::default();
+        for file in data.candle_files()? {
+            let Some(coin) = dataset::coin_of_file(&file).filter(|c| coins.contains(c)) else {
+                continue;
+            };
+            let candles = dataset::read_candles(&file)?;
+            let (Some(first), Some(last)) = (candles.first(), candles.last()) else {
+                warn!(file = %file.display(), "no candles in the file");
+                continue;
+            };
+            let shift = stream::replay::shift_to_end_before(last.open_time, now);
+            let ticks = stream::replay::candle_ticks(&candles, &coin, TickSource::Sample, shift);
+            let sample = SampleHistory {
+                coin: coin.clone(),
+                original_from: first.open_time,
+                original_to: last.open_time,
+                shift_secs: shift.num_seconds(),
+                candles: i32::try_from(candles.len()).context("too many candles")?,
+            };
+            let added = store.load_sample_history(&sample, &ticks).await?;
+            info!(%coin, rows = added, shift_days = shift.num_days(), "sample history loaded");
+            report.coins += 1;
+            report.candles += candles.len();
+            report.new_rows += added;
+            report.shift_days = shift.num_days();
+        }
+        if report.coins == 0 {
+            anyhow::bail!("no candle file in {} for the configured coins", data.root().display());
+        }
+        Ok::<_, anyhow::Error>(report)
     }
-}
-
-impl std::error::Error for SampleError {}
-
-impl From<storage::StorageError> for SampleError {
-    fn from(err: storage::StorageError) -> Self {
-        Self(err.into())
-    }
+    .await;
+    run.finish(store, result, |result| match result {
+        Ok(r) => RunOutcome::succeeded(
+            r.candles as i64,
+            r.new_rows as i64,
+            serde_json::json!({ "source": "sample", "coins": r.coins, "shift_days": r.shift_days }),
+        ),
+        Err(err) => RunOutcome::failed(err.as_ref(), serde_json::json!({ "source": "sample" })),
+    })
+    .await
 }
