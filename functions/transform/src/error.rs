@@ -22,6 +22,10 @@ pub enum TransformError {
         source: tokio_postgres::Error,
     },
 
+    /// A transform produced a null (or out-of-range value) where every row needs one: a bug.
+    #[error("the transform's output column {0:?} has a missing value")]
+    Missing(String),
+
     #[error("a Polars transform failed")]
     Polars(#[from] polars::error::PolarsError),
 }
@@ -40,7 +44,7 @@ impl Classify for TransformError {
         let retryable = match self {
             Self::Storage(e) => e.is_retryable(),
             Self::Query { source, .. } => storage::pg_is_retryable(source),
-            Self::BadRequest(_) | Self::Config(_) | Self::Polars(_) => false,
+            Self::BadRequest(_) | Self::Config(_) | Self::Missing(_) | Self::Polars(_) => false,
         };
         if retryable { Disposition::Retryable } else { Disposition::Permanent }
     }

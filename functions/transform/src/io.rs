@@ -189,33 +189,40 @@ pub fn ticks_frame(ticks: &[domain::Tick]) -> Result<DataFrame, TransformError> 
     })
 }
 
-/// The strings of a column.
+/// A column's values, every one of them present: a null (or a value out of
+/// range) is an error naming the column, never "", NaN, 0 or 1970-01-01.
+fn present<T>(name: &str, values: impl IntoIterator<Item = Option<T>>) -> Result<Vec<T>, TransformError> {
+    values.into_iter().map(|v| v.ok_or_else(|| TransformError::Missing(name.to_owned()))).collect()
+}
+
 pub(crate) fn strings(df: &DataFrame, name: &str) -> Result<Vec<String>, TransformError> {
-    Ok(df.column(name)?.str()?.iter().map(|v| v.unwrap_or_default().to_owned()).collect())
+    present(name, df.column(name)?.str()?.iter().map(|v| v.map(str::to_owned)))
 }
 
 pub(crate) fn floats(df: &DataFrame, name: &str) -> Result<Vec<f64>, TransformError> {
-    Ok(df.column(name)?.cast(&DataType::Float64)?.f64()?.iter().map(|v| v.unwrap_or(f64::NAN)).collect())
+    present(name, df.column(name)?.cast(&DataType::Float64)?.f64()?.iter())
 }
 
 pub(crate) fn ints(df: &DataFrame, name: &str) -> Result<Vec<i64>, TransformError> {
-    Ok(df.column(name)?.cast(&DataType::Int64)?.i64()?.iter().map(Option::unwrap_or_default).collect())
+    present(name, df.column(name)?.cast(&DataType::Int64)?.i64()?.iter())
 }
 
-/// [`ints`] for an `int4` column, saturating at `i32::MAX`.
+/// [`ints`] for an `int4` column.
 pub(crate) fn int4s(df: &DataFrame, name: &str) -> Result<Vec<i32>, TransformError> {
-    Ok(ints(df, name)?.into_iter().map(|n| i32::try_from(n).unwrap_or(i32::MAX)).collect())
+    present(name, ints(df, name)?.into_iter().map(|n| i32::try_from(n).ok()))
 }
 
 /// A datetime column (µs since the epoch underneath) as UTC instants.
 pub(crate) fn instants(df: &DataFrame, name: &str) -> Result<Vec<DateTime<Utc>>, TransformError> {
     let column = df.column(name)?.cast(&utc_datetime())?;
-    Ok(column
-        .cast(&DataType::Int64)?
-        .i64()?
-        .iter()
-        .map(|us| DateTime::<Utc>::from_timestamp_micros(us.unwrap_or_default()).unwrap_or_default())
-        .collect())
+    present(
+        name,
+        column
+            .cast(&DataType::Int64)?
+            .i64()?
+            .iter()
+            .map(|us| us.and_then(DateTime::<Utc>::from_timestamp_micros)),
+    )
 }
 
 /// What a column becomes in Postgres.
