@@ -1,10 +1,7 @@
 //! What the dashboard shows, as read from the database: plain data, so the
 //! rendering is a pure function of it (and testable on fixed values).
 
-use std::collections::BTreeMap;
-
-use chrono::{DateTime, NaiveDate, Utc};
-use uuid::Uuid;
+use chrono::{DateTime, Utc};
 
 /// Everything one generation of the site reads.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -61,82 +58,11 @@ pub struct Coin {
     pub sample: Option<Sample>,
 }
 
-/// Shipped candles standing in for a coin's history (`sample_history`).
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Sample {
-    /// The candles' real open times, first and last.
-    pub original_from: DateTime<Utc>,
-    pub original_to: DateTime<Utc>,
-    /// Shown instant = real instant + this.
-    pub shift_secs: i64,
-    pub loaded_at: DateTime<Utc>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Observation {
-    pub price: f64,
-    pub at: DateTime<Utc>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Hourly {
-    pub hour: DateTime<Utc>,
-    pub open: f64,
-    pub high: f64,
-    pub low: f64,
-    pub close: f64,
-    pub avg: f64,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct DailyVolume {
-    pub day: NaiveDate,
-    pub volume: f64,
-    /// `interval_sum` or `rolling_24h` (see migrations/V005).
-    pub method: String,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct DailyRank {
-    pub day: NaiveDate,
-    pub rank: i32,
-    /// Change of the day's last price against the day before's, as a fraction.
-    pub performance: f64,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct Alert {
-    pub coin_id: String,
-    pub at: DateTime<Utc>,
-    pub window_secs: i32,
-    /// In percent, as the transforms store it (5.2 = +5.2 %).
-    pub change_pct: f64,
-    /// `up` or `down`.
-    pub direction: String,
-    pub price_before: f64,
-    pub price_after: f64,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct QualityRun {
-    pub run_id: Uuid,
-    pub started_at: DateTime<Utc>,
-    pub status: String,
-    pub rows_in: Option<i64>,
-    /// Rows dropped by reason (missing, duplicate, invalid, aberrant…).
-    pub dropped: BTreeMap<String, i64>,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct Run {
-    pub function: String,
-    pub started_at: DateTime<Utc>,
-    pub finished_at: Option<DateTime<Utc>>,
-    pub status: String,
-    pub rows_in: Option<i64>,
-    pub rows_out: Option<i64>,
-    pub error: Option<String>,
-}
+// The rows the dashboard reads, as storage returns them (see storage's
+// `inputs`, `outputs` and `runs` modules, where their SQL is).
+pub use storage::inputs::{Observation, SampleRecord as Sample};
+pub use storage::outputs::{Alert, DailyRank, DailyVolume, Hourly, QualityRun};
+pub use storage::runs::RunRecord as Run;
 
 /// When a source last delivered data.
 #[derive(Debug, Clone, PartialEq)]

@@ -5,9 +5,11 @@
 //! against the real local Postgres and S3 endpoint.
 
 mod error;
+pub mod inputs;
 mod objects;
+pub mod outputs;
 mod pg;
-mod runs;
+pub mod runs;
 mod scratch;
 
 use std::future::Future;

@@ -3,7 +3,6 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod};
-use domain::{CoinId, HistoryPoint, MarketSnapshot, VsCurrency};
 use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
 use secrecy::{ExposeSecret, SecretString};
@@ -11,14 +10,8 @@ use tokio_postgres::NoTls;
 use tokio_postgres::config::SslMode;
 use tokio_postgres_rustls::MakeRustlsConnect;
 use tracing::{info, instrument, warn};
-use uuid::Uuid;
 
-use std::collections::HashMap;
-
-use crate::{
-    BatchRecord, Chunk, HistoryPresence, HistoryStore, Run, RunLog, RunOutcome, SampleHistory, SnapshotStore,
-    StorageError, StoredTick, TickStore,
-};
+use crate::StorageError;
 
 mod embedded {
     refinery::embed_migrations!("../../migrations");
@@ -63,16 +56,15 @@ impl PgStore {
         Ok(store)
     }
 
-    /// The pool, for crates that run their own queries (transforms, site-gen).
-    pub fn pool(&self) -> &Pool {
-        &self.pool
-    }
-
     /// `host:port/database`, never the credentials.
     pub fn target(&self) -> &str {
         &self.target
     }
 
+    /// A pooled connection: for a caller that holds a transaction or a
+    /// session lock across several of storage's statements (the transform, the
+    /// site's snapshot), and for tests and the bench on scratch databases. The
+    /// pipeline's SQL itself is in `inputs`, `outputs` and `runs`.
     pub async fn client(&self) -> Result<Object, StorageError> {
         self.pool.get().await.map_err(|e| {
             let hint = match &e {
@@ -278,299 +270,6 @@ pub async fn migrate(store: &PgStore) -> Result<usize, StorageError> {
     let applied = report.applied_migrations().len();
     info!(applied, "migrations up to date");
     Ok(applied)
-}
-
-impl RunLog for PgStore {
-    async fn open(&self, run: &Run) -> Result<(), StorageError> {
-        self.client()
-            .await?
-            .execute(crate::runs::OPEN, &[&run.id(), &run.function(), &run.started_at()])
-            .await
-            .map_err(|e| StorageError::query("record the start of a run", e))?;
-        Ok(())
-    }
-
-    async fn close(&self, run: &Run, outcome: &RunOutcome) -> Result<(), StorageError> {
-        crate::runs::close(&self.client().await?, run, outcome).await
-    }
-}
-
-impl SnapshotStore for PgStore {
-    #[instrument(skip_all, fields(rows = snapshots.len()))]
-    async fn upsert_snapshots(
-        &self,
-        run_id: Uuid,
-        snapshots: &[MarketSnapshot],
-    ) -> Result<u64, StorageError> {
-        // One multi-row statement over arrays: one round trip, parameterised.
-        let col = |f: fn(&MarketSnapshot) -> Option<f64>| snapshots.iter().map(f).collect::<Vec<_>>();
-        let coins: Vec<&str> = snapshots.iter().map(|s| s.coin.as_str()).collect();
-        let currencies: Vec<&str> = snapshots.iter().map(|s| s.vs_currency.as_str()).collect();
-        let observed: Vec<_> = snapshots.iter().map(|s| s.observed_at).collect();
-        let symbols: Vec<&str> = snapshots.iter().map(|s| s.symbol.as_str()).collect();
-        let names: Vec<&str> = snapshots.iter().map(|s| s.name.as_str()).collect();
-        let ranks: Vec<Option<i32>> = snapshots.iter().map(|s| s.market_cap_rank).collect();
-        let inserted = self
-            .client()
-            .await?
-            .execute(
-                "INSERT INTO market_snapshots (
-                     coin_id, vs_currency, observed_at, symbol, name, current_price, market_cap,
-                     market_cap_rank, fully_diluted_valuation, total_volume, high_24h, low_24h,
-                     price_change_24h, price_change_percentage_24h, circulating_supply,
-                     total_supply, max_supply, run_id)
-                 SELECT u.*, $18::uuid FROM UNNEST(
-                     $1::text[], $2::text[], $3::timestamptz[], $4::text[], $5::text[],
-                     $6::float8[], $7::float8[], $8::int4[], $9::float8[], $10::float8[],
-                     $11::float8[], $12::float8[], $13::float8[], $14::float8[], $15::float8[],
-                     $16::float8[], $17::float8[]) AS u
-                 ON CONFLICT (coin_id, vs_currency, observed_at) DO NOTHING",
-                &[
-                    &coins,
-                    &currencies,
-                    &observed,
-                    &symbols,
-                    &names,
-                    &col(|s| s.current_price),
-                    &col(|s| s.market_cap),
-                    &ranks,
-                    &col(|s| s.fully_diluted_valuation),
-                    &col(|s| s.total_volume),
-                    &col(|s| s.high_24h),
-                    &col(|s| s.low_24h),
-                    &col(|s| s.price_change_24h),
-                    &col(|s| s.price_change_percentage_24h),
-                    &col(|s| s.circulating_supply),
-                    &col(|s| s.total_supply),
-                    &col(|s| s.max_supply),
-                    &run_id,
-                ],
-            )
-            .await
-            .map_err(|e| StorageError::query("store market snapshots", e))?;
-        Ok(inserted)
-    }
-}
-
-impl HistoryStore for PgStore {
-    async fn completed_chunks(
-        &self,
-        coin: &CoinId,
-        vs_currency: &VsCurrency,
-    ) -> Result<Vec<Chunk>, StorageError> {
-        let rows = self
-            .client()
-            .await?
-            .query(
-                "SELECT range_start, range_end FROM backfill_chunks
-                  WHERE coin_id = $1 AND vs_currency = $2 ORDER BY range_start",
-                &[&coin.as_str(), &vs_currency.as_str()],
-            )
-            .await
-            .map_err(|e| StorageError::query("read completed backfill chunks", e))?;
-        Ok(rows.iter().map(|r| Chunk { start: r.get(0), end: r.get(1) }).collect())
-    }
-
-    #[instrument(skip_all, fields(coin = %coin, rows = points.len()))]
-    async fn store_chunk(
-        &self,
-        coin: &CoinId,
-        vs_currency: &VsCurrency,
-        chunk: Chunk,
-        points: &[HistoryPoint],
-    ) -> Result<u64, StorageError> {
-        let mut client = self.client().await?;
-        let tx = client.transaction().await.map_err(|e| StorageError::query("begin a transaction", e))?;
-        let ts: Vec<_> = points.iter().map(|p| p.ts).collect();
-        let prices: Vec<_> = points.iter().map(|p| p.price).collect();
-        let caps: Vec<_> = points.iter().map(|p| p.market_cap).collect();
-        let vols: Vec<_> = points.iter().map(|p| p.total_volume).collect();
-        let inserted = tx
-            .execute(
-                "INSERT INTO market_history (coin_id, vs_currency, ts, price, market_cap, total_volume)
-                 SELECT $1, $2, u.* FROM UNNEST($3::timestamptz[], $4::float8[], $5::float8[], $6::float8[]) AS u
-                 ON CONFLICT (coin_id, vs_currency, ts) DO NOTHING",
-                &[&coin.as_str(), &vs_currency.as_str(), &ts, &prices, &caps, &vols],
-            )
-            .await
-            .map_err(|e| StorageError::query("store history points", e))?;
-        let count = i32::try_from(points.len()).unwrap_or(i32::MAX);
-        tx.execute(
-            "INSERT INTO backfill_chunks (coin_id, vs_currency, range_start, range_end, points)
-             VALUES ($1, $2, $3, $4, $5)
-             ON CONFLICT (coin_id, vs_currency, range_start, range_end)
-             DO UPDATE SET points = EXCLUDED.points, completed_at = now()",
-            &[&coin.as_str(), &vs_currency.as_str(), &chunk.start, &chunk.end, &count],
-        )
-        .await
-        .map_err(|e| StorageError::query("mark a backfill chunk done", e))?;
-        tx.commit().await.map_err(|e| StorageError::query("commit history points", e))?;
-        Ok(inserted)
-    }
-}
-
-impl TickStore for PgStore {
-    #[instrument(skip_all, fields(rows = ticks.len(), batch = %batch.run.id()))]
-    async fn store_ticks(&self, ticks: &[StoredTick], batch: &BatchRecord) -> Result<u64, StorageError> {
-        let mut client = self.client().await?;
-        let tx = client.transaction().await.map_err(|e| StorageError::query("begin a transaction", e))?;
-        let coins: Vec<&str> = ticks.iter().map(|t| t.tick.coin.as_str()).collect();
-        let times: Vec<_> = ticks.iter().map(|t| t.tick.event_time).collect();
-        let sources: Vec<&str> = ticks.iter().map(|t| t.tick.source.as_str()).collect();
-        let prices: Vec<f64> = ticks.iter().map(|t| t.tick.price).collect();
-        let volumes: Vec<Option<f64>> = ticks.iter().map(|t| t.tick.volume).collect();
-        let intervals: Vec<i32> =
-            ticks.iter().map(|t| i32::try_from(t.tick.interval_secs).unwrap_or(i32::MAX)).collect();
-        let seqs: Vec<i64> = ticks.iter().map(|t| i64::try_from(t.tick.seq).unwrap_or(i64::MAX)).collect();
-        let partitions: Vec<i32> = ticks.iter().map(|t| t.partition).collect();
-        let offsets: Vec<i64> = ticks.iter().map(|t| t.offset).collect();
-        let inserted = tx
-            .execute(
-                "INSERT INTO price_ticks (coin_id, event_time, source, price, volume, interval_secs, seq,
-                                          kafka_partition, kafka_offset)
-                 SELECT * FROM UNNEST($1::text[], $2::timestamptz[], $3::text[], $4::float8[], $5::float8[],
-                                      $6::int4[], $7::int8[], $8::int4[], $9::int8[])
-                 ON CONFLICT (coin_id, event_time, source) DO NOTHING",
-                &[&coins, &times, &sources, &prices, &volumes, &intervals, &seqs, &partitions, &offsets],
-            )
-            .await
-            .map_err(|e| StorageError::query("store price ticks", e))?;
-        let details = serde_json::json!({
-            "dead_lettered": batch.dead_lettered,
-            "duplicates": ticks.len() as u64 - inserted,
-        });
-        let outcome = RunOutcome::succeeded(batch.records, inserted as i64, details);
-        crate::runs::close(&tx, &batch.run, &outcome).await?;
-        tx.commit().await.map_err(|e| StorageError::query("commit price ticks", e))?;
-        Ok(inserted)
-    }
-}
-
-impl PgStore {
-    /// Loads ticks that never went through Kafka (`just load-history`), in
-    /// chunks, each in its own statement; already stored ticks are skipped.
-    /// Returns how many were new.
-    pub async fn load_ticks(&self, ticks: &[domain::Tick]) -> Result<u64, StorageError> {
-        insert_loaded_ticks(&self.client().await?, ticks).await
-    }
-
-    /// Stores the shipped candles of one coin as stand-in history (source
-    /// `sample`, already moved forward by `sample.shift_secs`) together with
-    /// the record of what they really are, in one transaction: the dashboard
-    /// never shows sample rows it cannot label. Returns how many were new.
-    pub async fn load_sample_history(
-        &self,
-        sample: &SampleHistory,
-        ticks: &[domain::Tick],
-    ) -> Result<u64, StorageError> {
-        let mut client = self.client().await?;
-        let tx = client.transaction().await.map_err(|e| StorageError::query("begin the sample load", e))?;
-        let inserted = insert_loaded_ticks(&tx, ticks).await?;
-        tx.execute(
-            "INSERT INTO sample_history (coin_id, original_from, original_to, shift_secs, candles)
-             VALUES ($1, $2, $3, $4, $5)
-             ON CONFLICT (coin_id) DO UPDATE SET original_from = EXCLUDED.original_from,
-                 original_to = EXCLUDED.original_to, shift_secs = EXCLUDED.shift_secs,
-                 candles = EXCLUDED.candles, loaded_at = now()",
-            &[
-                &sample.coin.as_str(),
-                &sample.original_from,
-                &sample.original_to,
-                &sample.shift_secs,
-                &sample.candles,
-            ],
-        )
-        .await
-        .map_err(|e| StorageError::query("record the sample history", e))?;
-        tx.commit().await.map_err(|e| StorageError::query("commit the sample history", e))?;
-        Ok(inserted)
-    }
-
-    /// Deletes every sample row and its record, in one transaction (real
-    /// history has arrived). Returns how many ticks went.
-    pub async fn remove_sample_history(&self) -> Result<u64, StorageError> {
-        let mut client = self.client().await?;
-        let tx =
-            client.transaction().await.map_err(|e| StorageError::query("begin the sample removal", e))?;
-        let removed = tx
-            .execute("DELETE FROM price_ticks WHERE source = 'sample'", &[])
-            .await
-            .map_err(|e| StorageError::query("delete the sample ticks", e))?;
-        tx.execute("DELETE FROM sample_history", &[])
-            .await
-            .map_err(|e| StorageError::query("delete the sample record", e))?;
-        tx.commit().await.map_err(|e| StorageError::query("commit the sample removal", e))?;
-        Ok(removed)
-    }
-
-    /// Which kinds of history the database already holds.
-    pub async fn history_presence(&self) -> Result<HistoryPresence, StorageError> {
-        let row = self
-            .client()
-            .await?
-            .query_one(
-                "SELECT EXISTS (SELECT 1 FROM market_history),
-                        (SELECT count(*) FROM sample_history)",
-                &[],
-            )
-            .await
-            .map_err(|e| StorageError::query("read which history is stored", e))?;
-        Ok(HistoryPresence { coingecko: row.get(0), sample_coins: row.get(1) })
-    }
-
-    /// The latest known price of each coin, from stream ticks or batch
-    /// snapshots, whichever is newer; coins never seen are absent.
-    pub async fn latest_prices(&self, coins: &[CoinId]) -> Result<HashMap<CoinId, f64>, StorageError> {
-        let ids: Vec<&str> = coins.iter().map(CoinId::as_str).collect();
-        let rows = self
-            .client()
-            .await?
-            .query(
-                "SELECT DISTINCT ON (coin_id) coin_id, price FROM (
-                     SELECT coin_id, price, event_time AS at FROM price_ticks WHERE coin_id = ANY($1)
-                     UNION ALL
-                     SELECT coin_id, current_price, observed_at FROM market_snapshots
-                      WHERE coin_id = ANY($1) AND current_price > 0
-                 ) latest ORDER BY coin_id, at DESC",
-                &[&ids],
-            )
-            .await
-            .map_err(|e| StorageError::query("read the latest prices", e))?;
-        Ok(rows
-            .iter()
-            .filter_map(|r| Some((CoinId::parse(r.get::<_, &str>(0)).ok()?, r.get::<_, f64>(1))))
-            .collect())
-    }
-}
-
-/// Inserts ticks that never went through Kafka (no partition or offset), in
-/// chunks of one statement each; already stored ticks are skipped.
-async fn insert_loaded_ticks(
-    client: &impl deadpool_postgres::GenericClient,
-    ticks: &[domain::Tick],
-) -> Result<u64, StorageError> {
-    let mut inserted = 0;
-    for chunk in ticks.chunks(20_000) {
-        let coins: Vec<&str> = chunk.iter().map(|t| t.coin.as_str()).collect();
-        let times: Vec<_> = chunk.iter().map(|t| t.event_time).collect();
-        let sources: Vec<&str> = chunk.iter().map(|t| t.source.as_str()).collect();
-        let prices: Vec<f64> = chunk.iter().map(|t| t.price).collect();
-        let volumes: Vec<Option<f64>> = chunk.iter().map(|t| t.volume).collect();
-        let intervals: Vec<i32> =
-            chunk.iter().map(|t| i32::try_from(t.interval_secs).unwrap_or(i32::MAX)).collect();
-        let seqs: Vec<i64> = chunk.iter().map(|t| i64::try_from(t.seq).unwrap_or(i64::MAX)).collect();
-        inserted += client
-            .execute(
-                "INSERT INTO price_ticks (coin_id, event_time, source, price, volume, interval_secs, seq)
-                 SELECT * FROM UNNEST($1::text[], $2::timestamptz[], $3::text[], $4::float8[], $5::float8[],
-                                      $6::int4[], $7::int8[])
-                 ON CONFLICT (coin_id, event_time, source) DO NOTHING",
-                &[&coins, &times, &sources, &prices, &volumes, &intervals, &seqs],
-            )
-            .await
-            .map_err(|e| StorageError::query("load ticks", e))?;
-    }
-    Ok(inserted)
 }
 
 #[cfg(test)]

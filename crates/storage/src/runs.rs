@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 use telemetry::failure::Chain;
 use uuid::Uuid;
 
-use crate::StorageError;
+use crate::{PgStore, StorageError};
 
 /// How a run ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -135,6 +135,21 @@ pub trait RunLog {
     -> impl Future<Output = Result<(), StorageError>> + Send;
 }
 
+impl RunLog for PgStore {
+    async fn open(&self, run: &Run) -> Result<(), StorageError> {
+        self.client()
+            .await?
+            .execute(OPEN, &[&run.id, &run.function, &run.started_at])
+            .await
+            .map_err(|e| StorageError::query("record the start of a run", e))?;
+        Ok(())
+    }
+
+    async fn close(&self, run: &Run, outcome: &RunOutcome) -> Result<(), StorageError> {
+        crate::runs::close(&self.client().await?, run, outcome).await
+    }
+}
+
 /// Records a run as `running`.
 pub(crate) const OPEN: &str = "INSERT INTO pipeline_runs (run_id, function, started_at) VALUES ($1, $2, $3)";
 
@@ -169,6 +184,62 @@ pub(crate) async fn close(
         .await
         .map_err(|e| StorageError::query("record the end of a run", e))?;
     Ok(())
+}
+
+/// A run as the Runs page shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunRecord {
+    pub function: String,
+    pub started_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+    pub status: String,
+    pub rows_in: Option<i64>,
+    pub rows_out: Option<i64>,
+    pub error: Option<String>,
+}
+
+/// The last `per_function` runs of every function, newest first.
+pub async fn recent(
+    tx: &tokio_postgres::Transaction<'_>,
+    per_function: i64,
+) -> Result<Vec<RunRecord>, StorageError> {
+    let rows = tx
+        .query(
+            "SELECT function, started_at, finished_at, status, rows_in, rows_out, error FROM (
+                 SELECT *, row_number() OVER (PARTITION BY function ORDER BY started_at DESC) AS n
+                 FROM pipeline_runs) r
+             WHERE n <= $1 ORDER BY started_at DESC, function",
+            &[&per_function],
+        )
+        .await
+        .map_err(|e| StorageError::query("read pipeline runs", e))?;
+    Ok(rows
+        .iter()
+        .map(|row| RunRecord {
+            function: row.get(0),
+            started_at: row.get(1),
+            finished_at: row.get(2),
+            status: row.get(3),
+            rows_in: row.get(4),
+            rows_out: row.get(5),
+            error: row.get(6),
+        })
+        .collect())
+}
+
+/// When `function` last finished successfully (`None`: never).
+pub async fn last_success(
+    tx: &tokio_postgres::Transaction<'_>,
+    function: &str,
+) -> Result<Option<DateTime<Utc>>, StorageError> {
+    let row = tx
+        .query_one(
+            "SELECT max(finished_at) FROM pipeline_runs WHERE function = $1 AND status = 'succeeded'",
+            &[&function],
+        )
+        .await
+        .map_err(|e| StorageError::query("read the last successful run", e))?;
+    Ok(row.get(0))
 }
 
 #[cfg(test)]

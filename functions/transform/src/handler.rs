@@ -6,16 +6,13 @@ use lambda_runtime::LambdaEvent;
 use polars::prelude::*;
 use serde::{Deserialize, Serialize};
 use settings::Settings;
-use storage::{PgStore, Run, RunOutcome};
+use storage::{PgStore, Run, RunOutcome, inputs, outputs};
 use tracing::{info, instrument, warn};
 use transforms::{AlertConfig, CleanConfig};
 use uuid::Uuid;
 
 use crate::TransformError;
 use crate::io::{self, floats, instants, int4s, ints, strings};
-
-/// Key of the advisory lock that lets one transform run at a time per database.
-const TRANSFORM_LOCK: i64 = 0x7472_616e_7366; // "transf"
 
 /// The invocation payload; unknown fields (an EventBridge event's) are ignored.
 #[derive(Debug, Default, Deserialize)]
@@ -150,12 +147,9 @@ impl Transform {
         // load (`cpctl history`) may both transform at once, and two runs over
         // the same days would fail each other's writes. A session lock, taken
         // before the run's snapshot so the second run sees the first's results.
-        client
-            .execute("SELECT pg_advisory_lock($1)", &[&TRANSFORM_LOCK])
-            .await
-            .map_err(|e| TransformError::query("wait for another transform run to finish", e))?;
+        outputs::lock(&client).await?;
         let result = self.transform_locked(&mut client, run_id, full, started).await;
-        if let Err(e) = client.execute("SELECT pg_advisory_unlock($1)", &[&TRANSFORM_LOCK]).await {
+        if let Err(e) = outputs::unlock(&client).await {
             // A pooled connection must not keep the lock: close it instead.
             warn!(error = %telemetry::failure::Chain(&e), "could not release the transform lock; closing its connection");
             storage::discard(client);
@@ -181,17 +175,17 @@ impl Transform {
             .start()
             .await
             .map_err(|e| TransformError::query("begin a transaction", e))?;
-        let marks = io::watermarks(&tx, lag_secs).await?;
+        let marks = inputs::watermarks(&tx, lag_secs).await?;
         let recompute: Option<BTreeSet<NaiveDate>> = if full {
             None
         } else {
-            let touched = io::affected_days(&tx, &marks).await?;
+            let touched = inputs::affected_days(&tx, &marks).await?;
             Some(touched.iter().flat_map(|d| [*d - Duration::days(1), *d, *d + Duration::days(1)]).collect())
         };
         let (from, to) = match &recompute {
             None => (None, None),
             Some(days) if days.is_empty() => {
-                write_watermarks(&tx, &marks).await?;
+                inputs::write_watermarks(&tx, &marks).await?;
                 tx.commit().await.map_err(|e| TransformError::query("commit the transform", e))?;
                 return Ok(TransformReport {
                     run_id,
@@ -207,7 +201,7 @@ impl Transform {
                 (Some(midnight(first)), Some(midnight(last)))
             }
         };
-        let observations = io::load(&tx, &marks, from, to).await?;
+        let observations = io::frame(inputs::load(&tx, &marks, from, to).await?)?;
         let observed = observations.height();
         let load_ms = started.elapsed().as_millis() as u64;
         let computing = Instant::now();
@@ -219,7 +213,7 @@ impl Transform {
             None => distinct_days(&outputs.hourly)?,
         };
         write_outputs(&tx, run_id, recompute.as_ref(), &outputs).await?;
-        write_watermarks(&tx, &marks).await?;
+        inputs::write_watermarks(&tx, &marks).await?;
         tx.commit().await.map_err(|e| TransformError::query("commit the transform", e))?;
         let write_ms = writing.elapsed().as_millis() as u64;
 
@@ -300,46 +294,15 @@ fn distinct_days(hourly: &DataFrame) -> Result<usize, TransformError> {
     Ok(instants(hourly, "hour")?.iter().map(DateTime::date_naive).collect::<HashSet<_>>().len())
 }
 
-async fn write_watermarks(
-    tx: &tokio_postgres::Transaction<'_>,
-    marks: &[io::Watermark],
-) -> Result<(), TransformError> {
-    for mark in marks {
-        if let Some(until) = &mark.until {
-            tx.execute(
-                "INSERT INTO transform_watermarks (input, ingested_until) VALUES ($1, $2)
-                 ON CONFLICT (input) DO UPDATE SET ingested_until = GREATEST(transform_watermarks.ingested_until, EXCLUDED.ingested_until),
-                                                   updated_at = now()",
-                &[&mark.input, until],
-            )
-            .await
-            .map_err(|e| TransformError::query("move the watermark", e))?;
-        }
-    }
-    Ok(())
-}
-
 /// Replaces the recomputed days' rows of every output table (all rows on a
-/// full run): delete, then multi-row inserts, inside the run's transaction.
+/// full run): delete, then binary `COPY`, inside the run's transaction.
 async fn write_outputs(
     tx: &tokio_postgres::Transaction<'_>,
     run_id: Uuid,
     days: Option<&BTreeSet<NaiveDate>>,
     out: &Outputs,
 ) -> Result<(), TransformError> {
-    let day_list: Vec<NaiveDate> = days.map(|d| d.iter().copied().collect()).unwrap_or_default();
-    let all = days.is_none();
-    for (table, day_expr) in [
-        ("price_hourly", "(hour AT TIME ZONE 'UTC')::date"),
-        ("daily_ranking", "day"),
-        ("price_alerts", "(at AT TIME ZONE 'UTC')::date"),
-        ("daily_volume", "day"),
-    ] {
-        tx.execute(&format!("DELETE FROM {table} WHERE $1 OR {day_expr} = ANY($2)"), &[&all, &day_list])
-            .await
-            .map_err(|e| TransformError::query("clear recomputed days", e))?;
-    }
-
+    outputs::clear_days(tx, days).await?;
     use io::Kind::{Date, Float8, Int4, Text, Timestamptz};
     let hourly = [
         ("coin_id", "coin", Text),
@@ -351,7 +314,7 @@ async fn write_outputs(
         ("close", "close", Float8),
         ("observations", "observations", Int4),
     ];
-    io::copy_into(tx, "price_hourly", &hourly, &out.hourly).await?;
+    outputs::copy_into(tx, "price_hourly", &io::columns(&out.hourly, &hourly)?).await?;
     let ranking = [
         ("day", "day", Date),
         ("coin_id", "coin", Text),
@@ -360,42 +323,28 @@ async fn write_outputs(
         ("performance", "performance", Float8),
         ("rank", "rank", Int4),
     ];
-    io::copy_into(tx, "daily_ranking", &ranking, &out.ranking).await?;
+    outputs::copy_into(tx, "daily_ranking", &io::columns(&out.ranking, &ranking)?).await?;
     let volume = [
         ("coin_id", "coin", Text),
         ("day", "day", Date),
         ("method", "method", Text),
         ("volume_usd", "volume_usd", Float8),
     ];
-    io::copy_into(tx, "daily_volume", &volume, &out.volume).await?;
+    outputs::copy_into(tx, "daily_volume", &io::columns(&out.volume, &volume)?).await?;
 
     let a = &out.alerts;
-    tx.execute(
-        "INSERT INTO price_alerts (coin_id, at, window_secs, change_pct, direction, price_before, price_after, run_id)
-         SELECT u.*, $8 FROM UNNEST($1::text[], $2::timestamptz[], $3::int4[], $4::float8[], $5::text[],
-                                    $6::float8[], $7::float8[]) AS u
-         ON CONFLICT (coin_id, at, window_secs) DO NOTHING",
-        &[
-            &strings(a, "coin")?,
-            &instants(a, "at")?,
-            &int4s(a, "window_secs")?,
-            &floats(a, "change_pct")?,
-            &strings(a, "direction")?,
-            &floats(a, "price_before")?,
-            &floats(a, "price_after")?,
-            &run_id,
-        ],
-    )
-    .await
-    .map_err(|e| TransformError::query("store alerts", e))?;
-
+    let alerts = outputs::AlertRows {
+        coin: strings(a, "coin")?,
+        at: instants(a, "at")?,
+        window_secs: int4s(a, "window_secs")?,
+        change_pct: floats(a, "change_pct")?,
+        direction: strings(a, "direction")?,
+        price_before: floats(a, "price_before")?,
+        price_after: floats(a, "price_after")?,
+    };
+    outputs::insert_alerts(tx, run_id, &alerts).await?;
     let d = &out.dropped;
-    tx.execute(
-        "INSERT INTO data_quality (run_id, reason, rows) SELECT $1, * FROM UNNEST($2::text[], $3::int8[])",
-        &[&run_id, &strings(d, "reason")?, &ints(d, "rows")?],
-    )
-    .await
-    .map_err(|e| TransformError::query("store data-quality counts", e))?;
+    outputs::insert_quality(tx, run_id, &strings(d, "reason")?, &ints(d, "rows")?).await?;
     Ok(())
 }
 
