@@ -2,9 +2,6 @@ use std::sync::Arc;
 
 use telemetry::failure::{Classify, Disposition};
 
-/// A boxed cause, for the AWS SDK's many error types.
-pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
-
 /// Why the site could not be generated or published. Causes are kept as
 /// `#[source]` errors; `telemetry::failure::Chain` prints them.
 #[derive(Debug, thiserror::Error)]
@@ -34,14 +31,6 @@ pub enum SiteError {
         #[source]
         source: std::io::Error,
     },
-    #[error("S3 {op} of s3://{bucket}/{key} failed")]
-    S3 {
-        op: &'static str,
-        bucket: String,
-        key: String,
-        #[source]
-        source: BoxError,
-    },
 }
 
 impl SiteError {
@@ -60,7 +49,7 @@ impl Classify for SiteError {
             Self::Storage(e) => e.is_retryable(),
             Self::Query { source, .. } => storage::pg_is_retryable(source),
             // A full disk or a throttled bucket may clear; the same templates will not.
-            Self::Io { .. } | Self::S3 { .. } => true,
+            Self::Io { .. } => true,
             Self::Templates(_) | Self::Render { .. } | Self::Output(_) => false,
         };
         if retryable { Disposition::Retryable } else { Disposition::Permanent }

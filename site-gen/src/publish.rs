@@ -210,7 +210,12 @@ impl S3SiteStore {
         key: &str,
         err: impl std::error::Error + Send + Sync + 'static,
     ) -> SiteError {
-        SiteError::S3 { op, bucket: self.bucket.clone(), key: key.to_owned(), source: Box::new(err) }
+        SiteError::Storage(storage::StorageError::S3 {
+            op,
+            bucket: self.bucket.clone(),
+            key: key.to_owned(),
+            source: Box::new(err),
+        })
     }
 }
 
@@ -269,7 +274,7 @@ impl SiteStore for S3SiteStore {
                 .await
                 .map_err(|e| self.error("delete", &chunk[0], e))?;
             if let Some(err) = out.errors().first() {
-                return Err(SiteError::S3 {
+                return Err(SiteError::Storage(storage::StorageError::S3 {
                     op: "delete",
                     bucket: self.bucket.clone(),
                     key: err.key().unwrap_or("(no key given)").to_owned(),
@@ -279,7 +284,7 @@ impl SiteStore for S3SiteStore {
                         err.message().unwrap_or("(no message given)")
                     )
                     .into(),
-                });
+                }));
             }
         }
         Ok(())
