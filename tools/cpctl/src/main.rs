@@ -49,6 +49,12 @@ enum Command {
         /// Run one cycle now and exit with its outcome.
         #[arg(long)]
         once: bool,
+        /// Check the expression (EventBridge's rate() or cron() grammar), say what it means, and exit.
+        #[arg(long, conflicts_with_all = ["once", "status_file"])]
+        check: bool,
+        /// After each cycle, write its outcome to this file: one line, `succeeded` or `failed FUNCTION`.
+        #[arg(long)]
+        status_file: Option<PathBuf>,
     },
     /// Run one ingest of /coins/markets now, in-process.
     Ingest,
@@ -175,12 +181,17 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Setup { partitions, website_bucket } => {
             setup(&settings, partitions, website_bucket.filter(|b| !b.is_empty())).await?
         }
-        Command::Schedule { schedule, every_secs, once } => {
+        Command::Schedule { schedule, every_secs, once, check, status_file } => {
+            let expression = schedule::Expression::parse(&schedule)?;
+            if check {
+                println!("INGEST_SCHEDULE={expression}");
+                return Ok(());
+            }
             let interval = match every_secs {
                 Some(secs) => std::time::Duration::from_secs(secs.max(1)),
-                None => schedule::parse_rate(&schedule)?,
+                None => expression.interval()?,
             };
-            schedule::run(interval, once, streaming::shutdown_on_signal()).await?;
+            schedule::run(interval, once, status_file.as_deref(), streaming::shutdown_on_signal()).await?;
         }
         Command::Ingest => {
             let ingest = ingest::Ingest::from_settings(&settings).await?;
