@@ -21,6 +21,7 @@
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+local_stack_env
 cd "$ROOT"
 FAKE_PORT="${FAKE_COINGECKO_PORT:-9011}"
 CPCTL="${CARGO_TARGET_DIR:?}/debug/cpctl"

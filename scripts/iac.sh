@@ -27,7 +27,6 @@ SAM="$SAM_VENV/bin/sam"
 SAM_PY="$SAM_VENV/bin/python"
 
 TEMPLATE="$ROOT/template.yaml"
-SCHEDULE_ENV="$ROOT/schedule.env"
 SAMCONFIG="$ROOT/samconfig.toml"
 STACK_NAME="${STACK_NAME:-crypto-pipeline}"
 
@@ -72,37 +71,25 @@ ensure_sam() {
 }
 
 # ---------------------------------------------------------------- schedule.env
-# read_schedule: sets INGEST_SCHEDULE (and the file's other keys) from schedule.env,
-# the way bash's `source` and just's dotenv read it: KEY=value, the value
-# optionally in one pair of double or single quotes (needed for `rate(10 minutes)`).
+# cargo_env: cargo and the shared build directory of the justfile and CI.
+cargo_env() {
+  export PATH="$TOOLS_BIN:$HOME/.cargo/bin:$PATH"
+  export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/crypto-pipeline/target}"
+}
+
+# read_schedule: INGEST_SCHEDULE from schedule.env, which alone decides AWS's
+# schedule (an INGEST_SCHEDULE in the environment or .env is the local
+# scheduler's business), checked by the one parser of the EventBridge grammar:
+# `cpctl schedule --check` (built if needed).
 read_schedule() {
-  local line key val
-  [[ -f $SCHEDULE_ENV ]] || die "missing $SCHEDULE_ENV"
-  while IFS= read -r line || [[ -n $line ]]; do
-    line="${line%$'\r'}"
-    [[ $line =~ ^[[:space:]]*(#|$) ]] && continue
-    [[ $line =~ ^([A-Za-z_][A-Za-z0-9_]*)=(.*)$ ]] || die "schedule.env: not a KEY=value line: $line"
-    key="${BASH_REMATCH[1]}" val="${BASH_REMATCH[2]}"
-    if [[ $val =~ ^\"(.*)\"$ || $val =~ ^\'(.*)\'$ ]]; then
-      val="${BASH_REMATCH[1]}"
-    elif [[ $val =~ [[:space:]\(\)] ]]; then
-      die "schedule.env: $key=$val has spaces or parentheses: put the value in double quotes ($key=\"$val\"), or neither bash nor just can read it"
-    fi
-    printf -v "$key" '%s' "$val"
-  done <"$SCHEDULE_ENV"
+  load_env_file "$ROOT/schedule.env" --override
   [[ -n ${INGEST_SCHEDULE:-} ]] || die "schedule.env does not set INGEST_SCHEDULE"
-  # EventBridge's grammar: rate(1 minute|hour|day), rate(N minutes|hours|days), cron(6 fields).
-  if [[ $INGEST_SCHEDULE =~ ^rate\(([0-9]+)\ (minute|minutes|hour|hours|day|days)\)$ ]]; then
-    local n=${BASH_REMATCH[1]} unit=${BASH_REMATCH[2]}
-    ((10#$n >= 1)) || die "schedule.env: INGEST_SCHEDULE=$INGEST_SCHEDULE: the rate must be at least 1"
-    if { ((10#$n == 1)) && [[ $unit == *s ]]; } || { ((10#$n > 1)) && [[ $unit != *s ]]; }; then
-      die "schedule.env: INGEST_SCHEDULE=$INGEST_SCHEDULE: EventBridge wants rate(1 ${unit%s}) and rate(N ${unit%s}s)"
-    fi
-  elif [[ $INGEST_SCHEDULE =~ ^cron\(([^[:space:]]+[[:space:]]+){5}[^[:space:]]+\)$ ]]; then
-    :
-  else
-    die "schedule.env: INGEST_SCHEDULE=$INGEST_SCHEDULE is not an EventBridge schedule expression (rate(N minutes) or cron(...))"
-  fi
+  cargo_env
+  command -v cargo >/dev/null 2>&1 || die "checking the schedule needs cargo on PATH (rustup)"
+  say "checking INGEST_SCHEDULE=\"$INGEST_SCHEDULE\" with cpctl (built first if needed)"
+  (cd "$ROOT" && cargo build --quiet --locked -p cpctl) || die "cannot build cpctl, which checks the schedule"
+  "$CARGO_TARGET_DIR/debug/cpctl" schedule --check --schedule "$INGEST_SCHEDULE" >/dev/null ||
+    die "schedule.env: INGEST_SCHEDULE is not a schedule EventBridge takes (above)"
 }
 
 # ---------------------------------------------------------------- parameters
@@ -155,14 +142,12 @@ PY
 # sam build runs `cargo lambda build --release --<arch> --bin <name>` per function
 # (BuildMethod rust-cargolambda, a SAM beta feature: --beta-features).
 build() {
-  export PATH="$TOOLS_BIN:$HOME/.cargo/bin:$PATH"
+  cargo_env
   local missing=() tool
   for tool in cargo cargo-lambda zig; do
     command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
   done
   ((${#missing[@]} == 0)) || die "sam build needs ${missing[*]} on PATH: run scripts/bootstrap.sh (cargo: rustup)"
-  # Share the build directory of the justfile and CI.
-  export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/crypto-pipeline/target}"
   (cd "$ROOT" && "$SAM" build --beta-features --config-env "$CONFIG_ENV" --template-file "$TEMPLATE" "$@")
 }
 

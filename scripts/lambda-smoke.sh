@@ -12,6 +12,7 @@
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+local_stack_env
 cd "$ROOT"
 WATCH_PORT="${LAMBDA_WATCH_PORT:-9009}"
 FAKE_PORT="${FAKE_COINGECKO_PORT:-9010}"
