@@ -14,7 +14,7 @@ set shell := ["bash", "-euo", "pipefail", "-c", 'source scripts/lib.sh && local_
 export CARGO_TARGET_DIR := env("CARGO_TARGET_DIR", home_directory() / ".cache/crypto-pipeline/target")
 
 cpctl := "cargo run --quiet --locked -p cpctl --"
-# The built binary, for background jobs: signals must reach it, not cargo.
+# The built binary, for benchmarks.
 cpctl_bin := CARGO_TARGET_DIR / "debug/cpctl"
 
 default:
@@ -115,53 +115,7 @@ consume:
 
 # Run the whole pipeline here: stack, setup, `cargo lambda watch`, consumer, producer, schedule, dashboard.
 deploy-local:
-    #!/usr/bin/env bash
-    set -euo pipefail
-    source scripts/lib.sh && local_stack_env
-    start=$SECONDS
-    just up
-    # Every component logs to its own rotated file there (ingest.log, transform.log, …).
-    export LOG_DIR="$PWD/.state/logs"
-    site="${SITE_OUTPUT:-.state/site}"
-    echo "deploy-local: building the functions and cpctl"
-    cargo build --quiet --locked -p cpctl -p ingest -p transform -p consumer -p site-gen
-    {{cpctl_bin}} setup
-    [[ $site == s3://* ]] || mkdir -p "$site"
-    scripts/jobs.sh start lambda cargo lambda watch -A 127.0.0.1 -P "$LAMBDA_PORT"
-    scripts/jobs.sh start consumer {{cpctl_bin}} consume
-    # The walk continues the stored prices (first ingest, or the history job below) once there are some.
-    scripts/jobs.sh start producer {{cpctl_bin}} produce --wait-for-prices 60
-    mark="$(date -u +%s)"
-    scripts/jobs.sh start scheduler {{cpctl_bin}} schedule
-    # History in the background, beside the first cycle: a backfill when CoinGecko
-    # answers, otherwise the shipped candles as a sample the dashboard labels.
-    scripts/jobs.sh start history {{cpctl_bin}} history
-    if [[ $site == s3://* ]]; then
-        bucket="${site#s3://}"
-        url="http://${bucket%%/*}.s3-website.localhost:$S3_PORT/"
-    else
-        scripts/jobs.sh start dashboard python3 -m http.server "$DASHBOARD_PORT" --bind 127.0.0.1 --directory "$site"
-        url="http://127.0.0.1:$DASHBOARD_PORT/"
-    fi
-    # The first cycle starts at once; wait for its outcome (ingest retries for up to a minute).
-    outcome=""
-    for _ in $(seq 1 180); do
-        outcome="$(scripts/scheduler-outcome.sh "$LOG_DIR/scheduler.log" "$mark")"
-        [[ -n $outcome ]] && break
-        sleep 1
-    done
-    case $outcome in
-        ok) echo "deploy-local: first cycle done (ingest, transform, site-gen) $((SECONDS - start)) s after the command" ;;
-        failed)
-            echo "deploy-local: the first cycle failed (see .state/logs/scheduler.log and the step's log); it runs again on the next tick (${SCHEDULE_EVERY_SECS:+every $SCHEDULE_EVERY_SECS s, SCHEDULE_EVERY_SECS, not }$INGEST_SCHEDULE)"
-            # A dashboard all the same: it shows what the stream brought and the failed run.
-            {{cpctl_bin}} site >/dev/null || true ;;
-        *) echo "deploy-local: the first cycle is still running; see .state/logs/scheduler.log" ;;
-    esac
-    echo "deploy-local: dashboard at $url"
-    echo "deploy-local: schedule $INGEST_SCHEDULE; ticks every ${PRODUCER_INTERVAL_SECS} s; functions for 'cargo lambda invoke' on 127.0.0.1:$LAMBDA_PORT"
-    echo "deploy-local: logs in .state/logs (ingest.log, producer.log, consumer.log, transform.log, site.log, scheduler.log)"
-    echo "deploy-local: stop everything with 'just down' (data is kept)"
+    @scripts/deploy-local.sh
 
 # Deploy the AWS SAM stack (template.yaml) to LocalStack with Lambda (needs Docker; see docs/aws.md).
 deploy-localstack:
