@@ -37,23 +37,14 @@ up:
 
 # Stop the pipeline's jobs and the local services; data is kept.
 down:
-    #!/usr/bin/env bash
-    set -euo pipefail
-    scripts/jobs.sh stop
-    if [[ ${STACK:-native} == docker ]]; then
-        docker compose --env-file stack.env stop   # volumes, hence data, are kept
-    else
-        scripts/stack.sh down
-    fi
+    @if [[ ${STACK:-native} == docker ]]; then scripts/stack.sh stop && docker compose --env-file stack.env stop; else scripts/stack.sh down; fi
 
 # Is each local service and job up?
 status:
-    scripts/jobs.sh status
-    scripts/stack.sh status
+    @scripts/stack.sh status
 
-# Stop the services and delete their data.
+# Stop the jobs and services and delete their data.
 reset:
-    scripts/jobs.sh stop
     scripts/stack.sh reset
 
 # Apply the SQL migrations in migrations/.

@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # `just deploy-local`: the whole pipeline here. The local stack and its setup,
-# then, in the background: `cargo lambda watch`, the consumer, the producer,
-# the scheduler, the first-run history and the dashboard's file server
-# (`just down` stops them). Waits for the outcome of the scheduler's first cycle.
+# then, as jobs of scripts/stack.sh (`just down` stops them): `cargo lambda
+# watch`, the consumer, the producer, the scheduler, the first-run history and
+# the dashboard's file server. Waits for the outcome of the scheduler's first cycle.
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 local_stack_env
 cd "$ROOT"
 CPCTL="${CARGO_TARGET_DIR:?}/debug/cpctl" # the built binary: signals must reach it, not cargo
+job() { scripts/stack.sh start "$@"; }
 
 start=$SECONDS
 just up
@@ -19,20 +20,20 @@ echo "deploy-local: building the functions and cpctl"
 cargo build --quiet --locked -p cpctl -p ingest -p transform -p consumer -p site-gen
 "$CPCTL" setup
 [[ $site == s3://* ]] || mkdir -p "$site"
-scripts/jobs.sh start lambda cargo lambda watch -A 127.0.0.1 -P "$LAMBDA_PORT"
-scripts/jobs.sh start consumer "$CPCTL" consume
+job lambda cargo lambda watch -A 127.0.0.1 -P "$LAMBDA_PORT"
+job consumer "$CPCTL" consume
 # The walk continues the stored prices (first ingest, or the history job below) once there are some.
-scripts/jobs.sh start producer "$CPCTL" produce --wait-for-prices 60
+job producer "$CPCTL" produce --wait-for-prices 60
 mark="$(date -u +%s)"
-scripts/jobs.sh start scheduler "$CPCTL" schedule
+job scheduler "$CPCTL" schedule
 # History in the background, beside the first cycle: a backfill when CoinGecko
 # answers, otherwise the shipped candles as a sample the dashboard labels.
-scripts/jobs.sh start history "$CPCTL" history
+job history "$CPCTL" history
 if [[ $site == s3://* ]]; then
   bucket="${site#s3://}"
   url="http://${bucket%%/*}.s3-website.localhost:$S3_PORT/"
 else
-  scripts/jobs.sh start dashboard python3 -m http.server "$DASHBOARD_PORT" --bind 127.0.0.1 --directory "$site"
+  job dashboard python3 -m http.server "$DASHBOARD_PORT" --bind 127.0.0.1 --directory "$site"
   url="http://127.0.0.1:$DASHBOARD_PORT/"
 fi
 # The first cycle starts at once; wait for its outcome (ingest retries for up to a minute).
