@@ -24,16 +24,14 @@ default:
 bootstrap:
     scripts/bootstrap.sh
 
-# Start Postgres, Kafka and S3 (LocalStack) on 127.0.0.1; idempotent.
+# Start Postgres, Kafka and S3 (LocalStack; STACK=docker: docker-compose.yml) on 127.0.0.1, then create the database, topics and buckets; idempotent.
 up:
-    #!/usr/bin/env bash
-    set -euo pipefail
-    # STACK=docker: the same services from docker-compose.yml (versions and ports from stack.env).
-    if [[ ${STACK:-native} == docker ]]; then
-        docker compose --env-file stack.env up -d --wait
-    else
-        scripts/stack.sh up
-    fi
+    @if [[ ${STACK:-native} == docker ]]; then docker compose --env-file stack.env up -d --wait; else scripts/stack.sh up; fi
+    @{{cpctl}} setup
+
+# Create what the pipeline needs (database and migrations, topics, buckets) if missing; `just up` runs it.
+setup:
+    {{cpctl}} setup
 
 # Stop the pipeline's jobs and the local services; data is kept.
 down:
@@ -127,7 +125,6 @@ watch:
 # Every test, against the real local services (started if needed); last, the end-to-end run of deploy-local.
 test: up
     cargo build --workspace --all-targets --locked
-    {{cpctl}} migrate
     scripts/lambda-smoke.sh
     cargo test --workspace --locked --no-fail-fast
     scripts/e2e.sh

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# `just deploy-local`: the whole pipeline here. The local stack and its setup,
-# then, as jobs of scripts/stack.sh (`just down` stops them): `cargo lambda
-# watch`, the consumer, the producer, the scheduler, the first-run history and
-# the dashboard's file server. Waits for the outcome of the scheduler's first cycle.
+# `just deploy-local`: the whole pipeline here. The local stack and its setup
+# (`just up`), then, as jobs of scripts/stack.sh (`just down` stops them):
+# `cargo lambda watch`, the consumer, the producer, the scheduler, the
+# first-run history and the dashboard's file server. Waits for the outcome of
+# the scheduler's first cycle.
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -18,7 +19,6 @@ export LOG_DIR="$ROOT/.state/logs"
 site="${SITE_OUTPUT:-.state/site}"
 echo "deploy-local: building the functions and cpctl"
 cargo build --quiet --locked -p cpctl -p ingest -p transform -p consumer -p site-gen
-"$CPCTL" setup
 [[ $site == s3://* ]] || mkdir -p "$site"
 job lambda cargo lambda watch -A 127.0.0.1 -P "$LAMBDA_PORT"
 job consumer "$CPCTL" consume

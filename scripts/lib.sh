@@ -129,7 +129,8 @@ port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 drop_scratch() {
   local admin_url=$1 name=$2 cpctl=$3 topic key
   shift 3
-  psql -q "$admin_url" -c "DROP DATABASE IF EXISTS \"$name\" WITH (FORCE)" >/dev/null 2>&1 || true
+  # from the server's maintenance database: the one of admin_url need not exist
+  psql -q "${admin_url%/*}/postgres" -c "DROP DATABASE IF EXISTS \"$name\" WITH (FORCE)" >/dev/null 2>&1 || true
   for topic in "$@"; do "$cpctl" topic delete "$topic" >/dev/null 2>&1 || true; done
   for key in $(curl -s "$AWS_ENDPOINT_URL/$name?list-type=2" | grep -o '<Key>[^<]*</Key>' | sed 's/<[^>]*>//g'); do
     curl -s -X DELETE "$AWS_ENDPOINT_URL/$name/$key" >/dev/null || true

@@ -8,8 +8,9 @@
 #
 # Usage: scripts/stack.sh up|down|status|reset|env
 #        scripts/stack.sh start NAME COMMAND [ARGS…] | stop [NAME…]
-#   up      start the services not running (idempotent, health-checked), create
-#           the database, topics and buckets, print the client environment
+#   up      start the services not running (idempotent), wait until each is ready,
+#           print the client environment; `cpctl setup` (`just up`) creates the
+#           database, topics and buckets
 #   down    stop the jobs, then the services; keep the data
 #   status  print each job and service up/down (exit 1 if a service is down)
 #   reset   down + delete all state
@@ -202,18 +203,11 @@ pg_start() {
   PG_STARTED=1
 }
 
-pg_wait_and_provision() {
+pg_wait_ready() {
   local t0
   t0="$(now)"
   wait_ready pg_ready pg_running "$PG_LOG" "PostgreSQL on 127.0.0.1:$PG_PORT"
   if ((PG_STARTED)); then log "postgres: started on 127.0.0.1:$PG_PORT in $(since "$t0")s"; fi
-  local exists
-  exists="$("$PG_BIN/psql" -h 127.0.0.1 -p "$PG_PORT" -U "$PG_USER" -d postgres -tAqc \
-    "SELECT 1 FROM pg_database WHERE datname = '$PG_DB'")" || die_log "psql failed" "$PG_LOG"
-  if [[ $exists != 1 ]]; then
-    "$PG_BIN/createdb" -h 127.0.0.1 -p "$PG_PORT" -U "$PG_USER" -E UTF8 "$PG_DB"
-    log "postgres: database $PG_DB created"
-  fi
 }
 
 pg_stop() {
@@ -331,27 +325,18 @@ kafka_start() {
 }
 
 kafka_port_open() { port_open "$KAFKA_PORT"; }
-kafka_wait_and_provision() {
-  local t0 topics
+kafka_wait_ready() {
+  local t0
   t0="$(now)"
   wait_ready kafka_port_open kafka_running "$KAFKA_LOG" "Kafka on 127.0.0.1:$KAFKA_PORT"
   # a metadata request proves the broker (and its controller) serve clients
-  until topics="$(topic_cmd --list 2>>"$LOGS/kafka-tools.log")"; do
+  until topic_cmd --list >/dev/null 2>>"$LOGS/kafka-tools.log"; do
     kafka_running || die_log "Kafka exited during start-up" "$KAFKA_LOG"
     (($(since "$t0" | cut -d. -f1) < WAIT_SECONDS)) ||
       die_log "Kafka answers no metadata request after ${WAIT_SECONDS}s (see also $LOGS/kafka-tools.log)" "$KAFKA_LOG"
     sleep 1
   done
   if ((KAFKA_STARTED)); then log "kafka: started on 127.0.0.1:$KAFKA_PORT in $(since "$t0")s"; fi
-  local spec name parts
-  for spec in "$KAFKA_TOPIC:$KAFKA_TOPIC_PARTITIONS" "$KAFKA_DLQ_TOPIC:1"; do
-    name="${spec%:*}" parts="${spec##*:}"
-    if ! grep -qxF "$name" <<<"$topics"; then
-      topic_cmd --create --if-not-exists --topic "$name" --partitions "$parts" --replication-factor 1 \
-        >>"$LOGS/kafka-tools.log" 2>&1 || die_log "cannot create topic $name" "$LOGS/kafka-tools.log"
-      log "kafka: topic $name created ($parts partitions)"
-    fi
-  done
 }
 
 kafka_stop_begin() { KAFKA_STOPPING="$(term_pid "$KAFKA_PID" "$KAFKA_DIR/server.properties")"; }
@@ -368,7 +353,6 @@ LS_DIR="$STATE/localstack"
 LS_PID="$RUN/localstack.pid"
 LS_LOG="$LOGS/localstack.log"
 S3_URL="http://127.0.0.1:$S3_PORT"
-CREATE_BUCKETS="$ROOT/localstack/init/ready.d/create_buckets.py"
 
 # = python -m localstack.runtime.main, plus SIGUSR1 -> thread dump into the log
 # (sent before SIGKILL when a shutdown hangs, to see where)
@@ -400,8 +384,7 @@ s3_healthy() {
   fi
 }
 s3_env() {
-  env AWS_ENDPOINT_URL="$S3_URL" S3_ENDPOINT_URL="$S3_URL" AWS_REGION="$AWS_REGION" \
-    AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test RAW_BUCKET="$RAW_BUCKET" SITE_BUCKET="$SITE_BUCKET" "$@"
+  env AWS_ENDPOINT_URL="$S3_URL" AWS_REGION="$AWS_REGION" AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test "$@"
 }
 
 s3_start() {
@@ -429,7 +412,7 @@ s3_start() {
   S3_STARTED=1
 }
 
-s3_wait_and_provision() {
+s3_wait_ready() {
   local t0
   t0="$(now)"
   wait_ready s3_healthy s3_running "$LS_LOG" "$S3_KIND S3 on $S3_URL"
@@ -439,15 +422,6 @@ s3_wait_and_provision() {
       s3_env "$S3_PY" "$ROOT/scripts/s3_snapshot.py" load "$LS_DIR/snapshot" | sed 's/^/stack: /' ||
         log "WARNING: could not restore the S3 snapshot from $LS_DIR/snapshot"
     fi
-  fi
-  # fast path: both buckets and the website configuration are there
-  local code1 code2 code3
-  code1="$(curl -s -o /dev/null -w '%{http_code}' -I "$S3_URL/$RAW_BUCKET")"
-  code2="$(curl -s -o /dev/null -w '%{http_code}' -I "$S3_URL/$SITE_BUCKET")"
-  code3="$(curl -s -o /dev/null -w '%{http_code}' "$S3_URL/$SITE_BUCKET?website")"
-  if [[ $code1$code2$code3 != 200200200 ]]; then
-    s3_env "$S3_PY" "$CREATE_BUCKETS" | sed 's/^create_buckets: /stack: s3: /' ||
-      die "creating the buckets failed ($CREATE_BUCKETS)"
   fi
 }
 
@@ -576,9 +550,9 @@ cmd_up() {
   kafka_start
   s3_start
   pg_start
-  pg_wait_and_provision
-  s3_wait_and_provision
-  kafka_wait_and_provision
+  pg_wait_ready
+  s3_wait_ready
+  kafka_wait_ready
   if [[ $S3_KIND == moto ]]; then log "note: S3 is moto_server (no Python >= 3.12 for LocalStack): no website hosting"; fi
   log "up in $(since "$t0")s (logs: $LOGS). Client environment:"
   client_env | sed 's/^/  /'
@@ -655,7 +629,7 @@ case "${1:-}" in
     jobs_stop "$@"
     ;;
   *)
-    sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'
     exit 2
     ;;
 esac
