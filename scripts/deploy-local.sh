@@ -3,13 +3,14 @@
 # (`just up`), then, as jobs of scripts/stack.sh (`just down` stops them):
 # `cargo lambda watch`, the consumer, the producer, the scheduler, the
 # first-run history and the dashboard's file server. Waits for the outcome of
-# the scheduler's first cycle.
+# the scheduler's first cycle, which the scheduler writes to a status file.
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 local_stack_env
 cd "$ROOT"
 CPCTL="${CARGO_TARGET_DIR:?}/debug/cpctl" # the built binary: signals must reach it, not cargo
+STATUS_FILE="$ROOT/.state/run/scheduler.status"
 job() { scripts/stack.sh start "$@"; }
 
 start=$SECONDS
@@ -24,8 +25,8 @@ job lambda cargo lambda watch -A 127.0.0.1 -P "$LAMBDA_PORT"
 job consumer "$CPCTL" consume
 # The walk continues the stored prices (first ingest, or the history job below) once there are some.
 job producer "$CPCTL" produce --wait-for-prices 60
-mark="$(date -u +%s)"
-job scheduler "$CPCTL" schedule
+rm -f "$STATUS_FILE"
+job scheduler "$CPCTL" schedule --status-file "$STATUS_FILE"
 # History in the background, beside the first cycle: a backfill when CoinGecko
 # answers, otherwise the shipped candles as a sample the dashboard labels.
 job history "$CPCTL" history
@@ -36,17 +37,20 @@ else
   job dashboard python3 -m http.server "$DASHBOARD_PORT" --bind 127.0.0.1 --directory "$site"
   url="http://127.0.0.1:$DASHBOARD_PORT/"
 fi
+
 # The first cycle starts at once; wait for its outcome (ingest retries for up to a minute).
-outcome=""
+outcome="" step=""
 for _ in $(seq 1 180); do
-  outcome="$(scripts/scheduler-outcome.sh "$LOG_DIR/scheduler.log" "$mark")"
-  [[ -n $outcome ]] && break
+  if [[ -s $STATUS_FILE ]]; then
+    read -r outcome step <"$STATUS_FILE" || true
+    break
+  fi
   sleep 1
 done
 case $outcome in
-  ok) echo "deploy-local: first cycle done (ingest, transform, site-gen) $((SECONDS - start)) s after the command" ;;
+  succeeded) echo "deploy-local: first cycle done (ingest, transform, site-gen) $((SECONDS - start)) s after the command" ;;
   failed)
-    echo "deploy-local: the first cycle failed (see .state/logs/scheduler.log and the step's log); it runs again on the next tick (${SCHEDULE_EVERY_SECS:+every $SCHEDULE_EVERY_SECS s, SCHEDULE_EVERY_SECS, not }$INGEST_SCHEDULE)"
+    echo "deploy-local: the first cycle failed at $step (see .state/logs/scheduler.log and the step's log); it runs again on the next tick (${SCHEDULE_EVERY_SECS:+every $SCHEDULE_EVERY_SECS s, SCHEDULE_EVERY_SECS, not }$INGEST_SCHEDULE)"
     # A dashboard all the same: it shows what the stream brought and the failed run.
     "$CPCTL" site >/dev/null || true
     ;;
