@@ -1,34 +1,20 @@
 # crypto-pipeline tasks. `just` lists them.
 #
-# Ports and versions of the local services come from stack.env (the one place
-# for them); a `.env` beside this file, if present, overrides any variable of
-# .env.example, as does the environment.
+# Every recipe runs in the environment every script has (scripts/lib.sh): a
+# variable already set wins, then `.env` (your overrides of .env.example), then
+# stack.env (ports and versions of the local services, the one place for them)
+# and schedule.env (the schedule), all read by one function, load_env_file;
+# then what the pipeline's binaries read, pointed at the local stack
+# (local_stack_env: DATABASE_URL, KAFKA_BROKERS, AWS_ENDPOINT_URL, …).
+# Each line runs as `bash -euo pipefail -c 'source scripts/lib.sh && … && eval "$1"' just LINE`.
 
-set dotenv-load
-set shell := ["bash", "-euo", "pipefail", "-c"]
+set shell := ["bash", "-euo", "pipefail", "-c", 'source scripts/lib.sh && local_stack_env && eval "$1"', "just"]
 
-pg_port := `sed -n 's/^PG_PORT=//p' stack.env`
-pg_db := `sed -n 's/^PG_DB=//p' stack.env`
-kafka_port := `sed -n 's/^KAFKA_PORT=//p' stack.env`
-s3_port := `sed -n 's/^S3_PORT=//p' stack.env`
-dashboard_port := env("DASHBOARD_PORT", `sed -n 's/^DASHBOARD_PORT=//p' stack.env`)
-lambda_port := env("LAMBDA_PORT", `sed -n 's/^LAMBDA_PORT=//p' stack.env`)
-
-# What the pipeline's binaries read (see .env.example), pointed at the local stack.
-export DATABASE_URL := env("DATABASE_URL", "postgres://postgres@127.0.0.1:" + pg_port + "/" + pg_db)
-export KAFKA_BROKERS := env("KAFKA_BROKERS", "127.0.0.1:" + kafka_port)
-export AWS_ENDPOINT_URL := env("AWS_ENDPOINT_URL", "http://127.0.0.1:" + s3_port)
-export AWS_REGION := env("AWS_REGION", "us-east-1")
-export AWS_ACCESS_KEY_ID := env("AWS_ACCESS_KEY_ID", "test")
-export AWS_SECRET_ACCESS_KEY := env("AWS_SECRET_ACCESS_KEY", "test")
-# The schedule: schedule.env is its one definition (AWS gets the same expression, see scripts/iac.sh).
-export INGEST_SCHEDULE := env("INGEST_SCHEDULE", `sed -n 's/^INGEST_SCHEDULE="\{0,1\}\([^"]*\)"\{0,1\}$/\1/p' schedule.env`)
-export PRODUCER_INTERVAL_SECS := env("PRODUCER_INTERVAL_SECS", `sed -n 's/^PRODUCER_INTERVAL_SECS=//p' schedule.env`)
 # One build directory for every clone on this machine (CI clones afresh each run).
 export CARGO_TARGET_DIR := env("CARGO_TARGET_DIR", home_directory() / ".cache/crypto-pipeline/target")
 
 cpctl := "cargo run --quiet --locked -p cpctl --"
-# The built binary, for background jobs: signals must reach it, not cargo.
+# The built binary, for benchmarks.
 cpctl_bin := CARGO_TARGET_DIR / "debug/cpctl"
 
 default:
@@ -38,36 +24,25 @@ default:
 bootstrap:
     scripts/bootstrap.sh
 
-# Start Postgres, Kafka and S3 (LocalStack) on 127.0.0.1; idempotent.
+# Start Postgres, Kafka and S3 (LocalStack; STACK=docker: docker-compose.yml) on 127.0.0.1, then create the database, topics and buckets; idempotent.
 up:
-    #!/usr/bin/env bash
-    set -euo pipefail
-    # STACK=docker: the same services from docker-compose.yml (versions and ports from stack.env).
-    if [[ ${STACK:-native} == docker ]]; then
-        docker compose --env-file stack.env up -d --wait
-    else
-        scripts/stack.sh up
-    fi
+    @if [[ ${STACK:-native} == docker ]]; then docker compose --env-file stack.env up -d --wait; else scripts/stack.sh up; fi
+    @{{cpctl}} setup
+
+# Create what the pipeline needs (database and migrations, topics, buckets) if missing; `just up` runs it.
+setup:
+    {{cpctl}} setup
 
 # Stop the pipeline's jobs and the local services; data is kept.
 down:
-    #!/usr/bin/env bash
-    set -euo pipefail
-    scripts/jobs.sh stop
-    if [[ ${STACK:-native} == docker ]]; then
-        docker compose --env-file stack.env stop   # volumes, hence data, are kept
-    else
-        scripts/stack.sh down
-    fi
+    @if [[ ${STACK:-native} == docker ]]; then scripts/stack.sh stop && docker compose --env-file stack.env stop; else scripts/stack.sh down; fi
 
 # Is each local service and job up?
 status:
-    scripts/jobs.sh status
-    scripts/stack.sh status
+    @scripts/stack.sh status
 
-# Stop the services and delete their data.
+# Stop the jobs and services and delete their data.
 reset:
-    scripts/jobs.sh stop
     scripts/stack.sh reset
 
 # Apply the SQL migrations in migrations/.
@@ -104,17 +79,20 @@ site:
     {{cpctl}} site
 
 # Serve the dashboard folder on 127.0.0.1 (DASHBOARD_PORT, 8080) until Ctrl-C.
-serve PORT=dashboard_port:
+serve PORT="":
     #!/usr/bin/env bash
     set -euo pipefail
+    source scripts/lib.sh && local_stack_env
+    port="{{PORT}}"
+    port="${port:-$DASHBOARD_PORT}"
     dir="${SITE_OUTPUT:-.state/site}"
     if [[ $dir == s3://* ]]; then
-        echo "serve: SITE_OUTPUT is $dir; its website is http://${dir#s3://}.s3-website.localhost:{{s3_port}}/ on the local stack"
+        echo "serve: SITE_OUTPUT is $dir; its website is http://${dir#s3://}.s3-website.localhost:$S3_PORT/ on the local stack"
         exit 1
     fi
     [[ -f $dir/index.html ]] || {{cpctl}} site
-    echo "serve: dashboard at http://127.0.0.1:{{PORT}}/ (Ctrl-C stops)"
-    exec python3 -m http.server {{PORT}} --bind 127.0.0.1 --directory "$dir"
+    echo "serve: dashboard at http://127.0.0.1:$port/ (Ctrl-C stops)"
+    exec python3 -m http.server "$port" --bind 127.0.0.1 --directory "$dir"
 
 # Load the shipped hourly candles of data/binance_1h straight into Postgres as replayed ticks (no Kafka).
 load-history *ARGS:
@@ -126,52 +104,7 @@ consume:
 
 # Run the whole pipeline here: stack, setup, `cargo lambda watch`, consumer, producer, schedule, dashboard.
 deploy-local:
-    #!/usr/bin/env bash
-    set -euo pipefail
-    start=$SECONDS
-    just up
-    # Every component logs to its own rotated file there (ingest.log, transform.log, …).
-    export LOG_DIR="$PWD/.state/logs"
-    site="${SITE_OUTPUT:-.state/site}"
-    echo "deploy-local: building the functions and cpctl"
-    cargo build --quiet --locked -p cpctl -p ingest -p transform -p consumer -p site-gen
-    {{cpctl_bin}} setup
-    [[ $site == s3://* ]] || mkdir -p "$site"
-    scripts/jobs.sh start lambda cargo lambda watch -A 127.0.0.1 -P {{lambda_port}}
-    scripts/jobs.sh start consumer {{cpctl_bin}} consume
-    # The walk continues the stored prices (first ingest, or the history job below) once there are some.
-    scripts/jobs.sh start producer {{cpctl_bin}} produce --wait-for-prices 60
-    mark="$(date -u +%s)"
-    scripts/jobs.sh start scheduler {{cpctl_bin}} schedule
-    # History in the background, beside the first cycle: a backfill when CoinGecko
-    # answers, otherwise the shipped candles as a sample the dashboard labels.
-    scripts/jobs.sh start history {{cpctl_bin}} history
-    if [[ $site == s3://* ]]; then
-        bucket="${site#s3://}"
-        url="http://${bucket%%/*}.s3-website.localhost:{{s3_port}}/"
-    else
-        scripts/jobs.sh start dashboard python3 -m http.server {{dashboard_port}} --bind 127.0.0.1 --directory "$site"
-        url="http://127.0.0.1:{{dashboard_port}}/"
-    fi
-    # The first cycle starts at once; wait for its outcome (ingest retries for up to a minute).
-    outcome=""
-    for _ in $(seq 1 180); do
-        outcome="$(scripts/scheduler-outcome.sh "$LOG_DIR/scheduler.log" "$mark")"
-        [[ -n $outcome ]] && break
-        sleep 1
-    done
-    case $outcome in
-        ok) echo "deploy-local: first cycle done (ingest, transform, site-gen) $((SECONDS - start)) s after the command" ;;
-        failed)
-            echo "deploy-local: the first cycle failed (see .state/logs/scheduler.log and the step's log); it runs again on the next tick (${SCHEDULE_EVERY_SECS:+every $SCHEDULE_EVERY_SECS s, SCHEDULE_EVERY_SECS, not }$INGEST_SCHEDULE)"
-            # A dashboard all the same: it shows what the stream brought and the failed run.
-            {{cpctl_bin}} site >/dev/null || true ;;
-        *) echo "deploy-local: the first cycle is still running; see .state/logs/scheduler.log" ;;
-    esac
-    echo "deploy-local: dashboard at $url"
-    echo "deploy-local: schedule $INGEST_SCHEDULE; ticks every ${PRODUCER_INTERVAL_SECS} s; functions for 'cargo lambda invoke' on 127.0.0.1:{{lambda_port}}"
-    echo "deploy-local: logs in .state/logs (ingest.log, producer.log, consumer.log, transform.log, site.log, scheduler.log)"
-    echo "deploy-local: stop everything with 'just down' (data is kept)"
+    @scripts/deploy-local.sh
 
 # Deploy the AWS SAM stack (template.yaml) to LocalStack with Lambda (needs Docker; see docs/aws.md).
 deploy-localstack:
@@ -187,12 +120,11 @@ validate-iac:
 
 # Serve the functions locally for `cargo lambda invoke` (e.g. `cargo lambda invoke ingest --data-file events/ingest.json`).
 watch:
-    cargo lambda watch -A 127.0.0.1 -P {{lambda_port}}
+    cargo lambda watch -A 127.0.0.1 -P "$LAMBDA_PORT"
 
 # Every test, against the real local services (started if needed); last, the end-to-end run of deploy-local.
 test: up
     cargo build --workspace --all-targets --locked
-    {{cpctl}} migrate
     scripts/lambda-smoke.sh
     cargo test --workspace --locked --no-fail-fast
     scripts/e2e.sh
@@ -214,6 +146,7 @@ fmt:
 bench *ARGS:
     #!/usr/bin/env bash
     set -euo pipefail
+    source scripts/lib.sh && local_stack_env
     cargo build --quiet --locked -p cpctl
     reference="$(mktemp)"
     trap 'rm -f "$reference"' EXIT

@@ -21,6 +21,7 @@
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+local_stack_env
 cd "$ROOT"
 FAKE_PORT="${FAKE_COINGECKO_PORT:-9011}"
 CPCTL="${CARGO_TARGET_DIR:?}/debug/cpctl"
@@ -39,7 +40,7 @@ fake_pid=""
 ids=()
 cleanup() {
   stop_fake
-  scripts/jobs.sh stop >/dev/null 2>&1 || true
+  scripts/stack.sh stop >/dev/null 2>&1 || true
   # The scratch databases, topics and buckets go; the services stay up, as before the test.
   scripts/stack.sh up >/dev/null 2>&1 || true
   for id in "${ids[@]}"; do drop_scratch "$admin_url" "$id" "$CPCTL" "$id" "$id-dlq"; done
@@ -61,7 +62,8 @@ stop_fake() {
 
 # scratch NAME: a run of its own (database, topics, bucket, dashboard folder).
 scratch() {
-  local id="$1$(date +%s)"
+  local id
+  id="$1$(date +%s)"
   ids+=("$id")
   export DATABASE_URL="${admin_url%/*}/$id"
   export KAFKA_TOPIC="$id" KAFKA_DLQ_TOPIC="$id-dlq" KAFKA_CONSUMER_GROUP="$id" RAW_BUCKET="$id"
@@ -181,9 +183,9 @@ say "kill -9 the consumer mid-stream, start it again"
 pid="$(cat .state/run/jobs/consumer.pid)"
 kill -KILL -- "-$pid"
 sleep 3
-LOG_DIR="$LOGS" scripts/jobs.sh start consumer "$CPCTL" consume
+LOG_DIR="$LOGS" scripts/stack.sh start consumer "$CPCTL" consume
 sleep 3
-scripts/jobs.sh stop producer
+scripts/stack.sh stop producer
 published="$("$CPCTL" topic records "$KAFKA_TOPIC")"
 # Rows that came through Kafka carry their offset; the sample history does not.
 streamed="SELECT count(*) FROM price_ticks WHERE kafka_offset IS NOT NULL"

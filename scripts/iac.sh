@@ -25,9 +25,9 @@ SAM_SPEC="aws-sam-cli==$SAM_CLI_VERSION cfn-lint==$CFN_LINT_VERSION"
 SAM_VENV="$TOOLS_DIR/sam"
 SAM="$SAM_VENV/bin/sam"
 SAM_PY="$SAM_VENV/bin/python"
+IAC_PY="$ROOT/scripts/iac.py" # the Python half, run with the SAM CLI's venv
 
 TEMPLATE="$ROOT/template.yaml"
-SCHEDULE_ENV="$ROOT/schedule.env"
 SAMCONFIG="$ROOT/samconfig.toml"
 STACK_NAME="${STACK_NAME:-crypto-pipeline}"
 
@@ -72,97 +72,45 @@ ensure_sam() {
 }
 
 # ---------------------------------------------------------------- schedule.env
-# read_schedule: sets INGEST_SCHEDULE (and the file's other keys) from schedule.env,
-# the way bash's `source` and just's dotenv read it: KEY=value, the value
-# optionally in one pair of double or single quotes (needed for `rate(10 minutes)`).
+# cargo_env: cargo and the shared build directory of the justfile and CI.
+cargo_env() {
+  export PATH="$TOOLS_BIN:$HOME/.cargo/bin:$PATH"
+  export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/crypto-pipeline/target}"
+}
+
+# read_schedule: INGEST_SCHEDULE from schedule.env, which alone decides AWS's
+# schedule (an INGEST_SCHEDULE in the environment or .env is the local
+# scheduler's business), checked by the one parser of the EventBridge grammar:
+# `cpctl schedule --check` (built if needed).
 read_schedule() {
-  local line key val
-  [[ -f $SCHEDULE_ENV ]] || die "missing $SCHEDULE_ENV"
-  while IFS= read -r line || [[ -n $line ]]; do
-    line="${line%$'\r'}"
-    [[ $line =~ ^[[:space:]]*(#|$) ]] && continue
-    [[ $line =~ ^([A-Za-z_][A-Za-z0-9_]*)=(.*)$ ]] || die "schedule.env: not a KEY=value line: $line"
-    key="${BASH_REMATCH[1]}" val="${BASH_REMATCH[2]}"
-    if [[ $val =~ ^\"(.*)\"$ || $val =~ ^\'(.*)\'$ ]]; then
-      val="${BASH_REMATCH[1]}"
-    elif [[ $val =~ [[:space:]\(\)] ]]; then
-      die "schedule.env: $key=$val has spaces or parentheses: put the value in double quotes ($key=\"$val\"), or neither bash nor just can read it"
-    fi
-    printf -v "$key" '%s' "$val"
-  done <"$SCHEDULE_ENV"
+  load_env_file "$ROOT/schedule.env" --override
   [[ -n ${INGEST_SCHEDULE:-} ]] || die "schedule.env does not set INGEST_SCHEDULE"
-  # EventBridge's grammar: rate(1 minute|hour|day), rate(N minutes|hours|days), cron(6 fields).
-  if [[ $INGEST_SCHEDULE =~ ^rate\(([0-9]+)\ (minute|minutes|hour|hours|day|days)\)$ ]]; then
-    local n=${BASH_REMATCH[1]} unit=${BASH_REMATCH[2]}
-    ((10#$n >= 1)) || die "schedule.env: INGEST_SCHEDULE=$INGEST_SCHEDULE: the rate must be at least 1"
-    if { ((10#$n == 1)) && [[ $unit == *s ]]; } || { ((10#$n > 1)) && [[ $unit != *s ]]; }; then
-      die "schedule.env: INGEST_SCHEDULE=$INGEST_SCHEDULE: EventBridge wants rate(1 ${unit%s}) and rate(N ${unit%s}s)"
-    fi
-  elif [[ $INGEST_SCHEDULE =~ ^cron\(([^[:space:]]+[[:space:]]+){5}[^[:space:]]+\)$ ]]; then
-    :
-  else
-    die "schedule.env: INGEST_SCHEDULE=$INGEST_SCHEDULE is not an EventBridge schedule expression (rate(N minutes) or cron(...))"
-  fi
+  cargo_env
+  command -v cargo >/dev/null 2>&1 || die "checking the schedule needs cargo on PATH (rustup)"
+  say "checking INGEST_SCHEDULE=\"$INGEST_SCHEDULE\" with cpctl (built first if needed)"
+  (cd "$ROOT" && cargo build --quiet --locked -p cpctl) || die "cannot build cpctl, which checks the schedule"
+  "$CARGO_TARGET_DIR/debug/cpctl" schedule --check --schedule "$INGEST_SCHEDULE" >/dev/null ||
+    die "schedule.env: INGEST_SCHEDULE is not a schedule EventBridge takes (above)"
 }
 
 # ---------------------------------------------------------------- parameters
-# overrides KEY=VALUE...: the deploy's parameter overrides, NUL-separated, each as
-# KEY="VALUE" (quoted: SAM splits unquoted values at spaces, so `rate(10 minutes)`
-# would arrive as `rate(10`). Starts from parameter_overrides of samconfig.toml
-# (section $CONFIG_ENV.deploy.parameters; what `sam deploy --guided` saved) and
-# sets the given keys over them, so schedule.env always decides IngestSchedule.
+# overrides KEY=VALUE...: the deploy's parameter overrides, NUL-separated (see iac.py).
 CONFIG_ENV=default
-overrides() {
-  "$SAM_PY" - "$SAMCONFIG" "$CONFIG_ENV" "$@" <<'PY'
-import sys, tomllib
-from samcli.cli.types import CfnParameterOverridesType
-
-path, env, *pairs = sys.argv[1:]
-try:
-    with open(path, "rb") as f:
-        config = tomllib.load(f)
-except FileNotFoundError:
-    config = {}
-saved = config.get(env, {}).get("deploy", {}).get("parameters", {}).get("parameter_overrides") or ""
-params = CfnParameterOverridesType().convert(saved, None, None) if saved else {}
-for pair in pairs:
-    key, value = pair.split("=", 1)
-    if key in params and params[key] != value:
-        print(f"iac: {key}: {value!r} (samconfig.toml had {params[key]!r})", file=sys.stderr)
-    params[key] = value
-for key, value in params.items():
-    if '"' in value:
-        sys.exit(f"iac: ERROR: parameter {key} has a double quote, which SAM cannot pass")
-    sys.stdout.write(f'{key}="{value}"\0')
-PY
-}
+overrides() { "$SAM_PY" "$IAC_PY" overrides "$SAMCONFIG" "$CONFIG_ENV" "$@"; }
 
 # Does samconfig.toml hold saved parameters for $CONFIG_ENV (a deploy happened before)?
-has_saved_parameters() {
-  "$SAM_PY" - "$SAMCONFIG" "$CONFIG_ENV" <<'PY'
-import sys, tomllib
-try:
-    with open(sys.argv[1], "rb") as f:
-        config = tomllib.load(f)
-except FileNotFoundError:
-    sys.exit(1)
-saved = config.get(sys.argv[2], {}).get("deploy", {}).get("parameters", {}).get("parameter_overrides")
-sys.exit(0 if saved else 1)
-PY
-}
+has_saved_parameters() { "$SAM_PY" "$IAC_PY" has-saved-parameters "$SAMCONFIG" "$CONFIG_ENV"; }
 
 # ---------------------------------------------------------------- build
 # sam build runs `cargo lambda build --release --<arch> --bin <name>` per function
 # (BuildMethod rust-cargolambda, a SAM beta feature: --beta-features).
 build() {
-  export PATH="$TOOLS_BIN:$HOME/.cargo/bin:$PATH"
+  cargo_env
   local missing=() tool
   for tool in cargo cargo-lambda zig; do
     command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
   done
   ((${#missing[@]} == 0)) || die "sam build needs ${missing[*]} on PATH: run scripts/bootstrap.sh (cargo: rustup)"
-  # Share the build directory of the justfile and CI.
-  export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/crypto-pipeline/target}"
   (cd "$ROOT" && "$SAM" build --beta-features --config-env "$CONFIG_ENV" --template-file "$TEMPLATE" "$@")
 }
 
@@ -180,57 +128,7 @@ cmd_validate() {
 
   # The schedule's one definition is schedule.env: the template must take it as
   # the parameter IngestSchedule, with no default of its own, and use it.
-  "$SAM_PY" - "$TEMPLATE" "$INGEST_SCHEDULE" <<'PY' || exit 1
-import re, sys
-from samcli.yamlhelper import yaml_parse
-
-path, schedule = sys.argv[1:]
-with open(path, encoding="utf-8") as f:
-    template = yaml_parse(f.read())
-errors = []
-param = (template.get("Parameters") or {}).get("IngestSchedule")
-if param is None:
-    errors.append("template.yaml has no parameter IngestSchedule")
-else:
-    if "Default" in param:
-        errors.append("parameter IngestSchedule has a Default: the schedule must come only from schedule.env (INGEST_SCHEDULE)")
-    pattern = param.get("AllowedPattern")
-    if pattern and not re.fullmatch(pattern, schedule):
-        errors.append(f"INGEST_SCHEDULE={schedule!r} does not match IngestSchedule's AllowedPattern {pattern!r}")
-
-# Every schedule expression of the template: SAM Schedule/ScheduleV2 events,
-# EventBridge rules and schedules. Each must be !Ref IngestSchedule, and no
-# string anywhere may be a literal rate(...)/cron(...).
-uses = []
-for name, res in (template.get("Resources") or {}).items():
-    props = res.get("Properties") or {}
-    if res.get("Type") in ("AWS::Events::Rule", "AWS::Scheduler::Schedule") and "ScheduleExpression" in props:
-        uses.append((f"Resources/{name}/ScheduleExpression", props["ScheduleExpression"]))
-    for ev_name, ev in (props.get("Events") or {}).items():
-        if isinstance(ev, dict) and ev.get("Type") in ("Schedule", "ScheduleV2"):
-            ev_props = ev.get("Properties") or {}
-            key = "Schedule" if ev.get("Type") == "Schedule" else "ScheduleExpression"
-            uses.append((f"Resources/{name}/Events/{ev_name}/{key}", ev_props.get(key)))
-if not uses:
-    errors.append("template.yaml has no schedule")
-for where, value in uses:
-    if value != {"Ref": "IngestSchedule"}:
-        errors.append(f"{where} is {value!r}, not !Ref IngestSchedule (the schedule comes from schedule.env)")
-
-def literals(node, where):
-    if isinstance(node, dict):
-        for key, value in node.items():
-            literals(value, f"{where}/{key}")
-    elif isinstance(node, list):
-        for i, value in enumerate(node):
-            literals(value, f"{where}/{i}")
-    elif isinstance(node, str) and re.match(r"\s*(rate|cron)\(", node):
-        errors.append(f"{where} is a literal schedule {node!r}: use the parameter IngestSchedule")
-literals({k: v for k, v in template.items() if k != "Parameters"}, "")
-for e in errors:
-    print(f"iac: ERROR: {e}", file=sys.stderr)
-sys.exit(1 if errors else 0)
-PY
+  "$SAM_PY" "$IAC_PY" check-template "$TEMPLATE" "$INGEST_SCHEDULE" || exit 1
   say "schedule: INGEST_SCHEDULE=\"$INGEST_SCHEDULE\" (schedule.env) -> parameter IngestSchedule (no default in template.yaml)"
 
   # Offline: dummy credentials and a proxy that refuses every connection, so
@@ -270,26 +168,7 @@ cmd_deploy_localstack() {
   # Fail early: LocalStack must answer, with the services the stack uses.
   health="$(curl -fsS --max-time 5 "$endpoint/_localstack/health" 2>/dev/null)" ||
     die "LocalStack is not reachable at $endpoint (set LOCALSTACK_ENDPOINT). Start LocalStack in Docker with Lambda first: see docs/aws.md"
-  "$SAM_PY" - "$endpoint" "$health" <<'PY' || exit 1
-import json, sys
-endpoint, raw = sys.argv[1:]
-try:
-    health = json.loads(raw)
-except ValueError:
-    sys.exit(f"iac: ERROR: {endpoint}/_localstack/health did not answer JSON: is this LocalStack?")
-services = health.get("services", {})
-need = ["cloudformation", "lambda", "iam", "sts", "s3", "sqs", "events", "logs", "secretsmanager", "cloudwatch"]
-missing = [s for s in need if services.get(s) not in ("available", "running")]
-if missing:
-    have = ", ".join(sorted(s for s, st in services.items() if st in ("available", "running"))) or "none"
-    hint = ""
-    if "lambda" in missing:
-        hint = (" The local stack of `just up` runs LocalStack without Docker and with S3 only;"
-                " deploy-localstack needs LocalStack's Docker image (Lambda runs functions in containers),"
-                " see docs/aws.md.")
-    sys.exit(f"iac: ERROR: LocalStack at {endpoint} lacks {', '.join(missing)} (it has: {have}).{hint}")
-print(f"iac: LocalStack {health.get('version', '?')} ({health.get('edition', '?')}) at {endpoint}: services ok")
-PY
+  "$SAM_PY" "$IAC_PY" check-localstack "$endpoint" "$health" || exit 1
 
   # What the functions, in LocalStack's Lambda containers, connect to: the host's
   # Postgres and Kafka, as seen from a container (host.docker.internal; on Linux,
@@ -311,27 +190,8 @@ PY
 
   # The artifact bucket (samconfig.toml [localstack]) and the database secret.
   local secret_arn
-  secret_arn="$("$SAM_PY" - "$db_url" <<'PY'
-import sys, boto3
-from botocore.exceptions import ClientError
-db_url = sys.argv[1]
-s3 = boto3.client("s3")
-try:
-    s3.head_bucket(Bucket="crypto-pipeline-sam-artifacts")
-except ClientError:
-    s3.create_bucket(Bucket="crypto-pipeline-sam-artifacts")
-sm = boto3.client("secretsmanager")
-name = "crypto-pipeline/database"
-try:
-    arn = sm.describe_secret(SecretId=name)["ARN"]
-    sm.put_secret_value(SecretId=name, SecretString=db_url)
-except ClientError as e:
-    if e.response["Error"]["Code"] != "ResourceNotFoundException":
-        raise
-    arn = sm.create_secret(Name=name, SecretString=db_url)["ARN"]
-print(arn)
-PY
-)" || die "could not create the artifact bucket or the database secret in LocalStack"
+  secret_arn="$("$SAM_PY" "$IAC_PY" localstack-resources "$db_url")" ||
+    die "could not create the artifact bucket or the database secret in LocalStack"
   say "database secret $secret_arn (value: the DATABASE_URL for the functions, from LOCALSTACK_DATABASE_URL)"
   say "Kafka for the consumer: $kafka (LOCALSTACK_KAFKA_BOOTSTRAP), trigger: $trigger (LOCALSTACK_KAFKA_TRIGGER=self-managed|none)"
   say "note: Postgres and Kafka must accept connections from LocalStack's containers, and Kafka must"
@@ -344,12 +204,7 @@ PY
   # The same overrides for the build: Architecture decides the cargo lambda target.
   build --parameter-overrides "${params[@]}"
   deploy_built --stack-name "$STACK_NAME" --no-confirm-changeset --parameter-overrides "${params[@]}"
-  "$SAM_PY" - "$STACK_NAME" <<'PY'
-import sys, boto3
-stack = boto3.client("cloudformation").describe_stacks(StackName=sys.argv[1])["Stacks"][0]
-for o in stack.get("Outputs", []):
-    print(f"iac:   {o['OutputKey']}: {o['OutputValue']}")
-PY
+  "$SAM_PY" "$IAC_PY" stack-outputs "$STACK_NAME"
   say "deployed to LocalStack. The schedule starts the chain; to start it now (asynchronously:"
   say "destinations only follow asynchronous invocations):"
   say "  AWS_ENDPOINT_URL=$endpoint AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=$AWS_REGION \\"

@@ -12,6 +12,7 @@
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+local_stack_env
 cd "$ROOT"
 WATCH_PORT="${LAMBDA_WATCH_PORT:-9009}"
 FAKE_PORT="${FAKE_COINGECKO_PORT:-9010}"
@@ -36,10 +37,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-psql -q "$admin_url" -c "CREATE DATABASE \"$id\"" >/dev/null
-"$CPCTL" migrate >/dev/null 2>&1
-curl -sf -X PUT "$AWS_ENDPOINT_URL/$RAW_BUCKET" >/dev/null
-"$CPCTL" topic create "$KAFKA_DLQ_TOPIC" >/dev/null 2>&1
+# Its database, bucket and dead-letter topic, as every deployment gets them.
+RUST_LOG=warn "$CPCTL" setup >/dev/null
 
 setsid python3 scripts/fake_coingecko.py --port "$FAKE_PORT" >"$LOG_DIR/fake-coingecko.log" 2>&1 &
 pids+=($!)

@@ -1,26 +1,57 @@
 # shellcheck shell=bash disable=SC2034  # variables are used by the scripts sourcing this
-# Shared helpers of the scripts in scripts/ (sourced, not run).
+# Shared helpers of the scripts in scripts/ and of the justfile's recipes (sourced, not run).
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)"
 
-# Load stack.env: plain KEY=value lines. A variable already set in the
-# environment wins (same precedence as `docker compose --env-file` and just's dotenv).
-load_stack_env() {
-  local file="$ROOT/stack.env" line key val
+# load_env_file FILE [--override]: the one reader of the project's KEY=VALUE
+# files (stack.env, schedule.env, .env), for every script and, through the
+# justfile's shell, every recipe. One KEY=value per line; blank lines and lines
+# starting with # are skipped. A value in one pair of double or single quotes
+# loses them, and a value with spaces needs them (INGEST_SCHEDULE="rate(10 minutes)"),
+# as docker compose --env-file reads it; nothing else is interpreted (no $,
+# escapes or trailing comments). Variables are exported; one already set wins
+# unless --override.
+load_env_file() {
+  local file=$1 override=${2:-} line key val n=0
   [[ -f $file ]] || { echo "missing $file" >&2; exit 1; }
   while IFS= read -r line || [[ -n $line ]]; do
+    n=$((n + 1))
     line="${line%$'\r'}"
     [[ $line =~ ^[[:space:]]*(#|$) ]] && continue
-    [[ $line =~ ^([A-Za-z_][A-Za-z0-9_]*)=(.*)$ ]] || continue
+    if [[ ! $line =~ ^([A-Za-z_][A-Za-z0-9_]*)=(.*)$ ]]; then
+      echo "$file:$n: not a KEY=value line: $line" >&2
+      exit 1
+    fi
     key="${BASH_REMATCH[1]}" val="${BASH_REMATCH[2]}"
-    if [[ -z ${!key+x} ]]; then
+    if [[ $val =~ ^\"(.*)\"$ || $val =~ ^\'(.*)\'$ ]]; then
+      val="${BASH_REMATCH[1]}"
+    elif [[ $val =~ [[:space:]] ]]; then
+      echo "$file:$n: $key=$val has spaces: put the value in double quotes ($key=\"$val\")" >&2
+      exit 1
+    fi
+    if [[ $override == --override || -z ${!key+x} ]]; then
       printf -v "$key" '%s' "$val"
       export "${key?}"
     fi
   done <"$file"
 }
 
-load_stack_env
+# The environment wins, then your .env (overrides of .env.example), then the
+# local stack's ports and versions and the schedule.
+if [[ -f $ROOT/.env ]]; then load_env_file "$ROOT/.env"; fi
+load_env_file "$ROOT/stack.env"
+load_env_file "$ROOT/schedule.env"
+
+# local_stack_env: what the pipeline's binaries read (see .env.example), unless
+# set, pointed at the local stack: every recipe of the justfile runs with it.
+local_stack_env() {
+  export DATABASE_URL="${DATABASE_URL:-postgres://$PG_USER@127.0.0.1:$PG_PORT/$PG_DB}"
+  export KAFKA_BROKERS="${KAFKA_BROKERS:-127.0.0.1:$KAFKA_PORT}"
+  export AWS_ENDPOINT_URL="${AWS_ENDPOINT_URL:-http://127.0.0.1:$S3_PORT}"
+  export AWS_REGION="${AWS_REGION:-us-east-1}"
+  export AWS_ACCESS_KEY_ID="${AWS_ACCESS_KEY_ID:-test}"
+  export AWS_SECRET_ACCESS_KEY="${AWS_SECRET_ACCESS_KEY:-test}"
+}
 
 TOOLS_DIR="${CRYPTO_TOOLS_DIR:-$HOME/.cache/crypto-pipeline}"
 TOOLS_BIN="$TOOLS_DIR/bin"
@@ -98,7 +129,8 @@ port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 drop_scratch() {
   local admin_url=$1 name=$2 cpctl=$3 topic key
   shift 3
-  psql -q "$admin_url" -c "DROP DATABASE IF EXISTS \"$name\" WITH (FORCE)" >/dev/null 2>&1 || true
+  # from the server's maintenance database: the one of admin_url need not exist
+  psql -q "${admin_url%/*}/postgres" -c "DROP DATABASE IF EXISTS \"$name\" WITH (FORCE)" >/dev/null 2>&1 || true
   for topic in "$@"; do "$cpctl" topic delete "$topic" >/dev/null 2>&1 || true; done
   for key in $(curl -s "$AWS_ENDPOINT_URL/$name?list-type=2" | grep -o '<Key>[^<]*</Key>' | sed 's/<[^>]*>//g'); do
     curl -s -X DELETE "$AWS_ENDPOINT_URL/$name/$key" >/dev/null || true

@@ -1,15 +1,24 @@
 #!/usr/bin/env bash
-# Native local stack without Docker: PostgreSQL, Kafka (KRaft, single node) and
-# S3 (LocalStack, or moto when bootstrap fell back to it), all on 127.0.0.1.
-# State, data, pid files and logs live under .state/ at the repo root.
+# The one supervisor of our long-running processes, without Docker: the
+# services PostgreSQL, Kafka (KRaft, single node) and S3 (LocalStack, or moto
+# when bootstrap fell back to it), all on 127.0.0.1, and the pipeline's jobs
+# (`just deploy-local`: scheduler, producer, consumer, …). Each runs detached in
+# a session of its own, with a pid file in .state/run (Postgres: pg_ctl's) and
+# its output in .state/logs.
 #
 # Usage: scripts/stack.sh up|down|status|reset|env
-#   up      start what is not running (idempotent, health-checked), create the
-#           database, topics and buckets, print the client environment
-#   down    stop all three, keep the data
-#   status  print each service up/down (exit 1 if any is down)
+#        scripts/stack.sh start NAME COMMAND [ARGS…] | stop [NAME…]
+#   up      start the services not running (idempotent), wait until each is ready,
+#           print the client environment; `cpctl setup` (`just up`) creates the
+#           database, topics and buckets
+#   down    stop the jobs, then the services; keep the data
+#   status  print each job and service up/down (exit 1 if a service is down)
 #   reset   down + delete all state
 #   env     print the client environment (KEY=value lines)
+#   start   start job NAME unless it runs (output: .state/logs/NAME.out); one
+#           that exits 0 within a second has finished, any other exit fails
+#   stop    stop the jobs named, or all: SIGTERM (they finish the work in
+#           flight), SIGKILL after 30 s
 # Versions and ports: stack.env (an environment variable of the same name wins).
 set -euo pipefail
 
@@ -19,6 +28,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 STATE="$ROOT/.state"
 LOGS="$STATE/logs"
 RUN="$STATE/run"
+JOBS="$RUN/jobs"
 WAIT_SECONDS="${STACK_WAIT_SECONDS:-90}"
 JAVA="${JAVA_HOME:+$JAVA_HOME/bin/}java"
 
@@ -37,7 +47,7 @@ die_log() {
   exit 1
 }
 
-# ------------------------------------------------------------------ helpers
+# ------------------------------------------------------------------ processes
 port_owner() {
   if command -v ss >/dev/null 2>&1; then
     ss -ltnpH "sport = :$1" 2>/dev/null | sed -n 's/.*users:((\("[^"]*",pid=[0-9]*\).*/\1/p' | head -1
@@ -52,9 +62,16 @@ ensure_port_free() {
   fi
 }
 pid_alive() { [[ -n ${1:-} ]] && kill -0 "$1" 2>/dev/null; }
-# pid_matches PID PATTERN: the process runs and its command line contains PATTERN.
+# pid_matches PID PATTERN: the process runs and its command line contains
+# PATTERN, or, with no PATTERN (a job: any command), it leads a session of its
+# own as spawn made it; so a stale pid file never gets someone else's process signalled.
 pid_matches() {
-  pid_alive "$1" && [[ "$(ps -o args= -p "$1" 2>/dev/null)" == *"$2"* ]]
+  pid_alive "$1" || return 1
+  if [[ -z $2 ]]; then
+    [[ "$(ps -o sid= -p "$1" 2>/dev/null | tr -d ' ')" == "$1" ]]
+  else
+    [[ "$(ps -o args= -p "$1" 2>/dev/null)" == *"$2"* ]]
+  fi
 }
 read_pid() { if [[ -f $1 ]]; then tr -dc '0-9' <"$1" || true; fi; }
 # wait_ready READY ALIVE LOG WHAT: poll READY every 0.2 s for WAIT_SECONDS; die
@@ -84,12 +101,17 @@ spawn() {
   echo $! >"$pidfile"
 }
 
-# term_pid PIDFILE PATTERN: SIGTERM the process of PIDFILE if it is ours; print its pid.
+# term_pid PIDFILE PATTERN [group]: SIGTERM the process of PIDFILE if it is ours
+# (with "group", its whole process group); print its pid.
 term_pid() {
   local pid
   pid="$(read_pid "$1")"
   if pid_matches "$pid" "$2"; then
-    kill -TERM "$pid" 2>/dev/null || true
+    if [[ ${3:-} == group ]]; then
+      kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
+    else
+      kill -TERM "$pid" 2>/dev/null || true
+    fi
     echo "$pid"
   fi
 }
@@ -181,18 +203,11 @@ pg_start() {
   PG_STARTED=1
 }
 
-pg_wait_and_provision() {
+pg_wait_ready() {
   local t0
   t0="$(now)"
   wait_ready pg_ready pg_running "$PG_LOG" "PostgreSQL on 127.0.0.1:$PG_PORT"
   if ((PG_STARTED)); then log "postgres: started on 127.0.0.1:$PG_PORT in $(since "$t0")s"; fi
-  local exists
-  exists="$("$PG_BIN/psql" -h 127.0.0.1 -p "$PG_PORT" -U "$PG_USER" -d postgres -tAqc \
-    "SELECT 1 FROM pg_database WHERE datname = '$PG_DB'")" || die_log "psql failed" "$PG_LOG"
-  if [[ $exists != 1 ]]; then
-    "$PG_BIN/createdb" -h 127.0.0.1 -p "$PG_PORT" -U "$PG_USER" -E UTF8 "$PG_DB"
-    log "postgres: database $PG_DB created"
-  fi
 }
 
 pg_stop() {
@@ -310,27 +325,18 @@ kafka_start() {
 }
 
 kafka_port_open() { port_open "$KAFKA_PORT"; }
-kafka_wait_and_provision() {
-  local t0 topics
+kafka_wait_ready() {
+  local t0
   t0="$(now)"
   wait_ready kafka_port_open kafka_running "$KAFKA_LOG" "Kafka on 127.0.0.1:$KAFKA_PORT"
   # a metadata request proves the broker (and its controller) serve clients
-  until topics="$(topic_cmd --list 2>>"$LOGS/kafka-tools.log")"; do
+  until topic_cmd --list >/dev/null 2>>"$LOGS/kafka-tools.log"; do
     kafka_running || die_log "Kafka exited during start-up" "$KAFKA_LOG"
     (($(since "$t0" | cut -d. -f1) < WAIT_SECONDS)) ||
       die_log "Kafka answers no metadata request after ${WAIT_SECONDS}s (see also $LOGS/kafka-tools.log)" "$KAFKA_LOG"
     sleep 1
   done
   if ((KAFKA_STARTED)); then log "kafka: started on 127.0.0.1:$KAFKA_PORT in $(since "$t0")s"; fi
-  local spec name parts
-  for spec in "$KAFKA_TOPIC:$KAFKA_TOPIC_PARTITIONS" "$KAFKA_DLQ_TOPIC:1"; do
-    name="${spec%:*}" parts="${spec##*:}"
-    if ! grep -qxF "$name" <<<"$topics"; then
-      topic_cmd --create --if-not-exists --topic "$name" --partitions "$parts" --replication-factor 1 \
-        >>"$LOGS/kafka-tools.log" 2>&1 || die_log "cannot create topic $name" "$LOGS/kafka-tools.log"
-      log "kafka: topic $name created ($parts partitions)"
-    fi
-  done
 }
 
 kafka_stop_begin() { KAFKA_STOPPING="$(term_pid "$KAFKA_PID" "$KAFKA_DIR/server.properties")"; }
@@ -347,7 +353,6 @@ LS_DIR="$STATE/localstack"
 LS_PID="$RUN/localstack.pid"
 LS_LOG="$LOGS/localstack.log"
 S3_URL="http://127.0.0.1:$S3_PORT"
-CREATE_BUCKETS="$ROOT/localstack/init/ready.d/create_buckets.py"
 
 # = python -m localstack.runtime.main, plus SIGUSR1 -> thread dump into the log
 # (sent before SIGKILL when a shutdown hangs, to see where)
@@ -379,8 +384,7 @@ s3_healthy() {
   fi
 }
 s3_env() {
-  env AWS_ENDPOINT_URL="$S3_URL" S3_ENDPOINT_URL="$S3_URL" AWS_REGION="$AWS_REGION" \
-    AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test RAW_BUCKET="$RAW_BUCKET" SITE_BUCKET="$SITE_BUCKET" "$@"
+  env AWS_ENDPOINT_URL="$S3_URL" AWS_REGION="$AWS_REGION" AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test "$@"
 }
 
 s3_start() {
@@ -408,7 +412,7 @@ s3_start() {
   S3_STARTED=1
 }
 
-s3_wait_and_provision() {
+s3_wait_ready() {
   local t0
   t0="$(now)"
   wait_ready s3_healthy s3_running "$LS_LOG" "$S3_KIND S3 on $S3_URL"
@@ -418,15 +422,6 @@ s3_wait_and_provision() {
       s3_env "$S3_PY" "$ROOT/scripts/s3_snapshot.py" load "$LS_DIR/snapshot" | sed 's/^/stack: /' ||
         log "WARNING: could not restore the S3 snapshot from $LS_DIR/snapshot"
     fi
-  fi
-  # fast path: both buckets and the website configuration are there
-  local code1 code2 code3
-  code1="$(curl -s -o /dev/null -w '%{http_code}' -I "$S3_URL/$RAW_BUCKET")"
-  code2="$(curl -s -o /dev/null -w '%{http_code}' -I "$S3_URL/$SITE_BUCKET")"
-  code3="$(curl -s -o /dev/null -w '%{http_code}' "$S3_URL/$SITE_BUCKET?website")"
-  if [[ $code1$code2$code3 != 200200200 ]]; then
-    s3_env "$S3_PY" "$CREATE_BUCKETS" | sed 's/^create_buckets: /stack: s3: /' ||
-      die "creating the buckets failed ($CREATE_BUCKETS)"
   fi
 }
 
@@ -455,6 +450,70 @@ s3_stop_end() {
   rm -f "$LS_PID"
 }
 
+# ------------------------------------------------------------------ jobs
+# The pipeline's own processes, started by `just deploy-local`: JOBS/NAME.pid,
+# output (a panic, a report on stdout) in LOGS/NAME.out; each component's
+# structured log is its own file in LOGS (LOG_DIR, rotated by the job itself).
+job_say() { echo "jobs: $*"; }
+job_pid() { read_pid "$JOBS/$1.pid"; }
+job_alive() { pid_matches "$(job_pid "$1")" ""; }
+job_names() {
+  local f
+  for f in "$JOBS"/*.pid; do [[ -e $f ]] && basename "$f" .pid; done
+  return 0
+}
+
+job_start() {
+  local name=$1 pid rc=0
+  shift
+  [[ $name =~ ^[A-Za-z0-9_-]+$ ]] || die "a job's name is letters, digits, - and _: $name"
+  (($#)) || die "start $name: no command"
+  if job_alive "$name"; then
+    job_say "$name already running (pid $(job_pid "$name"))"
+    return
+  fi
+  spawn "$LOGS/$name.out" "$JOBS/$name.pid" "$@"
+  pid="$(job_pid "$name")"
+  sleep 1
+  if ! pid_alive "$pid"; then
+    # A one-shot job (history) may be done already: only a failure is an error.
+    wait "$pid" || rc=$?
+    rm -f "$JOBS/$name.pid"
+    if ((rc == 0)); then
+      job_say "$name finished"
+      return
+    fi
+    echo "jobs: $name exited at once (exit $rc); last lines of $LOGS/$name.out:" >&2
+    tail -n 20 "$LOGS/$name.out" >&2
+    return 1
+  fi
+  job_say "$name started (pid $pid)"
+}
+
+# jobs_stop [NAME…]: SIGTERM to each job's process group (all jobs if none
+# named), then wait for each; the services they use are still up meanwhile.
+jobs_stop() {
+  local names=("$@") name i stopping=()
+  ((${#names[@]})) || mapfile -t names < <(job_names)
+  for name in "${names[@]}"; do
+    stopping+=("$(term_pid "$JOBS/$name.pid" "" group)")
+  done
+  for i in "${!names[@]}"; do
+    if [[ -n ${stopping[i]} ]]; then
+      wait_pid_gone "${names[i]}" "${stopping[i]}" "$JOBS/${names[i]}.pid" 30
+      job_say "${names[i]} stopped"
+    fi
+    rm -f "$JOBS/${names[i]}.pid"
+  done
+}
+
+jobs_status() {
+  local name
+  for name in $(job_names); do
+    if job_alive "$name"; then job_say "$name: up (pid $(job_pid "$name"))"; else job_say "$name: down"; fi
+  done
+}
+
 # ------------------------------------------------------------------ commands
 client_env() {
   cat <<EOF
@@ -473,7 +532,7 @@ EOF
 }
 
 lock_state() {
-  mkdir -p "$STATE" "$LOGS" "$RUN"
+  mkdir -p "$STATE" "$LOGS" "$RUN" "$JOBS"
   if command -v flock >/dev/null 2>&1; then
     # fd 8 is closed for every service started (see spawn), or they would hold it
     exec 8>"$RUN/stack.lock"
@@ -491,9 +550,9 @@ cmd_up() {
   kafka_start
   s3_start
   pg_start
-  pg_wait_and_provision
-  s3_wait_and_provision
-  kafka_wait_and_provision
+  pg_wait_ready
+  s3_wait_ready
+  kafka_wait_ready
   if [[ $S3_KIND == moto ]]; then log "note: S3 is moto_server (no Python >= 3.12 for LocalStack): no website hosting"; fi
   log "up in $(since "$t0")s (logs: $LOGS). Client environment:"
   client_env | sed 's/^/  /'
@@ -503,6 +562,7 @@ cmd_down() {
   local t0
   t0="$(now)"
   lock_state
+  jobs_stop
   kafka_stop_begin
   s3_stop_begin
   pg_stop
@@ -513,6 +573,7 @@ cmd_down() {
 
 cmd_status() {
   local rc=0 pid
+  jobs_status
   s3_backend || true
   if pg_running && pg_ready; then
     log "postgres:   up   127.0.0.1:$PG_PORT db=$PG_DB (data $PG_DATA)"
@@ -557,8 +618,18 @@ case "${1:-}" in
   status) cmd_status ;;
   reset) cmd_reset ;;
   env) client_env ;;
+  start)
+    shift
+    lock_state
+    job_start "$@"
+    ;;
+  stop)
+    shift
+    lock_state
+    jobs_stop "$@"
+    ;;
   *)
-    sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'
     exit 2
     ;;
 esac

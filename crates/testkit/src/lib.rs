@@ -1,7 +1,9 @@
 //! Test harness for integration tests: each test gets its own database, bucket
 //! and topic on the real local services (`just up`), so tests run in parallel
-//! and leave nothing behind. There are no mocks of Postgres, Kafka or S3 here;
-//! only CoinGecko, which is out of reach, is faked (with wiremock, in the tests).
+//! and leave nothing behind. They are made by the functions `cpctl setup`
+//! makes a deployment's with (crate `provision`). There are no mocks of
+//! Postgres, Kafka or S3 here; only CoinGecko, which is out of reach, is faked
+//! (with wiremock, in the tests).
 //!
 //! Endpoints come from the same variables the pipeline reads (`DATABASE_URL`,
 //! `AWS_ENDPOINT_URL`, `KAFKA_BROKERS`), defaulting to the local stack's ports.
@@ -12,9 +14,6 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
-use rdkafka::ClientConfig;
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
 use secrecy::{ExposeSecret, SecretString};
 use settings::{KafkaSettings, Settings};
 use storage::{PgStore, S3Store};
@@ -85,10 +84,17 @@ impl TestDb {
     pub async fn new() -> Self {
         let admin_url = settings().database_url;
         let name = format!("test_{}", uuid::Uuid::new_v4().simple());
-        let (url, store) = storage::create_database(&admin_url, &name).await.unwrap_or_else(|e| {
-            panic!("cannot create a test database on the test Postgres (DATABASE_URL): {e}; start the stack with `just up`")
+        // The test Postgres's URL (DATABASE_URL) with the database's name in it.
+        let mut url = url::Url::parse(admin_url.expose_secret()).expect("DATABASE_URL is a postgres:// URL");
+        url.set_path(&name);
+        let url = SecretString::from(url.to_string());
+        let db = provision::database(&url).await.unwrap_or_else(|e| {
+            panic!(
+                "cannot create a test database on the test Postgres (DATABASE_URL): {}; start the stack with `just up`",
+                telemetry::failure::Chain(&e)
+            )
         });
-        Self { store, url, name, admin_url }
+        Self { store: db.store, url, name, admin_url }
     }
 
     /// A plain client, for assertions in SQL.
@@ -138,11 +144,8 @@ impl TestBucket {
     pub async fn new() -> Self {
         let client = s3_client().await;
         let name = format!("test-{}", uuid::Uuid::new_v4().simple());
-        client.create_bucket().bucket(&name).send().await.unwrap_or_else(|e| {
-            panic!(
-                "cannot create a bucket on the test S3 endpoint (AWS_ENDPOINT_URL): {}; start the stack with `just up`",
-                aws_sdk_s3::error::DisplayErrorContext(&e)
-            )
+        provision::bucket(&client, &name).await.unwrap_or_else(|e| {
+            panic!("cannot create a bucket on the test S3 endpoint: {}", telemetry::failure::Chain(&e))
         });
         Self { store: S3Store::new(client, name.clone()), name }
     }
@@ -194,23 +197,12 @@ pub struct TestTopic {
     brokers: String,
 }
 
-fn admin(brokers: &str) -> AdminClient<DefaultClientContext> {
-    ClientConfig::new().set("bootstrap.servers", brokers).create().unwrap()
-}
-
 impl TestTopic {
     pub async fn create(kafka: &KafkaSettings, partitions: i32) -> Self {
         let name = format!("test-{}", uuid::Uuid::new_v4().simple());
-        let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
-        let results = admin(&kafka.brokers)
-            .create_topics(&[NewTopic::new(&name, partitions, TopicReplication::Fixed(1))], &options)
+        provision::topics(&kafka.brokers, &[(&name, partitions)])
             .await
-            .unwrap_or_else(|e| {
-                panic!("cannot reach Kafka at {} (KAFKA_BROKERS): {e}; run `just up`", kafka.brokers)
-            });
-        for result in results {
-            result.unwrap_or_else(|(topic, e)| panic!("cannot create topic {topic}: {e}"));
-        }
+            .unwrap_or_else(|e| panic!("cannot create a test topic: {}", telemetry::failure::Chain(&e)));
         Self { name, brokers: kafka.brokers.clone() }
     }
 
@@ -223,7 +215,7 @@ impl Drop for TestTopic {
     fn drop(&mut self) {
         let (name, brokers) = (self.name.clone(), self.brokers.clone());
         block_on_side(async move {
-            let _ = admin(&brokers).delete_topics(&[&name], &AdminOptions::new()).await;
+            let _ = provision::delete_topics(&brokers, &[&name]).await;
         });
     }
 }

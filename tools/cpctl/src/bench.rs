@@ -540,7 +540,7 @@ impl Scratch {
         let (url, store) = storage::create_database(&settings.database_url, &db).await?;
         let (topic, dlq, latency_topic) =
             (format!("bench-{id}"), format!("bench-dlq-{id}"), format!("bench-lat-{id}"));
-        crate::streaming::create_topics(settings, &[(&topic, 6), (&dlq, 1), (&latency_topic, 6)]).await?;
+        provision::topics(&settings.kafka.brokers, &[(&topic, 6), (&dlq, 1), (&latency_topic, 6)]).await?;
         Ok(Self { db, url, store, settings: settings.clone(), topic, dlq, latency_topic })
     }
 
@@ -686,6 +686,6 @@ impl Scratch {
         drop(self.store);
         let _ = storage::drop_database(&self.settings.database_url, &self.db).await;
         let topics = [self.topic.as_str(), &self.dlq, &self.latency_topic];
-        let _ = crate::streaming::delete_topics(&self.settings, &topics).await;
+        let _ = provision::delete_topics(&self.settings.kafka.brokers, &topics).await;
     }
 }

@@ -27,8 +27,17 @@ struct Cli {
 enum Command {
     /// Apply the SQL migrations in migrations/ that are not applied yet.
     Migrate,
-    /// Prepare a deployment: migrations, Kafka topics, raw bucket, website bucket (all idempotent).
-    Setup,
+    /// Prepare a deployment: database (created if missing) and its migrations, Kafka topics, raw bucket,
+    /// website bucket (all idempotent). The one place any of them is created; `just up` runs it.
+    Setup {
+        /// Partitions of KAFKA_TOPIC when it is created.
+        #[arg(long, env = "KAFKA_TOPIC_PARTITIONS", default_value_t = 6)]
+        partitions: i32,
+        /// Another bucket to serve the dashboard as a website, besides SITE_OUTPUT's when that is
+        /// s3://BUCKET (the local stack's SITE_BUCKET, stack.env).
+        #[arg(long, env = "SITE_BUCKET")]
+        website_bucket: Option<String>,
+    },
     /// Run ingest → transform → site-gen on every tick of INGEST_SCHEDULE (schedule.env), until stopped.
     Schedule {
         /// The ingest schedule, an EventBridge rate expression.
@@ -40,6 +49,12 @@ enum Command {
         /// Run one cycle now and exit with its outcome.
         #[arg(long)]
         once: bool,
+        /// Check the expression (EventBridge's rate() or cron() grammar), say what it means, and exit.
+        #[arg(long, conflicts_with_all = ["once", "status_file"])]
+        check: bool,
+        /// After each cycle, write its outcome to this file: one line, `succeeded` or `failed FUNCTION`.
+        #[arg(long)]
+        status_file: Option<PathBuf>,
     },
     /// Run one ingest of /coins/markets now, in-process.
     Ingest,
@@ -163,13 +178,20 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let applied = storage::migrate(&store).await?;
             println!("migrations: {applied} applied, database {} is up to date", store.target());
         }
-        Command::Setup => setup(&settings).await?,
-        Command::Schedule { schedule, every_secs, once } => {
+        Command::Setup { partitions, website_bucket } => {
+            setup(&settings, partitions, website_bucket.filter(|b| !b.is_empty())).await?
+        }
+        Command::Schedule { schedule, every_secs, once, check, status_file } => {
+            let expression = schedule::Expression::parse(&schedule)?;
+            if check {
+                println!("INGEST_SCHEDULE={expression}");
+                return Ok(());
+            }
             let interval = match every_secs {
                 Some(secs) => std::time::Duration::from_secs(secs.max(1)),
-                None => schedule::parse_rate(&schedule)?,
+                None => expression.interval()?,
             };
-            schedule::run(interval, once, streaming::shutdown_on_signal()).await?;
+            schedule::run(interval, once, status_file.as_deref(), streaming::shutdown_on_signal()).await?;
         }
         Command::Ingest => {
             let ingest = ingest::Ingest::from_settings(&settings).await?;
@@ -236,9 +258,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Topic { action } => match action {
             TopicAction::Create { name, partitions } => {
-                streaming::create_topic(&settings, &name, partitions).await?
+                provision::topics(&settings.kafka.brokers, &[(&name, partitions)]).await?
             }
-            TopicAction::Delete { name } => streaming::delete_topic(&settings, &name).await?,
+            TopicAction::Delete { name } => {
+                provision::delete_topics(&settings.kafka.brokers, &[&name]).await?
+            }
             TopicAction::Records { name } => {
                 println!("{}", streaming::topic_records(&settings, &name).await?)
             }
@@ -250,53 +274,32 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 /// Everything a deployment needs before its first run; safe to repeat.
-async fn setup(settings: &settings::Settings) -> anyhow::Result<()> {
+async fn setup(
+    settings: &settings::Settings,
+    partitions: i32,
+    website_bucket: Option<String>,
+) -> anyhow::Result<()> {
     // A database of its own on a shared server: created on first deploy.
-    let (store, created) = storage::ensure_database(&settings.database_url).await?;
-    if created {
-        println!("setup: database {} created", store.target());
+    let db = provision::database(&settings.database_url).await?;
+    if db.created {
+        println!("setup: database {} created", db.store.target());
     }
-    let applied = storage::migrate(&store).await?;
-    println!("setup: database {} migrated ({applied} new migrations)", store.target());
-    let partitions: i32 =
-        std::env::var("KAFKA_TOPIC_PARTITIONS").ok().and_then(|p| p.parse().ok()).unwrap_or(6);
-    streaming::create_topic(settings, &settings.kafka.topic, partitions).await?;
-    streaming::create_topic(settings, &settings.kafka.dlq_topic, 1).await?;
-    println!(
-        "setup: topics {} ({partitions} partitions) and {} exist",
-        settings.kafka.topic, settings.kafka.dlq_topic
-    );
+    println!("setup: database {} migrated ({} new migrations)", db.store.target(), db.migrations_applied);
+    let kafka = &settings.kafka;
+    provision::topics(&kafka.brokers, &[(&kafka.topic, partitions), (&kafka.dlq_topic, 1)]).await?;
+    println!("setup: topics {} ({partitions} partitions) and {} exist", kafka.topic, kafka.dlq_topic);
     let s3 = storage::s3_client().await;
-    create_bucket(&s3, &settings.raw_bucket).await?;
+    provision::bucket(&s3, &settings.raw_bucket).await?;
     println!("setup: bucket {} exists", settings.raw_bucket);
-    if let site_gen::Output::S3 { bucket, .. } = site_gen::Output::parse(&settings.site.output)? {
-        create_bucket(&s3, &bucket).await?;
-        let website = aws_sdk_s3::types::WebsiteConfiguration::builder()
-            .index_document(aws_sdk_s3::types::IndexDocument::builder().suffix("index.html").build()?)
-            .error_document(aws_sdk_s3::types::ErrorDocument::builder().key("404.html").build()?)
-            .build();
-        s3.put_bucket_website()
-            .bucket(&bucket)
-            .website_configuration(website)
-            .send()
-            .await
-            .map_err(|e| anyhow::anyhow!("{}", aws_sdk_s3::error::DisplayErrorContext(&e)))
-            .with_context(|| format!("cannot configure bucket {bucket} as a website"))?;
+    let mut websites: Vec<String> = website_bucket.into_iter().collect();
+    if let site_gen::Output::S3 { bucket, .. } = site_gen::Output::parse(&settings.site.output)?
+        && !websites.contains(&bucket)
+    {
+        websites.push(bucket);
+    }
+    for bucket in websites {
+        provision::website(&s3, &bucket).await?;
         println!("setup: bucket {bucket} serves the dashboard as a website");
     }
     Ok(())
-}
-
-async fn create_bucket(s3: &aws_sdk_s3::Client, bucket: &str) -> anyhow::Result<()> {
-    match s3.create_bucket().bucket(bucket).send().await {
-        Ok(_) => Ok(()),
-        Err(e)
-            if e.as_service_error()
-                .is_some_and(|s| s.is_bucket_already_owned_by_you() || s.is_bucket_already_exists()) =>
-        {
-            Ok(())
-        }
-        Err(e) => Err(anyhow::anyhow!("{}", aws_sdk_s3::error::DisplayErrorContext(&e)))
-            .with_context(|| format!("cannot create bucket {bucket}")),
-    }
 }

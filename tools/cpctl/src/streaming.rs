@@ -6,9 +6,6 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use chrono::Utc;
 use rdkafka::ClientConfig;
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
-use rdkafka::types::RDKafkaErrorCode;
 use settings::Settings;
 use stream::Publisher;
 use stream::replay::{coin_of_file, read_candles};
@@ -187,30 +184,6 @@ pub async fn consume(settings: &Settings) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn admin(settings: &Settings) -> anyhow::Result<AdminClient<DefaultClientContext>> {
-    Ok(ClientConfig::new().set("bootstrap.servers", &settings.kafka.brokers).create()?)
-}
-
-pub async fn create_topic(settings: &Settings, name: &str, partitions: i32) -> anyhow::Result<()> {
-    create_topics(settings, &[(name, partitions)]).await
-}
-
-/// Creates the topics (name, partitions) that do not exist yet, with one admin client.
-pub async fn create_topics(settings: &Settings, topics: &[(&str, i32)]) -> anyhow::Result<()> {
-    let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
-    let topics: Vec<NewTopic<'_>> = topics
-        .iter()
-        .map(|&(name, partitions)| NewTopic::new(name, partitions, TopicReplication::Fixed(1)))
-        .collect();
-    for result in admin(settings)?.create_topics(&topics, &options).await? {
-        match result {
-            Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
-            Err((topic, e)) => bail!("cannot create topic {topic}: {e}"),
-        }
-    }
-    Ok(())
-}
-
 /// Records ever written to `name`: the sum of its partitions' high watermarks
 /// (the topics are never compacted or truncated here).
 pub async fn topic_records(settings: &Settings, name: &str) -> anyhow::Result<i64> {
@@ -229,20 +202,4 @@ pub async fn topic_records(settings: &Settings, name: &str) -> anyhow::Result<i6
         Ok(total)
     })
     .await?
-}
-
-pub async fn delete_topic(settings: &Settings, name: &str) -> anyhow::Result<()> {
-    delete_topics(settings, &[name]).await
-}
-
-/// Deletes the topics that exist, with one admin client.
-pub async fn delete_topics(settings: &Settings, names: &[&str]) -> anyhow::Result<()> {
-    let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
-    for result in admin(settings)?.delete_topics(names, &options).await? {
-        match result {
-            Ok(_) | Err((_, RDKafkaErrorCode::UnknownTopicOrPartition)) => {}
-            Err((topic, e)) => bail!("cannot delete topic {topic}: {e}"),
-        }
-    }
-    Ok(())
 }

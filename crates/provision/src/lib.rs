@@ -1,0 +1,121 @@
+//! What a deployment needs before its first run: its database (migrated), its
+//! Kafka topics and its buckets. Each function creates what is missing and
+//! leaves what exists, so every call is safe to repeat.
+//!
+//! `cpctl setup` is the one place a deployment is set up, with these
+//! functions; the tests' harness (`testkit`) makes each test's own database,
+//! topic and bucket with the same ones. Scripts only start and stop services.
+
+mod error;
+
+use std::time::Duration;
+
+use aws_sdk_s3::types::{ErrorDocument, IndexDocument, WebsiteConfiguration};
+use rdkafka::ClientConfig;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::types::RDKafkaErrorCode;
+use secrecy::SecretString;
+use storage::PgStore;
+
+pub use error::ProvisionError;
+
+/// The database of a deployment, as [`database`] left it.
+#[derive(Debug)]
+pub struct Database {
+    pub store: PgStore,
+    /// It did not exist before.
+    pub created: bool,
+    /// Migrations applied by this call.
+    pub migrations_applied: usize,
+}
+
+/// Creates the database `url` names if the server lacks it, then applies the
+/// migrations not applied yet.
+pub async fn database(url: &SecretString) -> Result<Database, ProvisionError> {
+    let (store, created) = storage::ensure_database(url).await.map_err(ProvisionError::Database)?;
+    let migrations_applied = storage::migrate(&store).await.map_err(ProvisionError::Database)?;
+    Ok(Database { store, created, migrations_applied })
+}
+
+fn admin(brokers: &str) -> Result<AdminClient<DefaultClientContext>, ProvisionError> {
+    ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .create()
+        .map_err(|source| ProvisionError::Kafka { brokers: brokers.to_owned(), source })
+}
+
+fn admin_options() -> AdminOptions {
+    AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)))
+}
+
+/// Creates the topics `(name, partitions)` that do not exist yet (replication
+/// factor 1: the local broker is a single node).
+pub async fn topics(brokers: &str, topics: &[(&str, i32)]) -> Result<(), ProvisionError> {
+    let new: Vec<NewTopic<'_>> = topics
+        .iter()
+        .map(|&(name, partitions)| NewTopic::new(name, partitions, TopicReplication::Fixed(1)))
+        .collect();
+    let results = admin(brokers)?
+        .create_topics(&new, &admin_options())
+        .await
+        .map_err(|source| ProvisionError::Kafka { brokers: brokers.to_owned(), source })?;
+    for result in results {
+        match result {
+            Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+            Err((topic, source)) => return Err(ProvisionError::Topic { action: "create", topic, source }),
+        }
+    }
+    Ok(())
+}
+
+/// Deletes the topics that exist: the end of a scratch run (a test, a benchmark).
+pub async fn delete_topics(brokers: &str, names: &[&str]) -> Result<(), ProvisionError> {
+    let results = admin(brokers)?
+        .delete_topics(names, &admin_options())
+        .await
+        .map_err(|source| ProvisionError::Kafka { brokers: brokers.to_owned(), source })?;
+    for result in results {
+        match result {
+            Ok(_) | Err((_, RDKafkaErrorCode::UnknownTopicOrPartition)) => {}
+            Err((topic, source)) => return Err(ProvisionError::Topic { action: "delete", topic, source }),
+        }
+    }
+    Ok(())
+}
+
+/// Creates bucket `name` unless it exists.
+pub async fn bucket(s3: &aws_sdk_s3::Client, name: &str) -> Result<(), ProvisionError> {
+    match s3.create_bucket().bucket(name).send().await {
+        Ok(_) => Ok(()),
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|s| s.is_bucket_already_owned_by_you() || s.is_bucket_already_exists()) =>
+        {
+            Ok(())
+        }
+        Err(e) => Err(ProvisionError::Bucket { action: "create", bucket: name.to_owned(), source: e.into() }),
+    }
+}
+
+/// Creates bucket `name` unless it exists and has it serve its objects as a
+/// website: `index.html` for a folder, site-gen's `404.html` for a missing page.
+pub async fn website(s3: &aws_sdk_s3::Client, name: &str) -> Result<(), ProvisionError> {
+    bucket(s3, name).await?;
+    let failed = |source: Box<dyn std::error::Error + Send + Sync>| ProvisionError::Bucket {
+        action: "serve a website from",
+        bucket: name.to_owned(),
+        source,
+    };
+    let website = WebsiteConfiguration::builder()
+        .index_document(IndexDocument::builder().suffix("index.html").build().map_err(|e| failed(e.into()))?)
+        .error_document(ErrorDocument::builder().key("404.html").build().map_err(|e| failed(e.into()))?)
+        .build();
+    s3.put_bucket_website()
+        .bucket(name)
+        .website_configuration(website)
+        .send()
+        .await
+        .map_err(|e| failed(e.into()))?;
+    Ok(())
+}
