@@ -8,6 +8,7 @@
 //! [`publish`] (only changed files, behind the [`SiteStore`] trait). The
 //! function runs after each successful transform run and records its own run.
 
+pub mod config;
 mod error;
 pub mod format;
 mod load;
@@ -20,11 +21,11 @@ use std::time::Instant;
 use chrono::Utc;
 use lambda_runtime::LambdaEvent;
 use serde::Serialize;
-use settings::Settings;
-use storage::{PgStore, Run, RunOutcome};
+use storage::{PgStore, Run, RunOutcome, S3Config};
 use tracing::{info, instrument, warn};
 use uuid::Uuid;
 
+pub use config::Config;
 pub use error::SiteError;
 pub use load::{LoadOptions, load, rows_read};
 pub use model::SiteData;
@@ -62,23 +63,28 @@ enum Sink {
 }
 
 impl SiteGen {
-    pub async fn from_settings(settings: &Settings) -> Result<Self, SiteError> {
-        Self::with_store(settings, PgStore::connect(&settings.database_url).await?).await
+    pub async fn from_config(config: &Config) -> Result<Self, SiteError> {
+        Self::with_store(config, PgStore::connect(&config.database).await?).await
     }
 
-    /// The generator of `settings` on an existing pool (a process that already has one).
-    pub async fn with_store(settings: &Settings, store: PgStore) -> Result<Self, SiteError> {
+    /// The generator of `config` on an existing pool (a process that already has one).
+    pub async fn with_store(config: &Config, store: PgStore) -> Result<Self, SiteError> {
         let options = LoadOptions {
-            coins: settings.coins.iter().map(|c| c.as_str().to_owned()).collect(),
-            vs_currency: settings.vs_currency.as_str().to_owned(),
-            stale_batch: settings.site.stale_batch,
-            stale_stream: settings.site.stale_stream,
+            coins: config.coins.iter().map(|c| c.as_str().to_owned()).collect(),
+            vs_currency: config.vs_currency.as_str().to_owned(),
+            stale_batch: config.stale_batch,
+            stale_stream: config.stale_stream,
         };
-        Ok(Self::new(store, options, Output::parse(&settings.site.output)?, None).await)
+        let s3 = match &config.output {
+            Output::S3 { .. } => Some(storage::s3_client(&config.s3).await),
+            Output::Dir(_) => None,
+        };
+        Ok(Self::new(store, options, config.output.clone(), s3).await)
     }
 
-    /// A generator on an existing pool. An S3 output uses `s3`, or a client
-    /// built from the standard AWS environment when `None`.
+    /// A generator on an existing pool. An S3 output uses `s3`, or without
+    /// one a client of the AWS SDK's standard environment alone (no endpoint
+    /// of ours: [`S3Config::default`]).
     pub async fn new(
         store: PgStore,
         options: LoadOptions,
@@ -90,7 +96,7 @@ impl SiteGen {
             Output::S3 { bucket, prefix } => {
                 let client = match s3 {
                     Some(client) => client,
-                    None => storage::s3_client().await,
+                    None => storage::s3_client(&S3Config::default()).await,
                 };
                 Sink::S3(S3SiteStore::new(client, bucket, prefix))
             }

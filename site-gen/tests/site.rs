@@ -96,9 +96,8 @@ async fn real_data_fills_every_page_and_a_rerun_rewrites_only_pages() {
 /// `http://BUCKET.s3-website.localhost` on the local endpoint's port: LocalStack
 /// picks the website of the bucket the Host header names.
 async fn website_get(bucket: &str, path: &str) -> reqwest::Response {
-    let endpoint = std::env::var("AWS_ENDPOINT_URL").unwrap_or_else(|_| "http://127.0.0.1:4566".into());
     reqwest::Client::new()
-        .get(format!("{}/{path}", endpoint.trim_end_matches('/')))
+        .get(format!("{}/{path}", testkit::s3_endpoint()))
         .header(reqwest::header::HOST, format!("{bucket}.s3-website.localhost"))
         .send()
         .await

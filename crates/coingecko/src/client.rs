@@ -7,12 +7,11 @@ use domain::{CoinId, HistoryPoint, MarketSnapshot, VsCurrency};
 use reqwest::StatusCode;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue, RETRY_AFTER};
 use secrecy::{ExposeSecret, SecretString};
-use settings::CoinGeckoSettings;
 use telemetry::failure::Chain;
 use tracing::{debug, instrument, warn};
 
-use crate::CoinGeckoError;
 use crate::wire::{api_message, excerpt, parse_market_chart, parse_markets};
+use crate::{CoinGeckoError, Config};
 
 /// CoinGecko serves hourly points for ranges of 1 to 90 days; longer ranges
 /// fall back to daily points, so history is fetched in chunks of at most this.
@@ -65,14 +64,14 @@ enum Attempt {
 }
 
 impl Client {
-    pub fn new(settings: &CoinGeckoSettings) -> Result<Self, CoinGeckoError> {
+    pub fn new(config: &Config) -> Result<Self, CoinGeckoError> {
         let mut builder = reqwest::Client::builder()
-            .timeout(settings.timeout)
-            .connect_timeout(settings.timeout.min(Duration::from_secs(10)))
+            .timeout(config.timeout)
+            .connect_timeout(config.timeout.min(Duration::from_secs(10)))
             .user_agent(concat!("crypto-pipeline/", env!("CARGO_PKG_VERSION")));
         // Extra roots are added to the platform's, for TLS-intercepting proxies;
         // certificate verification always stays on.
-        if let Some(path) = &settings.ca_bundle {
+        if let Some(path) = &config.ca_bundle {
             let pem = std::fs::read(path)
                 .map_err(|e| CoinGeckoError::setup(format!("cannot read {}", path.display()), e))?;
             let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
@@ -84,9 +83,9 @@ impl Client {
         }
         let http = builder.build().map_err(|e| CoinGeckoError::setup("cannot build the HTTP client", e))?;
 
-        let key = settings.api_key.as_ref().map(|key| {
+        let key = config.api_key.as_ref().map(|key| {
             // Paid plans authenticate against the pro host with their own header.
-            let header = if settings.base_url.host_str() == Some("pro-api.coingecko.com") {
+            let header = if config.base_url.host_str() == Some("pro-api.coingecko.com") {
                 "x-cg-pro-api-key"
             } else {
                 "x-cg-demo-api-key"
@@ -95,11 +94,11 @@ impl Client {
         });
         Ok(Self {
             http,
-            base: settings.base_url.as_str().trim_end_matches('/').to_owned(),
+            base: config.base_url.as_str().trim_end_matches('/').to_owned(),
             key,
-            max_retries: settings.max_retries,
-            retry_base: settings.retry_base,
-            max_retry_after: settings.max_retry_after,
+            max_retries: config.max_retries,
+            retry_base: config.retry_base,
+            max_retry_after: config.max_retry_after,
         })
     }
 

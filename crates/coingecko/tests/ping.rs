@@ -4,12 +4,11 @@
 
 use std::time::Duration;
 
-use settings::CoinGeckoSettings;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 fn client(base: &str) -> coingecko::Client {
-    coingecko::Client::new(&CoinGeckoSettings {
+    coingecko::Client::new(&coingecko::Config {
         base_url: base.parse().unwrap(),
         api_key: None,
         ca_bundle: None,

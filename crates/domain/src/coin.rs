@@ -48,6 +48,20 @@ impl CoinId {
         DEFAULT_COINS.iter().map(|c| Self(String::from(*c))).collect()
     }
 
+    /// A configured list (`COINS`): [`CoinId::parse_list`], of at least one
+    /// coin. For `#[serde(deserialize_with = "CoinId::deserialize_list")]`.
+    pub fn deserialize_list<'de, D: serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Vec<Self>, D::Error> {
+        use serde::de::Error as _;
+        let raw = String::deserialize(deserializer)?;
+        let coins = Self::parse_list(&raw).map_err(D::Error::custom)?;
+        if coins.is_empty() {
+            return Err(D::Error::custom("name at least one coin"));
+        }
+        Ok(coins)
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -126,6 +140,21 @@ mod tests {
         let names: Vec<_> = coins.iter().map(CoinId::as_str).collect();
         assert_eq!(names, ["bitcoin", "ethereum"]);
         assert!(CoinId::parse_list("bitcoin,BAD").is_err());
+    }
+
+    #[test]
+    fn a_configured_list_has_at_least_one_valid_coin() {
+        #[derive(Debug, Deserialize)]
+        struct Config {
+            #[serde(deserialize_with = "CoinId::deserialize_list")]
+            coins: Vec<CoinId>,
+        }
+        let config: Config = serde_json::from_str(r#"{"coins": " bitcoin, ,ethereum,bitcoin"}"#).unwrap();
+        assert_eq!(config.coins, CoinId::parse_list("bitcoin,ethereum").unwrap());
+        let err = serde_json::from_str::<Config>(r#"{"coins": "bitcoin,BTC"}"#).unwrap_err().to_string();
+        assert!(err.starts_with(r#"invalid coin id "BTC""#), "{err}");
+        let err = serde_json::from_str::<Config>(r#"{"coins": " , "}"#).unwrap_err().to_string();
+        assert!(err.starts_with("name at least one coin"), "{err}");
     }
 
     #[test]

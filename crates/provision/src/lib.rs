@@ -15,8 +15,7 @@ use rdkafka::ClientConfig;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::types::RDKafkaErrorCode;
-use secrecy::SecretString;
-use storage::PgStore;
+use storage::{PgConfig, PgStore};
 
 pub use error::ProvisionError;
 
@@ -30,10 +29,10 @@ pub struct Database {
     pub migrations_applied: usize,
 }
 
-/// Creates the database `url` names if the server lacks it, then applies the
+/// Creates the database `config` names if the server lacks it, then applies the
 /// migrations not applied yet.
-pub async fn database(url: &SecretString) -> Result<Database, ProvisionError> {
-    let (store, created) = storage::ensure_database(url).await.map_err(ProvisionError::Database)?;
+pub async fn database(config: &PgConfig) -> Result<Database, ProvisionError> {
+    let (store, created) = storage::ensure_database(config).await.map_err(ProvisionError::Database)?;
     let migrations_applied = storage::migrate(&store).await.map_err(ProvisionError::Database)?;
     Ok(Database { store, created, migrations_applied })
 }

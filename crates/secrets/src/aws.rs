@@ -11,7 +11,8 @@ pub struct SecretsManager {
 
 impl SecretsManager {
     /// A client from the standard AWS environment (`AWS_REGION`, the
-    /// credentials chain, `AWS_ENDPOINT_URL` for LocalStack), as `storage::s3_client`.
+    /// credentials chain, `AWS_ENDPOINT_URL` for LocalStack), read by the SDK
+    /// itself: secrets are read before any configuration is loaded, to fill it.
     pub async fn from_env() -> Self {
         let shared = aws_config::defaults(aws_config::BehaviorVersion::latest()).load().await;
         Self::new(aws_sdk_secretsmanager::Client::new(&shared))

@@ -25,4 +25,8 @@ pub enum Problem {
     /// The secret was read, but its value is not of a form we understand.
     #[error("its value {0}")]
     Value(String),
+
+    /// The ARN variable is set but empty.
+    #[error("it is set but empty: set it to a secret's ARN, or unset it")]
+    Empty,
 }

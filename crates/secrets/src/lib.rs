@@ -4,8 +4,10 @@
 //! `COINGECKO_API_KEY_SECRET_ARN`) instead of `DATABASE_URL` and
 //! `COINGECKO_API_KEY` (see `template.yaml`). [`resolve`] reads the secret an
 //! ARN variable names when its plain variable is unset, and returns the plain
-//! variables' values; `settings` lays them over the environment. The fetch sits
-//! behind [`SecretSource`], so the resolution is tested with a fake.
+//! variables' values; [`environment`], which the functions' mains call, lays
+//! them over the process environment the configuration is then loaded from.
+//! Only the mains depend on this crate: no library reads Secrets Manager. The
+//! fetch sits behind [`SecretSource`], so the resolution is tested with a fake.
 //!
 //! Secret values never reach a log or an error message: errors name the
 //! variable, the ARN and what is wrong.
@@ -65,26 +67,56 @@ impl Resolved {
     }
 }
 
-/// A variable counts as set when it is not blank, as in `settings`.
-fn set(lookup: Lookup<'_>, name: &str) -> Option<String> {
-    lookup(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
+/// The secrets to read: the ARN of each ARN variable that is set while its
+/// plain variable is not. A plain variable that is set always wins, even
+/// empty (its configuration then says so), so a local `.env` never calls AWS;
+/// an ARN variable set but empty is an error.
+fn wanted(lookup: Lookup<'_>) -> Result<Vec<(&'static SecretVariable, String)>, SecretsError> {
+    let mut wanted = Vec::new();
+    for var in SECRET_VARIABLES {
+        if lookup(var.plain).is_some() {
+            continue;
+        }
+        let Some(arn) = lookup(var.arn) else { continue };
+        let arn = arn.trim();
+        if arn.is_empty() {
+            return Err(SecretsError { variable: var.arn, arn: String::new(), problem: Problem::Empty });
+        }
+        wanted.push((var, arn.to_owned()));
+    }
+    Ok(wanted)
 }
 
-/// Whether [`resolve`] would read any secret: some ARN variable is set while
-/// its plain variable is not. Without one, no AWS client is needed.
-pub fn needed(lookup: Lookup<'_>) -> bool {
-    SECRET_VARIABLES.iter().any(|v| set(lookup, v.plain).is_none() && set(lookup, v.arn).is_some())
+/// Whether [`resolve`] would read any secret. Without one, no AWS client is needed.
+pub fn needed(lookup: Lookup<'_>) -> Result<bool, SecretsError> {
+    Ok(!wanted(lookup)?.is_empty())
+}
+
+/// The process environment with the secrets' values laid over it: what a
+/// function's main loads its configuration from. Without an ARN to read
+/// (locally), no AWS client is built.
+pub async fn environment() -> Result<settings::Env, SecretsError> {
+    let mut env = settings::Env::from_process();
+    if needed(&|name| env.get(name).map(str::to_owned))? {
+        overlay(&mut env, &SecretsManager::from_env().await).await?;
+    }
+    Ok(env)
+}
+
+/// Lays the values of the secrets [`resolve`] reads over `env`, in their plain variables' places.
+pub async fn overlay(env: &mut settings::Env, source: &impl SecretSource) -> Result<(), SecretsError> {
+    let resolved = resolve(&|name| env.get(name).map(str::to_owned), source).await?;
+    for (name, value) in resolved.0 {
+        env.set(name, value.expose_secret());
+    }
+    Ok(())
 }
 
 /// Reads the secret of each ARN variable that is set and whose plain variable
-/// is not: a plain variable always wins, so a local `.env` never calls AWS.
+/// is not.
 pub async fn resolve(lookup: Lookup<'_>, source: &impl SecretSource) -> Result<Resolved, SecretsError> {
     let mut resolved = Resolved::default();
-    for var in SECRET_VARIABLES {
-        if set(lookup, var.plain).is_some() {
-            continue;
-        }
-        let Some(arn) = set(lookup, var.arn) else { continue };
+    for (var, arn) in wanted(lookup)? {
         let fail = |problem| SecretsError { variable: var.arn, arn: arn.clone(), problem };
         let raw = source.secret_string(&arn).await.map_err(fail)?;
         let value =
@@ -151,7 +183,7 @@ mod tests {
             (KEY_ARN, "CG-key"),
         ]);
         let lookup = env(&[("DATABASE_SECRET_ARN", DB_ARN), ("COINGECKO_API_KEY_SECRET_ARN", KEY_ARN)]);
-        assert!(needed(&lookup));
+        assert!(needed(&lookup).unwrap());
         let resolved = resolve(&lookup, &fake).await.unwrap();
         assert_eq!(
             resolved.get("DATABASE_URL").unwrap().expose_secret(),
@@ -168,12 +200,39 @@ mod tests {
         let lookup = env(&[
             ("DATABASE_URL", "postgres://postgres@127.0.0.1:55432/crypto"),
             ("DATABASE_SECRET_ARN", DB_ARN),
+            ("COINGECKO_API_KEY", "CG-key"),
             ("COINGECKO_API_KEY_SECRET_ARN", "  "),
         ]);
-        assert!(!needed(&lookup));
+        assert!(!needed(&lookup).unwrap());
         let resolved = resolve(&lookup, &fake).await.unwrap();
         assert!(resolved.get("DATABASE_URL").is_none());
+        // Even empty: the configuration then reports DATABASE_URL, instead of a secret standing in.
+        assert!(!needed(&env(&[("DATABASE_URL", ""), ("DATABASE_SECRET_ARN", DB_ARN)])).unwrap());
         assert!(fake.asked().is_empty());
+    }
+
+    #[test]
+    fn an_arn_variable_set_but_empty_is_an_error_naming_it() {
+        let err = needed(&env(&[("COINGECKO_API_KEY_SECRET_ARN", " ")])).unwrap_err();
+        assert_eq!(err.variable, "COINGECKO_API_KEY_SECRET_ARN");
+        assert!(matches!(err.problem, Problem::Empty), "{err}");
+    }
+
+    #[tokio::test]
+    async fn the_overlay_takes_the_plain_variables_places_and_hides_them() {
+        let fake = Fake::with(&[(
+            DB_ARN,
+            r#"{"username":"app","password":"s3cr:t@","host":"db.example.com","dbname":"crypto"}"#,
+        )]);
+        let mut vars = settings::Env::from_pairs([("DATABASE_SECRET_ARN", DB_ARN), ("COINS", "bitcoin")]);
+        overlay(&mut vars, &fake).await.unwrap();
+        assert_eq!(vars.get("DATABASE_URL"), Some("postgres://app:s3cr%3At%40@db.example.com:5432/crypto"));
+        assert_eq!(vars.get("COINS"), Some("bitcoin"));
+        assert!(!format!("{vars:?}").contains("s3cr"));
+        // Without an ARN to read, nothing is asked for.
+        let mut vars = settings::Env::from_pairs([("COINS", "bitcoin")]);
+        overlay(&mut vars, &Fake::default()).await.unwrap();
+        assert_eq!(vars.get("DATABASE_URL"), None);
     }
 
     #[tokio::test]

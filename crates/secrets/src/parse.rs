@@ -37,7 +37,14 @@ pub fn database_url(value: &str, lookup: Lookup<'_>) -> Result<SecretString, Str
             Some(_) => Err(format!("has a {name:?} that is not a string")),
         }
     };
-    let env = |name: &str| lookup(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+    // A variable set but blank is a mistake, reported as such rather than taken for unset.
+    let env = |field: &str, name: &str| -> Result<Option<String>, String> {
+        match lookup(name) {
+            None => Ok(None),
+            Some(v) if v.trim().is_empty() => Err(format!("has no {field:?} and {name} is set but empty")),
+            Some(v) => Ok(Some(v.trim().to_owned())),
+        }
+    };
 
     let user = text("username")?.ok_or("has no \"username\"")?;
     let password = text("password")?;
@@ -46,14 +53,14 @@ pub fn database_url(value: &str, lookup: Lookup<'_>) -> Result<SecretString, Str
     let mut missing = Vec::new();
     let host = match text("host")? {
         Some(host) => Some(host.to_owned()),
-        None => env("DATABASE_HOST").or_else(|| {
+        None => env("host", "DATABASE_HOST")?.or_else(|| {
             missing.push(("host", "DATABASE_HOST"));
             None
         }),
     };
     let dbname = match text("dbname")? {
         Some(name) => Some(name.to_owned()),
-        None => env("DATABASE_NAME").or_else(|| {
+        None => env("dbname", "DATABASE_NAME")?.or_else(|| {
             missing.push(("dbname", "DATABASE_NAME"));
             None
         }),
@@ -72,7 +79,7 @@ pub fn database_url(value: &str, lookup: Lookup<'_>) -> Result<SecretString, Str
         ));
     };
     let port = match fields.get("port") {
-        None | Some(Value::Null) => Some(match env("DATABASE_PORT") {
+        None | Some(Value::Null) => Some(match env("port", "DATABASE_PORT")? {
             Some(raw) => port_number(&raw).ok_or_else(|| {
                 format!("has no \"port\" and DATABASE_PORT={raw:?} is not a port number (1-65535)")
             })?,
@@ -223,8 +230,10 @@ mod tests {
         );
         let err = url(json, &[("DATABASE_HOST", "h")]).unwrap_err();
         assert!(err.contains("no \"dbname\" and DATABASE_NAME is unset"), "{err}");
-        let err = url(json, &[("DATABASE_NAME", "d"), ("DATABASE_HOST", " ")]).unwrap_err();
+        let err = url(json, &[("DATABASE_NAME", "d")]).unwrap_err();
         assert!(err.contains("no \"host\" and DATABASE_HOST is unset"), "{err}");
+        let err = url(json, &[("DATABASE_NAME", "d"), ("DATABASE_HOST", " ")]).unwrap_err();
+        assert!(err.contains("no \"host\" and DATABASE_HOST is set but empty"), "{err}");
         let err = url(r#"{"password":"hunter2","host":"h","dbname":"d"}"#, &[]).unwrap_err();
         assert!(err.contains("no \"username\""), "{err}");
         let err =

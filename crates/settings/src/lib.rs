@@ -1,450 +1,370 @@
-//! Configuration of the pipeline, read once from environment variables at start-up.
+//! Loads configuration from environment variables, once, at start-up.
 //!
-//! Every variable has a default that works with the local stack (`just up`), so a
-//! fresh clone runs without a `.env`. A malformed value fails start-up with an
-//! error naming the variable. `.env.example` and the README list the same
-//! variables; `settings_doc_matches_env_example` keeps them in step.
+//! Configuration belongs to the crate that uses it: `storage::PgConfig`,
+//! `coingecko::Config`, `stream::KafkaConfig`, each function's `Config`. Each
+//! is a flat serde struct whose field names are its variables' names in
+//! lowercase (`kafka_topic` is `KAFKA_TOPIC`; `#[serde(rename)]` where the
+//! Rust name differs), with its defaults as `#[serde(default = …)]`. A main
+//! loads what it uses with [`Env::load`], which deserialises through envy and
+//! adds what envy leaves out:
 //!
-//! On AWS, `DATABASE_URL` and `COINGECKO_API_KEY` come from Secrets Manager
-//! instead: [`Settings::from_env_with_secrets`] reads the secrets that
-//! `DATABASE_SECRET_ARN` and `COINGECKO_API_KEY_SECRET_ARN` name (crate `secrets`).
+//! - only the struct's own variables are read, so another component's bad
+//!   value never stops this one;
+//! - a variable that is set but empty (or blank) is an error naming it: it
+//!   never becomes `""`, and never silently its default;
+//! - every error names its variable ([`ConfigError`]), also when the value
+//!   fails a domain type's own check (serde_path_to_error says which field);
+//! - values are trimmed: stray spaces in a `.env` are not part of a value.
+//!
+//! [`de`] holds the value rules several crates share (durations, percentages,
+//! URLs, secrets). Secret values (`*_SECRET_ARN`) are laid over the [`Env`] by
+//! crate `secrets` in the mains, so no library reads Secrets Manager.
 
-use std::path::PathBuf;
-use std::time::Duration;
+pub mod de;
 
-use domain::{CoinId, VsCurrency};
-use secrecy::{ExposeSecret, SecretString};
-use url::Url;
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
 
-/// Every variable this crate reads, with its default (`None`: unset by default).
-/// The single source for `.env.example` and the README's table.
-pub const VARIABLES: &[(&str, Option<&str>)] = &[
-    ("DATABASE_URL", Some(DEFAULT_DATABASE_URL)),
-    ("DATABASE_SECRET_ARN", None),
-    ("DATABASE_HOST", None),
-    ("DATABASE_PORT", Some("5432")),
-    ("DATABASE_NAME", None),
-    ("COINS", Some("bitcoin,ethereum,solana,ripple,binancecoin")),
-    ("VS_CURRENCY", Some("usd")),
-    ("COINGECKO_BASE_URL", Some(DEFAULT_COINGECKO_BASE_URL)),
-    ("COINGECKO_API_KEY", None),
-    ("COINGECKO_API_KEY_SECRET_ARN", None),
-    ("COINGECKO_CA_BUNDLE", None),
-    ("COINGECKO_TIMEOUT_SECS", Some("15")),
-    ("COINGECKO_MAX_RETRIES", Some("5")),
-    ("COINGECKO_RETRY_BASE_MS", Some("500")),
-    ("COINGECKO_MAX_RETRY_AFTER_SECS", Some("120")),
-    ("RAW_BUCKET", Some("crypto-raw")),
-    ("KAFKA_BROKERS", Some("127.0.0.1:19092")),
-    ("KAFKA_TOPIC", Some("crypto_prices")),
-    ("KAFKA_DLQ_TOPIC", Some("crypto_prices_dlq")),
-    ("KAFKA_CONSUMER_GROUP", Some("crypto-consumer")),
-    ("CONSUMER_MAX_RECORDS", Some("500")),
-    ("CONSUMER_MAX_WAIT_MS", Some("1000")),
-    ("ALERT_THRESHOLD_PCT", Some("5")),
-    ("ALERT_WINDOW_HOURS", Some("1")),
-    ("CLEAN_MAX_DEVIATION_PCT", Some("50")),
-    ("CLEAN_NEIGHBOURHOOD_HOURS", Some("6")),
-    ("TRANSFORM_WATERMARK_LAG_SECS", Some("30")),
-    ("SITE_OUTPUT", Some(".state/site")),
-    ("SITE_STALE_BATCH_SECS", Some("1500")),
-    ("SITE_STALE_STREAM_SECS", Some("60")),
-];
+use serde::de::{DeserializeOwned, Visitor};
+use serde::{Deserialize, Deserializer};
 
-const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:55432/crypto";
-const DEFAULT_COINGECKO_BASE_URL: &str = "https://api.coingecko.com/api/v3";
+/// A variable that cannot be used. Never holds a value that may be secret:
+/// the value rules of [`de`] quote a value only where it cannot be one.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{variable} is set but empty: give it a value, or unset it")]
+    Empty { variable: String },
 
-/// A variable that is set but cannot be used.
-#[derive(Debug, thiserror::Error)]
-#[error("invalid {name}={value:?}: {reason}")]
-pub struct SettingsError {
-    pub name: &'static str,
-    pub value: String,
-    pub reason: String,
+    #[error("{variable} is not valid UTF-8")]
+    NotUnicode { variable: String },
+
+    /// Only for a variable without a default; the pipeline's all have one.
+    #[error("{variable} is not set")]
+    Missing { variable: String },
+
+    #[error("invalid {variable}: {reason}")]
+    Invalid { variable: String, reason: String },
 }
 
-/// Everything a component may need; each takes the parts it uses.
-#[derive(Debug, Clone)]
-pub struct Settings {
-    /// Postgres connection URL; may hold a password, so it is kept secret.
-    pub database_url: SecretString,
-    pub coins: Vec<CoinId>,
-    pub vs_currency: VsCurrency,
-    pub coingecko: CoinGeckoSettings,
-    /// Bucket that receives raw API responses, as fetched.
-    pub raw_bucket: String,
-    pub kafka: KafkaSettings,
-    pub transform: TransformSettings,
-    pub site: SiteSettings,
+impl ConfigError {
+    /// The variable at fault (or, for a value that involves several, their names).
+    pub fn variable(&self) -> &str {
+        match self {
+            Self::Empty { variable }
+            | Self::NotUnicode { variable }
+            | Self::Missing { variable }
+            | Self::Invalid { variable, .. } => variable,
+        }
+    }
 }
 
-/// Where the dashboard goes and when its sources count as stale.
-#[derive(Debug, Clone)]
-pub struct SiteSettings {
-    /// `s3://BUCKET[/PREFIX]` (a website bucket) or a local folder.
-    pub output: String,
-    /// Batch data older than this is flagged stale (the batch runs every 10 min:
-    /// the default allows one missed run and some slack).
-    pub stale_batch: Duration,
-    /// Stream data older than this is flagged stale (ticks come every 5 s).
-    pub stale_stream: Duration,
+/// The variables configuration is read from: a snapshot of the process
+/// environment (with values read from secrets laid over it, on AWS), or a test's.
+#[derive(Clone, Default)]
+pub struct Env {
+    vars: BTreeMap<String, String>,
+    /// Variables whose value is not UTF-8: an error only for a configuration that reads one.
+    not_unicode: BTreeSet<String>,
 }
 
-/// Knobs of the transforms.
-#[derive(Debug, Clone)]
-pub struct TransformSettings {
-    /// An alert fires on a move strictly beyond this fraction (0.05 = 5 %).
-    pub alert_threshold: f64,
-    /// Alerts compare a close with the close this long before (whole hours, ≤ 24 h).
-    pub alert_window: Duration,
-    /// A price further than this fraction from its neighbourhood's median is aberrant.
-    pub max_deviation: f64,
-    /// The trailing window whose median a price is compared with.
-    pub neighbourhood: Duration,
-    /// Rows ingested this recently wait for the next incremental run.
-    pub watermark_lag: Duration,
+/// Names only: values may be secrets.
+impl fmt::Debug for Env {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Env").field("names", &self.vars.keys().collect::<Vec<_>>()).finish_non_exhaustive()
+    }
 }
 
-/// How to reach CoinGecko.
-#[derive(Debug, Clone)]
-pub struct CoinGeckoSettings {
-    pub base_url: Url,
-    pub api_key: Option<SecretString>,
-    /// Extra PEM roots to trust, for networks behind a TLS-intercepting proxy.
-    /// Verification itself is never turned off.
-    pub ca_bundle: Option<PathBuf>,
-    pub timeout: Duration,
-    /// Retries after the first attempt, for 429, 5xx and transport errors.
-    pub max_retries: u32,
-    /// First backoff delay; doubles on each retry (with jitter), capped at 30 s.
-    pub retry_base: Duration,
-    /// A `Retry-After` longer than this fails the call instead of sleeping.
-    pub max_retry_after: Duration,
-}
-
-/// How to reach Kafka.
-#[derive(Debug, Clone)]
-pub struct KafkaSettings {
-    pub brokers: String,
-    pub topic: String,
-    pub dlq_topic: String,
-    /// Consumer group of the local poller.
-    pub group: String,
-    /// Largest batch the poller hands to the consumer function.
-    pub max_records: usize,
-    /// How long the poller waits to fill a batch once it has a first record.
-    pub max_wait: Duration,
-}
-
-impl Settings {
-    /// Reads the process environment.
-    pub fn from_env() -> Result<Self, SettingsError> {
-        Self::from_lookup(|name| std::env::var(name).ok())
+impl Env {
+    /// The process environment, now.
+    pub fn from_process() -> Self {
+        let mut env = Self::default();
+        for (name, value) in std::env::vars_os() {
+            // A name that is not UTF-8 cannot be one of ours.
+            let Ok(name) = name.into_string() else { continue };
+            match value.into_string() {
+                Ok(value) => {
+                    env.vars.insert(name, value);
+                }
+                Err(_) => {
+                    env.not_unicode.insert(name);
+                }
+            }
+        }
+        env
     }
 
-    /// Reads the process environment, taking `DATABASE_URL` and
-    /// `COINGECKO_API_KEY`, when unset, from the Secrets Manager secrets named by
-    /// `DATABASE_SECRET_ARN` and `COINGECKO_API_KEY_SECRET_ARN` (as the Lambda
-    /// functions get them on AWS). Without such an ARN this is
-    /// [`Settings::from_env`], and no AWS client is built.
-    pub async fn from_env_with_secrets() -> Result<Self, SettingsError> {
-        let env = |name: &str| std::env::var(name).ok();
-        if !secrets::needed(&env) {
-            return Self::from_env();
-        }
-        let source = secrets::SecretsManager::from_env().await;
-        Self::from_lookup_with_secrets(env, &source).await
+    /// These variables and no others (tests, and the values of a dotenv file).
+    pub fn from_pairs<I, K, V>(pairs: I) -> Self
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: Into<String>,
+        V: Into<String>,
+    {
+        Self { vars: pairs.into_iter().map(|(k, v)| (k.into(), v.into())).collect(), ..Self::default() }
     }
 
-    /// [`Settings::from_lookup`], with the secrets the ARN variables name read
-    /// from `source` first; a plain variable that is set wins over its secret.
-    pub async fn from_lookup_with_secrets(
-        lookup: impl Fn(&str) -> Option<String>,
-        source: &impl secrets::SecretSource,
-    ) -> Result<Self, SettingsError> {
-        let resolved = secrets::resolve(&lookup, source).await.map_err(|e| SettingsError {
-            name: e.variable,
-            value: e.arn,
-            reason: telemetry::failure::Chain(&e.problem).to_string(),
-        })?;
-        Self::from_lookup(|name| {
-            resolved.get(name).map(|v| v.expose_secret().to_owned()).or_else(|| lookup(name))
-        })
+    /// The value of `name` as set, untrimmed; `None` when unset (or not UTF-8).
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.vars.get(name).map(String::as_str)
     }
 
-    /// Reads settings through `lookup`, so tests need not touch the process environment.
-    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, SettingsError> {
-        let get = |name: &'static str| -> String {
-            lookup(name)
-                .filter(|v| !v.trim().is_empty())
-                .or_else(|| default_of(name).map(str::to_owned))
-                .unwrap_or_default()
-        };
-        let opt = |name: &'static str| lookup(name).filter(|v| !v.trim().is_empty());
+    /// Sets `name` (a value read from a secret takes its plain variable's place).
+    pub fn set(&mut self, name: impl Into<String>, value: impl Into<String>) {
+        let name = name.into();
+        self.not_unicode.remove(&name);
+        self.vars.insert(name, value.into());
+    }
 
-        let database_url = get("DATABASE_URL");
-        Url::parse(&database_url)
-            .ok()
-            .filter(|u| matches!(u.scheme(), "postgres" | "postgresql"))
-            .ok_or_else(|| SettingsError {
-                name: "DATABASE_URL",
-                // Never echo a URL that may carry a password.
-                value: String::from("<hidden>"),
-                reason: String::from("expected postgres://USER[:PASSWORD]@HOST:PORT/DATABASE"),
-            })?;
-
-        let coins_raw = get("COINS");
-        let coins = CoinId::parse_list(&coins_raw).map_err(|e| invalid("COINS", &coins_raw, e))?;
-        if coins.is_empty() {
-            return Err(invalid("COINS", &coins_raw, "name at least one coin"));
+    /// Loads `T`, a flat struct of variables (see the crate's documentation),
+    /// from its own variables alone.
+    pub fn load<T: DeserializeOwned>(&self) -> Result<T, ConfigError> {
+        let mut present = Vec::new();
+        for variable in variables::<T>() {
+            if self.not_unicode.contains(&variable) {
+                return Err(ConfigError::NotUnicode { variable });
+            }
+            let Some(value) = self.vars.get(&variable) else { continue };
+            let value = value.trim();
+            if value.is_empty() {
+                return Err(ConfigError::Empty { variable });
+            }
+            present.push((variable, value.to_owned()));
         }
-        let vs_raw = get("VS_CURRENCY");
-        let vs_currency = VsCurrency::parse(&vs_raw).map_err(|e| invalid("VS_CURRENCY", &vs_raw, e))?;
-
-        let base_raw = get("COINGECKO_BASE_URL");
-        let base_url = Url::parse(base_raw.trim_end_matches('/'))
-            .ok()
-            .filter(|u| matches!(u.scheme(), "http" | "https"))
-            .ok_or_else(|| invalid("COINGECKO_BASE_URL", &base_raw, "expected an http(s) URL"))?;
-
-        let ca_bundle = opt("COINGECKO_CA_BUNDLE").map(PathBuf::from);
-        if let Some(path) = ca_bundle.as_ref().filter(|p| !p.is_file()) {
-            return Err(invalid(
-                "COINGECKO_CA_BUNDLE",
-                &path.display().to_string(),
-                "no such file: point it at a PEM file of extra CA certificates",
-            ));
+        match envy::from_iter::<_, Tracked<T>>(present) {
+            Ok(Tracked(result)) => result,
+            Err(envy::Error::MissingValue(field)) => {
+                Err(ConfigError::Missing { variable: field.to_ascii_uppercase() })
+            }
+            // A check across fields: it cannot say which one is wrong.
+            Err(envy::Error::Custom(reason)) => {
+                Err(ConfigError::Invalid { variable: variables::<T>().join(", "), reason })
+            }
         }
+    }
+}
 
-        let window_hours = number(&get, "ALERT_WINDOW_HOURS", 1)?;
-        if window_hours > 24 {
-            return Err(invalid("ALERT_WINDOW_HOURS", &window_hours.to_string(), "at most 24 (hours)"));
-        }
-        let transform = TransformSettings {
-            alert_threshold: fraction(&get, "ALERT_THRESHOLD_PCT")?,
-            alert_window: Duration::from_secs(window_hours * 3600),
-            max_deviation: fraction(&get, "CLEAN_MAX_DEVIATION_PCT")?,
-            neighbourhood: Duration::from_secs(number(&get, "CLEAN_NEIGHBOURHOOD_HOURS", 1)? * 3600),
-            watermark_lag: Duration::from_secs(number(&get, "TRANSFORM_WATERMARK_LAG_SECS", 0)?),
-        };
+/// The variables `T` reads: its serde field names, in upper case.
+pub fn variables<T: DeserializeOwned>() -> Vec<String> {
+    let mut fields: &'static [&'static str] = &[];
+    // The probe always fails: it only records what the struct asked for.
+    let _ = T::deserialize(FieldNames(&mut fields));
+    fields.iter().map(|f| f.to_ascii_uppercase()).collect()
+}
 
-        let output = get("SITE_OUTPUT");
-        if let Some(rest) = output.strip_prefix("s3://") {
-            bucket(rest.split('/').next().unwrap_or_default().to_owned(), "SITE_OUTPUT")?;
-        }
-        let site = SiteSettings {
-            output,
-            stale_batch: Duration::from_secs(number(&get, "SITE_STALE_BATCH_SECS", 1)?),
-            stale_stream: Duration::from_secs(number(&get, "SITE_STALE_STREAM_SECS", 1)?),
-        };
+/// A deserializer that records the field names a struct asks for, and nothing else.
+struct FieldNames<'a>(&'a mut &'static [&'static str]);
 
-        Ok(Self {
-            transform,
-            site,
-            database_url: SecretString::from(database_url),
-            coins,
-            vs_currency,
-            coingecko: CoinGeckoSettings {
-                base_url,
-                api_key: opt("COINGECKO_API_KEY").map(SecretString::from),
-                ca_bundle,
-                timeout: Duration::from_secs(number(&get, "COINGECKO_TIMEOUT_SECS", 1)?),
-                max_retries: u32::try_from(number(&get, "COINGECKO_MAX_RETRIES", 0)?)
-                    .map_err(|e| invalid("COINGECKO_MAX_RETRIES", "", e))?,
-                retry_base: Duration::from_millis(number(&get, "COINGECKO_RETRY_BASE_MS", 1)?),
-                max_retry_after: Duration::from_secs(number(&get, "COINGECKO_MAX_RETRY_AFTER_SECS", 0)?),
+impl<'de> Deserializer<'de> for FieldNames<'_> {
+    type Error = serde::de::value::Error;
+
+    fn deserialize_any<V: Visitor<'de>>(self, _: V) -> Result<V::Value, Self::Error> {
+        Err(serde::de::Error::custom("a configuration is a struct"))
+    }
+
+    fn deserialize_struct<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        fields: &'static [&'static str],
+        _visitor: V,
+    ) -> Result<V::Value, Self::Error> {
+        *self.0 = fields;
+        Err(serde::de::Error::custom("field names recorded"))
+    }
+
+    serde::forward_to_deserialize_any! {
+        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes byte_buf
+        option unit unit_struct newtype_struct seq tuple tuple_struct map enum identifier ignored_any
+    }
+}
+
+/// `T`, or the error of the field that failed, named after its variable.
+struct Tracked<T>(Result<T, ConfigError>);
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Tracked<T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        match serde_path_to_error::deserialize(deserializer) {
+            Ok(value) => Ok(Self(Ok(value))),
+            Err(err) => match err.path().iter().next() {
+                Some(serde_path_to_error::Segment::Map { key }) => Ok(Self(Err(ConfigError::Invalid {
+                    variable: key.to_ascii_uppercase(),
+                    reason: err.inner().to_string(),
+                }))),
+                _ => Err(err.into_inner()),
             },
-            raw_bucket: bucket(get("RAW_BUCKET"), "RAW_BUCKET")?,
-            kafka: KafkaSettings {
-                brokers: get("KAFKA_BROKERS"),
-                topic: get("KAFKA_TOPIC"),
-                dlq_topic: get("KAFKA_DLQ_TOPIC"),
-                group: get("KAFKA_CONSUMER_GROUP"),
-                max_records: usize::try_from(number(&get, "CONSUMER_MAX_RECORDS", 1)?)
-                    .map_err(|e| invalid("CONSUMER_MAX_RECORDS", "", e))?,
-                max_wait: Duration::from_millis(number(&get, "CONSUMER_MAX_WAIT_MS", 1)?),
-            },
-        })
+        }
     }
 }
 
-fn default_of(name: &str) -> Option<&'static str> {
-    VARIABLES.iter().find(|(n, _)| *n == name).and_then(|(_, d)| *d)
+/// The variables a dotenv file (`.env.example`, `schedule.env`) sets: its
+/// uncommented `NAME=value` lines, a value's surrounding double quotes removed.
+pub fn dotenv_values(text: &str) -> Env {
+    Env::from_pairs(text.lines().map(str::trim).filter(|l| !l.starts_with('#')).filter_map(|line| {
+        let (name, value) = line.split_once('=')?;
+        let value = value.trim();
+        let value = value.strip_prefix('"').and_then(|v| v.strip_suffix('"')).unwrap_or(value);
+        Some((name.trim().to_owned(), value.to_owned()))
+    }))
 }
 
-fn invalid(name: &'static str, value: &str, reason: impl ToString) -> SettingsError {
-    SettingsError { name, value: value.to_owned(), reason: reason.to_string() }
+/// The variables of `T` that a dotenv file does not mention, set or commented
+/// out (`#NAME=`): every variable is to be documented there.
+pub fn undocumented<T: DeserializeOwned>(text: &str) -> Vec<String> {
+    let mentioned: BTreeSet<&str> = text
+        .lines()
+        .filter_map(|l| l.trim().trim_start_matches('#').trim().split_once('='))
+        .map(|(name, _)| name.trim())
+        .collect();
+    variables::<T>().into_iter().filter(|v| !mentioned.contains(v.as_str())).collect()
 }
 
-fn number(get: &impl Fn(&'static str) -> String, name: &'static str, min: u64) -> Result<u64, SettingsError> {
-    let raw = get(name);
-    match raw.trim().parse::<u64>() {
-        Ok(n) if n >= min => Ok(n),
-        _ => Err(invalid(name, &raw, format!("expected a whole number ≥ {min}"))),
+/// Checks a crate's configuration against the dotenv file that documents it:
+/// every variable is mentioned, and the values it sets are the defaults (`T`
+/// loaded from them equals, by its `Debug` output, `T` loaded from nothing).
+pub fn check_documented<T: DeserializeOwned + fmt::Debug>(text: &str) -> Result<(), String> {
+    let missing = undocumented::<T>(text);
+    if !missing.is_empty() {
+        return Err(format!("not documented: {}", missing.join(", ")));
     }
-}
-
-/// A positive percentage, as a fraction.
-fn fraction(get: &impl Fn(&'static str) -> String, name: &'static str) -> Result<f64, SettingsError> {
-    let raw = get(name);
-    match raw.trim().parse::<f64>() {
-        Ok(pct) if pct.is_finite() && pct > 0.0 => Ok(pct / 100.0),
-        _ => Err(invalid(name, &raw, "expected a positive percentage such as 5 or 2.5")),
-    }
-}
-
-/// S3 bucket naming rules, checked here so a typo fails at start-up, not at the first upload.
-fn bucket(raw: String, name: &'static str) -> Result<String, SettingsError> {
-    let ok = (3..=63).contains(&raw.len())
-        && raw.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.')
-        && raw.as_bytes()[0].is_ascii_alphanumeric();
-    if ok { Ok(raw) } else { Err(invalid(name, &raw, "not a valid S3 bucket name")) }
+    let shown: T =
+        dotenv_values(text).load().map_err(|e| format!("the documented values do not load: {e}"))?;
+    let defaults: T = Env::default().load().map_err(|e| format!("the defaults do not load: {e}"))?;
+    let (shown, defaults) = (format!("{shown:#?}"), format!("{defaults:#?}"));
+    if shown == defaults { Ok(()) } else { Err(format!("documented:\n{shown}\ndefaults:\n{defaults}")) }
 }
 
 #[cfg(test)]
 mod tests {
-    use std::collections::HashMap;
+    use std::time::Duration;
 
-    use secrecy::ExposeSecret;
+    use serde::Deserialize;
 
     use super::*;
 
-    fn with(vars: &[(&str, &str)]) -> Result<Settings, SettingsError> {
-        let map: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        Settings::from_lookup(|k| map.get(k).cloned())
+    #[derive(Debug, Deserialize, PartialEq)]
+    struct Sample {
+        #[serde(default = "default_topic")]
+        kafka_topic: String,
+        #[serde(
+            rename = "sample_timeout_secs",
+            default = "default_timeout",
+            deserialize_with = "de::positive_seconds"
+        )]
+        timeout: Duration,
+        #[serde(default)]
+        sample_partitions: Option<i32>,
+        #[serde(default, rename = "sample_mode")]
+        mode: Option<Mode>,
+    }
+
+    #[derive(Debug, Deserialize, PartialEq)]
+    #[serde(rename_all = "kebab-case")]
+    enum Mode {
+        Fast,
+        VerySlow,
+    }
+
+    fn default_topic() -> String {
+        String::from("crypto_prices")
+    }
+
+    fn default_timeout() -> Duration {
+        Duration::from_secs(15)
+    }
+
+    fn load(vars: &[(&str, &str)]) -> Result<Sample, ConfigError> {
+        Env::from_pairs(vars.iter().copied()).load()
     }
 
     #[test]
-    fn defaults_match_the_local_stack() {
-        let s = with(&[]).unwrap();
-        assert_eq!(s.database_url.expose_secret(), DEFAULT_DATABASE_URL);
-        assert_eq!(s.coins.len(), 5);
-        assert_eq!(s.vs_currency.as_str(), "usd");
-        assert_eq!(s.coingecko.base_url.as_str(), "https://api.coingecko.com/api/v3");
-        assert!(s.coingecko.api_key.is_none());
-        assert_eq!(s.raw_bucket, "crypto-raw");
-        assert_eq!(s.kafka.topic, "crypto_prices");
-        assert_eq!(s.transform.alert_threshold, 0.05);
-        assert_eq!(s.transform.alert_window, Duration::from_secs(3600));
-        assert_eq!(s.transform.max_deviation, 0.5);
-    }
-
-    #[test]
-    fn bad_values_name_the_variable() {
-        let err = with(&[("COINS", "bitcoin,BTC")]).unwrap_err();
-        assert_eq!(err.name, "COINS");
-        let err = with(&[("COINGECKO_TIMEOUT_SECS", "soon")]).unwrap_err();
-        assert!(err.to_string().contains("COINGECKO_TIMEOUT_SECS"), "{err}");
-        let err = with(&[("ALERT_THRESHOLD_PCT", "-1")]).unwrap_err();
-        assert_eq!(err.name, "ALERT_THRESHOLD_PCT");
-        let err = with(&[("ALERT_WINDOW_HOURS", "48")]).unwrap_err();
-        assert_eq!(err.name, "ALERT_WINDOW_HOURS");
-        let err = with(&[("SITE_OUTPUT", "s3://Bad_Bucket/site")]).unwrap_err();
-        assert_eq!(err.name, "SITE_OUTPUT");
-        let err = with(&[("RAW_BUCKET", "Bad_Bucket")]).unwrap_err();
-        assert_eq!(err.name, "RAW_BUCKET");
-        let err = with(&[("COINGECKO_CA_BUNDLE", "/nonexistent/ca.pem")]).unwrap_err();
-        assert_eq!(err.name, "COINGECKO_CA_BUNDLE");
-    }
-
-    #[test]
-    fn a_bad_database_url_is_reported_without_its_password() {
-        let err = with(&[("DATABASE_URL", "mysql://u:hunter2@h/db")]).unwrap_err();
-        assert!(!err.to_string().contains("hunter2"), "{err}");
-        assert_eq!(err.name, "DATABASE_URL");
-    }
-
-    #[test]
-    fn the_api_key_never_shows_in_debug_output() {
-        let s = with(&[("COINGECKO_API_KEY", "CG-secret-key")]).unwrap();
-        assert!(!format!("{s:?}").contains("CG-secret-key"));
-    }
-
-    /// Secrets by ARN; fails the test if asked for any other.
-    struct FakeSecrets(HashMap<&'static str, &'static str>);
-
-    impl secrets::SecretSource for FakeSecrets {
-        async fn secret_string(&self, arn: &str) -> Result<SecretString, secrets::Problem> {
-            match self.0.get(arn) {
-                Some(v) => Ok(SecretString::from(v.to_string())),
-                None => Err(secrets::Problem::Fetch {
-                    hint: "",
-                    source: "AccessDeniedException: not allowed".into(),
-                }),
+    fn unset_variables_take_their_defaults() {
+        let s = load(&[]).unwrap();
+        assert_eq!(
+            s,
+            Sample {
+                kafka_topic: default_topic(),
+                timeout: default_timeout(),
+                sample_partitions: None,
+                mode: None
             }
-        }
-    }
-
-    const DB_ARN: &str = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:crypto/db-AbCdEf";
-    const KEY_ARN: &str = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:crypto/cg-GhIjKl";
-
-    async fn with_secrets(vars: &[(&str, &str)], secrets: FakeSecrets) -> Result<Settings, SettingsError> {
-        let map: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        Settings::from_lookup_with_secrets(|k| map.get(k).cloned(), &secrets).await
-    }
-
-    #[tokio::test]
-    async fn secrets_stand_in_for_unset_variables() {
-        let secrets = FakeSecrets(HashMap::from([
-            (
-                DB_ARN,
-                r#"{"username":"app","password":"s3cr:t@","host":"db.example.com","port":5432,"dbname":"crypto"}"#,
-            ),
-            (KEY_ARN, r#"{"api_key":"CG-secret-key"}"#),
-        ]));
-        let s = with_secrets(
-            &[("DATABASE_SECRET_ARN", DB_ARN), ("COINGECKO_API_KEY_SECRET_ARN", KEY_ARN)],
-            secrets,
-        )
-        .await
-        .unwrap();
-        assert_eq!(s.database_url.expose_secret(), "postgres://app:s3cr%3At%40@db.example.com:5432/crypto");
-        assert_eq!(s.coingecko.api_key.as_ref().unwrap().expose_secret(), "CG-secret-key");
-        assert!(!format!("{s:?}").contains("s3cr") && !format!("{s:?}").contains("CG-secret-key"));
-    }
-
-    #[tokio::test]
-    async fn without_arns_nothing_changes() {
-        // An empty fake fails every fetch: none may happen.
-        let s = with_secrets(&[], FakeSecrets(HashMap::new())).await.unwrap();
-        assert_eq!(s.database_url.expose_secret(), DEFAULT_DATABASE_URL);
-        let local = "postgres://postgres@127.0.0.1:55432/other";
-        let s = with_secrets(
-            &[("DATABASE_URL", local), ("DATABASE_SECRET_ARN", DB_ARN)],
-            FakeSecrets(HashMap::new()),
-        )
-        .await
-        .unwrap();
-        assert_eq!(s.database_url.expose_secret(), local);
-        assert!(!secrets::needed(&|k: &str| (k == "DATABASE_URL").then(|| local.to_owned())));
-    }
-
-    #[tokio::test]
-    async fn a_secret_that_fails_names_its_variable_and_arn() {
-        let err = with_secrets(&[("COINGECKO_API_KEY_SECRET_ARN", KEY_ARN)], FakeSecrets(HashMap::new()))
-            .await
-            .unwrap_err();
-        assert_eq!(err.name, "COINGECKO_API_KEY_SECRET_ARN");
-        assert_eq!(err.value, KEY_ARN);
-        assert!(err.to_string().contains("AccessDeniedException"), "{err}");
-
-        let secrets = FakeSecrets(HashMap::from([(DB_ARN, r#"{"username":"app","password":"hunter2"}"#)]));
-        let err = with_secrets(&[("DATABASE_SECRET_ARN", DB_ARN)], secrets).await.unwrap_err();
-        assert_eq!(err.name, "DATABASE_SECRET_ARN");
-        let text = err.to_string();
-        assert!(text.contains("DATABASE_HOST") && !text.contains("hunter2"), "{text}");
+        );
     }
 
     #[test]
-    fn settings_doc_matches_env_example() {
-        let example = include_str!("../../../.env.example");
-        for (name, default) in VARIABLES {
-            let line = example
-                .lines()
-                .map(|l| l.trim_start_matches('#').trim())
-                .find(|l| l.starts_with(&format!("{name}=")))
-                .unwrap_or_else(|| panic!(".env.example lacks {name}"));
-            assert_eq!(&line[name.len() + 1..], default.unwrap_or(""), "default of {name} in .env.example");
+    fn set_variables_are_read_and_trimmed() {
+        let s = load(&[
+            ("KAFKA_TOPIC", " ticks "),
+            ("SAMPLE_TIMEOUT_SECS", "3"),
+            ("SAMPLE_PARTITIONS", "6"),
+            ("SAMPLE_MODE", "very-slow"),
+        ])
+        .unwrap();
+        assert_eq!(s.kafka_topic, "ticks");
+        assert_eq!(s.timeout, Duration::from_secs(3));
+        assert_eq!(s.sample_partitions, Some(6));
+        assert_eq!(s.mode, Some(Mode::VerySlow));
+    }
+
+    #[test]
+    fn a_variable_set_but_empty_is_an_error_naming_it() {
+        for blank in ["", "  "] {
+            let err = load(&[("KAFKA_TOPIC", blank)]).unwrap_err();
+            assert_eq!(err, ConfigError::Empty { variable: String::from("KAFKA_TOPIC") });
+            assert!(err.to_string().starts_with("KAFKA_TOPIC is set but empty"), "{err}");
         }
+        // An optional one too: empty is not "unset".
+        assert_eq!(load(&[("SAMPLE_PARTITIONS", "")]).unwrap_err().variable(), "SAMPLE_PARTITIONS");
+    }
+
+    #[test]
+    fn a_malformed_value_is_an_error_naming_its_variable() {
+        let err = load(&[("SAMPLE_PARTITIONS", "abc")]).unwrap_err();
+        assert_eq!(err.variable(), "SAMPLE_PARTITIONS");
+        assert!(err.to_string().starts_with("invalid SAMPLE_PARTITIONS: "), "{err}");
+        let err = load(&[("SAMPLE_TIMEOUT_SECS", "0")]).unwrap_err();
+        assert_eq!(err.variable(), "SAMPLE_TIMEOUT_SECS");
+        assert!(err.to_string().contains("≥ 1"), "{err}");
+        let err = load(&[("SAMPLE_MODE", "slow")]).unwrap_err();
+        assert_eq!(err.variable(), "SAMPLE_MODE");
+        assert!(err.to_string().contains("very-slow"), "{err}");
+    }
+
+    #[test]
+    fn other_variables_are_not_read() {
+        let s = load(&[("SITE_OUTPUT", ""), ("KAFKA_TOPIC_PARTITIONS", "abc"), ("KAFKA", "x")]).unwrap();
+        assert_eq!(s.kafka_topic, "crypto_prices");
+        assert_eq!(
+            variables::<Sample>(),
+            ["KAFKA_TOPIC", "SAMPLE_TIMEOUT_SECS", "SAMPLE_PARTITIONS", "SAMPLE_MODE"]
+        );
+    }
+
+    #[test]
+    fn a_value_that_is_not_utf8_is_an_error_only_where_it_is_read() {
+        let mut env = Env::default();
+        env.not_unicode.insert(String::from("KAFKA_TOPIC"));
+        env.not_unicode.insert(String::from("OTHER"));
+        assert_eq!(env.load::<Sample>().unwrap_err().variable(), "KAFKA_TOPIC");
+        env.set("KAFKA_TOPIC", "ticks");
+        assert_eq!(env.load::<Sample>().unwrap().kafka_topic, "ticks");
+    }
+
+    #[test]
+    fn debug_output_shows_names_not_values() {
+        let env = Env::from_pairs([("DATABASE_URL", "postgres://u:hunter2@h/d")]);
+        let debug = format!("{env:?}");
+        assert!(debug.contains("DATABASE_URL") && !debug.contains("hunter2"), "{debug}");
+    }
+
+    #[test]
+    fn dotenv_files_are_checked_for_every_variable_and_its_default() {
+        let good = "# comment\nKAFKA_TOPIC=crypto_prices\nSAMPLE_TIMEOUT_SECS=\"15\"\n#SAMPLE_PARTITIONS=\n# SAMPLE_MODE=fast\n";
+        assert_eq!(check_documented::<Sample>(good), Ok(()));
+        let missing = "KAFKA_TOPIC=crypto_prices\nSAMPLE_TIMEOUT_SECS=15\n";
+        assert_eq!(
+            check_documented::<Sample>(missing).unwrap_err(),
+            "not documented: SAMPLE_PARTITIONS, SAMPLE_MODE"
+        );
+        let wrong = good.replace("=\"15\"", "=20");
+        assert!(check_documented::<Sample>(&wrong).unwrap_err().contains("defaults:"));
     }
 }

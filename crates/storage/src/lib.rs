@@ -4,6 +4,7 @@
 //! can be unit-tested with in-memory fakes; the real implementations are tested
 //! against the real local Postgres and S3 endpoint.
 
+mod config;
 mod error;
 pub mod inputs;
 mod objects;
@@ -19,6 +20,9 @@ use chrono::{DateTime, Utc};
 use domain::{CoinId, HistoryPoint, MarketSnapshot, Tick, VsCurrency};
 use uuid::Uuid;
 
+pub use config::{
+    DEFAULT_DATABASE_URL, PgConfig, PgSslMode, S3Config, check_bucket_name, deserialize_bucket,
+};
 pub use deadpool_postgres::Object as PgClient;
 pub use error::{BoxError, StorageError, pg_is_retryable};
 pub use objects::{S3Store, s3_client};

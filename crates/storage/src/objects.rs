@@ -2,17 +2,18 @@ use aws_sdk_s3::primitives::ByteStream;
 use bytes::Bytes;
 use tracing::instrument;
 
-use crate::{ObjectStore, StorageError};
+use crate::{ObjectStore, S3Config, StorageError};
 
-/// Builds an S3 client from the standard AWS environment (`AWS_REGION`,
-/// credentials chain, `AWS_ENDPOINT_URL`). With a custom endpoint (LocalStack,
+/// Builds an S3 client: region and credentials from the AWS SDK's standard
+/// chain, the endpoint from `config`. With an endpoint of its own (LocalStack,
 /// moto) requests use path-style addressing, which those endpoints need.
-pub async fn s3_client() -> aws_sdk_s3::Client {
+pub async fn s3_client(config: &S3Config) -> aws_sdk_s3::Client {
     let shared = aws_config::defaults(aws_config::BehaviorVersion::latest()).load().await;
-    let custom_endpoint =
-        std::env::var_os("AWS_ENDPOINT_URL").is_some() || std::env::var_os("AWS_ENDPOINT_URL_S3").is_some();
-    let config = aws_sdk_s3::config::Builder::from(&shared).force_path_style(custom_endpoint).build();
-    aws_sdk_s3::Client::from_conf(config)
+    let mut s3 = aws_sdk_s3::config::Builder::from(&shared);
+    if let Some(endpoint) = config.endpoint() {
+        s3 = s3.endpoint_url(endpoint.as_str().trim_end_matches('/')).force_path_style(true);
+    }
+    aws_sdk_s3::Client::from_conf(s3.build())
 }
 
 /// One S3 bucket.

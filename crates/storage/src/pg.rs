@@ -5,13 +5,14 @@ use std::sync::{Arc, OnceLock};
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod};
 use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::ExposeSecret;
 use tokio_postgres::NoTls;
 use tokio_postgres::config::SslMode;
 use tokio_postgres_rustls::MakeRustlsConnect;
 use tracing::{info, instrument, warn};
 
 use crate::StorageError;
+use crate::config::{PgConfig, PgSslMode};
 
 mod embedded {
     refinery::embed_migrations!("../../migrations");
@@ -37,9 +38,9 @@ impl std::fmt::Debug for PgStore {
 impl PgStore {
     /// Builds the pool and checks one connection, so a wrong URL or a stopped
     /// database fails here with a clear message instead of at the first query.
-    /// TLS follows the URL's `sslmode` ([`ConnectOptions`]).
-    pub async fn connect(url: &SecretString) -> Result<Self, StorageError> {
-        let options = ConnectOptions::from_env(url)?;
+    /// TLS follows the URL's `sslmode`, else the config's ([`ConnectOptions`]).
+    pub async fn connect(config: &PgConfig) -> Result<Self, StorageError> {
+        let options = ConnectOptions::new(config)?;
         let target = describe(&options.config);
         let recycling = ManagerConfig { recycling_method: RecyclingMethod::Fast };
         let manager = match options.tls()? {
@@ -78,7 +79,7 @@ impl PgStore {
 
 /// A connection URL, parsed, and how to secure the connection.
 ///
-/// `sslmode` (from the URL, else `PGSSLMODE`, else `prefer`) takes libpq's values:
+/// `sslmode` (from the URL, else `PGSSLMODE` of [`PgConfig`], else `prefer`) takes libpq's values:
 /// - `disable`: plaintext;
 /// - `prefer`: TLS if the server offers it, else plaintext (a local Postgres
 ///   without TLS); a server that offers TLS must still present a trusted certificate;
@@ -98,11 +99,13 @@ pub(crate) struct ConnectOptions {
 }
 
 impl ConnectOptions {
-    pub(crate) fn from_env(url: &SecretString) -> Result<Self, StorageError> {
-        Self::parse(url.expose_secret(), &|name| std::env::var(name).ok()).map_err(StorageError::Config)
+    pub(crate) fn new(config: &PgConfig) -> Result<Self, StorageError> {
+        Self::parse(config.database_url.expose_secret(), config.ssl_mode, config.ssl_root_cert.as_deref())
+            .map_err(StorageError::Config)
     }
 
-    /// Parses `url`; `env` reads `PGSSLMODE` and `PGSSLROOTCERT`. tokio-postgres
+    /// Parses `url`; `ssl_mode` and `root_cert` (`PGSSLMODE` and
+    /// `PGSSLROOTCERT`) apply where it has no `sslmode` or `sslrootcert`. tokio-postgres
     /// knows only `disable`, `prefer` and `require` and no `sslrootcert`, so
     /// those are taken out of the query before it parses the rest.
     ///
@@ -110,8 +113,7 @@ impl ConnectOptions {
     /// multi-host URLs tokio-postgres takes (`postgres://u@h1:5432,h2:5433/db`)
     /// and decodes `+` as a space where tokio-postgres keeps a plus: the pairs
     /// it reads must reach it as written.
-    fn parse(url: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Self, String> {
-        let env = |name| env(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+    fn parse(url: &str, ssl_mode: Option<PgSslMode>, root_cert_path: Option<&str>) -> Result<Self, String> {
         let is_url = url.starts_with("postgres://") || url.starts_with("postgresql://");
         let (mut sslmode, mut root_cert, mut kept) = (None, None, Vec::new());
         let base = match url.split_once('?') {
@@ -137,18 +139,19 @@ impl ConnectOptions {
             stripped.parse().map_err(|e: tokio_postgres::Error| format!("it does not parse: {e}"))?;
         // A key=value string keeps the sslmode tokio-postgres parsed in it.
         if is_url {
-            config.ssl_mode(match sslmode.or_else(|| env("PGSSLMODE")).as_deref() {
-                None | Some("prefer") => SslMode::Prefer,
-                Some("disable") => SslMode::Disable,
-                Some("require" | "verify-ca" | "verify-full") => SslMode::Require,
-                Some(other) => {
-                    return Err(format!(
-                        "sslmode={other:?} is not supported: use disable, prefer, require, verify-ca or verify-full"
-                    ));
-                }
+            let mode = match sslmode {
+                Some(raw) => PgSslMode::parse(&raw).ok_or_else(|| {
+                    format!("sslmode={raw:?} is not supported: use disable, prefer, require, verify-ca or verify-full")
+                })?,
+                None => ssl_mode.unwrap_or(PgSslMode::Prefer),
+            };
+            config.ssl_mode(match mode {
+                PgSslMode::Prefer => SslMode::Prefer,
+                PgSslMode::Disable => SslMode::Disable,
+                PgSslMode::Require | PgSslMode::VerifyCa | PgSslMode::VerifyFull => SslMode::Require,
             });
         }
-        let root_cert = root_cert.filter(|p| !p.is_empty()).or_else(|| env("PGSSLROOTCERT"));
+        let root_cert = root_cert.filter(|p| !p.is_empty()).or_else(|| root_cert_path.map(str::to_owned));
         Ok(Self { config, root_cert: root_cert.filter(|p| p != "system").map(PathBuf::from) })
     }
 
@@ -274,16 +277,18 @@ pub async fn migrate(store: &PgStore) -> Result<usize, StorageError> {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::HashMap;
     use std::time::Duration;
 
+    use secrecy::SecretString;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     use super::*;
 
+    /// `url` with the TLS fallbacks a [`PgConfig`] loads from `env`.
     fn parse(url: &str, env: &[(&str, &str)]) -> Result<ConnectOptions, String> {
-        let env: HashMap<&str, &str> = env.iter().copied().collect();
-        ConnectOptions::parse(url, &|name| env.get(name).map(|v| v.to_string()))
+        let config: PgConfig =
+            settings::Env::from_pairs(env.iter().copied()).load().map_err(|e| e.to_string())?;
+        ConnectOptions::parse(url, config.ssl_mode, config.ssl_root_cert.as_deref())
     }
 
     fn mode(url: &str, env: &[(&str, &str)]) -> SslMode {
@@ -341,7 +346,8 @@ mod tests {
         let options = parse("postgres://u@h/d?sslmode=disable&sslrootcert=/url/ca.pem", &env).unwrap();
         assert_eq!(options.config.get_ssl_mode(), SslMode::Disable);
         assert_eq!(options.root_cert, Some(PathBuf::from("/url/ca.pem")));
-        assert_eq!(mode("postgres://u@h/d", &[("PGSSLMODE", " ")]), SslMode::Prefer);
+        // Set but blank is a mistake, not `prefer`.
+        assert!(parse("postgres://u@h/d", &[("PGSSLMODE", " ")]).unwrap_err().contains("PGSSLMODE"));
     }
 
     #[test]
@@ -349,15 +355,18 @@ mod tests {
         let err = parse("postgres://u:hunter2@h/d?sslmode=allow", &[]).unwrap_err();
         assert!(err.contains("sslmode=\"allow\"") && !err.contains("hunter2"), "{err}");
         let err = parse("postgres://u:hunter2@h/d", &[("PGSSLMODE", "verify_full")]).unwrap_err();
-        assert!(err.contains("verify_full"), "{err}");
+        assert!(
+            err.contains("PGSSLMODE") && err.contains("verify_full") && !err.contains("hunter2"),
+            "{err}"
+        );
         let options = parse("postgres://u@h/d?sslmode=require&sslrootcert=/nonexistent/ca.pem", &[]).unwrap();
         let err = options.tls().err().unwrap().to_string();
         assert!(err.contains("/nonexistent/ca.pem"), "{err}");
     }
 
     fn local_url(query: &str) -> SecretString {
-        let url = std::env::var("DATABASE_URL")
-            .unwrap_or_else(|_| String::from("postgres://postgres@127.0.0.1:55432/crypto"));
+        let config: PgConfig = settings::Env::from_process().load().unwrap();
+        let url = config.database_url.expose_secret();
         let sep = if url.contains('?') { '&' } else { '?' };
         SecretString::from(format!("{url}{sep}{query}"))
     }
@@ -366,7 +375,8 @@ mod tests {
     /// plaintext there, as before TLS support.
     #[tokio::test]
     async fn prefer_connects_in_plaintext_to_a_server_without_tls() {
-        let store = PgStore::connect(&local_url("application_name=tls-test")).await.unwrap();
+        let store =
+            PgStore::connect(&PgConfig::from_url(local_url("application_name=tls-test"))).await.unwrap();
         let row = store
             .client()
             .await
@@ -479,7 +489,8 @@ sGNlzg1+1rdCkYc/3+tdc8kbTvBlJP1OrqKu43+WKfp/BTHJoXAn2bNT
     }
 
     async fn connect_error(url: String) -> String {
-        telemetry::failure::Chain(&PgStore::connect(&SecretString::from(url)).await.unwrap_err()).to_string()
+        let config = PgConfig::from_url(SecretString::from(url));
+        telemetry::failure::Chain(&PgStore::connect(&config).await.unwrap_err()).to_string()
     }
 
     #[tokio::test]

@@ -311,7 +311,8 @@ mod tests {
         let url = std::env::var("DATABASE_URL")
             .unwrap_or_else(|_| String::from("postgres://postgres@127.0.0.1:55432/crypto"));
         let name = format!("runs_{}", Uuid::new_v4().simple());
-        let (_, store) = crate::create_database(&SecretString::from(url.clone()), &name).await.unwrap();
+        let admin = crate::PgConfig::from_url(SecretString::from(url));
+        let (_, store) = crate::create_database(&admin, &name).await.unwrap();
         let row = |id: Uuid| {
             let store = store.clone();
             async move {
@@ -354,6 +355,6 @@ mod tests {
         assert_eq!(error.as_deref(), Some("the work failed: broker gone"));
 
         drop(store);
-        crate::drop_database(&SecretString::from(url), &name).await.unwrap();
+        crate::drop_database(&admin, &name).await.unwrap();
     }
 }

@@ -6,7 +6,7 @@ use tokio_postgres::NoTls;
 use url::Url;
 
 use crate::pg::{ConnectOptions, connect_hint};
-use crate::{PgStore, StorageError};
+use crate::{PgConfig, PgStore, StorageError};
 
 /// Identifiers cannot be bound as parameters, so names are restricted to a
 /// safe alphabet instead.
@@ -43,24 +43,22 @@ async fn admin(options: &ConnectOptions) -> Result<tokio_postgres::Client, Stora
     Ok(client)
 }
 
-/// Creates database `name` on the server `admin_url` points at, applies the
-/// migrations, and returns its URL and a pool.
-pub async fn create_database(
-    admin_url: &SecretString,
-    name: &str,
-) -> Result<(SecretString, PgStore), StorageError> {
+/// Creates database `name` on the server `admin` points at, applies the
+/// migrations, and returns its configuration (the same TLS as `admin`'s) and a pool.
+pub async fn create_database(admin: &PgConfig, name: &str) -> Result<(PgConfig, PgStore), StorageError> {
     let name = checked(name)?;
-    let url = SecretString::from(with_database(admin_url.expose_secret(), name).ok_or_else(|| {
+    let url = with_database(admin.database_url.expose_secret(), name).ok_or_else(|| {
         StorageError::Config(String::from("expected a postgres://USER@HOST:PORT/DATABASE URL"))
-    })?);
-    admin(&ConnectOptions::from_env(admin_url)?)
+    })?;
+    let config = admin.with_url(SecretString::from(url));
+    self::admin(&ConnectOptions::new(admin)?)
         .await?
         .batch_execute(&format!("CREATE DATABASE \"{name}\""))
         .await
         .map_err(|e| StorageError::query("create a scratch database", e))?;
-    let store = PgStore::connect(&url).await?;
+    let store = PgStore::connect(&config).await?;
     crate::migrate(&store).await?;
-    Ok((url, store))
+    Ok((config, store))
 }
 
 /// `url` with its database replaced by `name`, its user, password and query
@@ -76,8 +74,8 @@ fn with_database(url: &str, name: &str) -> Option<String> {
 /// Connects to the database `url` names, creating it (empty) first when the
 /// server does not have it: a deployment's first run on a shared server.
 /// Returns the pool and whether the database was created.
-pub async fn ensure_database(url: &SecretString) -> Result<(PgStore, bool), StorageError> {
-    let mut options = ConnectOptions::from_env(url)?;
+pub async fn ensure_database(config: &PgConfig) -> Result<(PgStore, bool), StorageError> {
+    let mut options = ConnectOptions::new(config)?;
     let name = options.config.get_dbname().unwrap_or("postgres").to_owned();
     // The same server, user and TLS, on the database every server has.
     options.config.dbname("postgres");
@@ -93,13 +91,13 @@ pub async fn ensure_database(url: &SecretString) -> Result<(PgStore, bool), Stor
             .await
             .map_err(|e| StorageError::query("create the database", e))?;
     }
-    Ok((PgStore::connect(url).await?, !exists))
+    Ok((PgStore::connect(config).await?, !exists))
 }
 
 /// Drops database `name`, closing its connections.
-pub async fn drop_database(admin_url: &SecretString, name: &str) -> Result<(), StorageError> {
+pub async fn drop_database(admin: &PgConfig, name: &str) -> Result<(), StorageError> {
     let name = checked(name)?;
-    admin(&ConnectOptions::from_env(admin_url)?)
+    self::admin(&ConnectOptions::new(admin)?)
         .await?
         .batch_execute(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
         .await

@@ -2,6 +2,7 @@
 //! message format, simulated and replayed ticks, the Kafka clients configured
 //! one way for every component, publishing, and dead letters.
 
+mod config;
 pub mod message;
 pub mod replay;
 pub mod simulate;
@@ -16,7 +17,8 @@ use rdkafka::consumer::StreamConsumer;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
-use settings::KafkaSettings;
+
+pub use config::KafkaConfig;
 
 /// A Kafka client that could not be created or used.
 #[derive(Debug, thiserror::Error)]
@@ -38,7 +40,7 @@ pub enum StreamError {
 
 /// A producer that neither loses nor duplicates records on retry:
 /// idempotence on, `acks=all`.
-pub fn producer(kafka: &KafkaSettings) -> Result<FutureProducer, StreamError> {
+pub fn producer(kafka: &KafkaConfig) -> Result<FutureProducer, StreamError> {
     ClientConfig::new()
         .set("bootstrap.servers", &kafka.brokers)
         .set("enable.idempotence", "true")
@@ -52,7 +54,7 @@ pub fn producer(kafka: &KafkaSettings) -> Result<FutureProducer, StreamError> {
 
 /// A consumer in `group` that commits offsets only when told to, so records are
 /// acknowledged after they are stored, never before.
-pub fn consumer(kafka: &KafkaSettings, group: &str) -> Result<StreamConsumer, StreamError> {
+pub fn consumer(kafka: &KafkaConfig, group: &str) -> Result<StreamConsumer, StreamError> {
     ClientConfig::new()
         .set("bootstrap.servers", &kafka.brokers)
         .set("group.id", group)
@@ -85,12 +87,12 @@ impl std::fmt::Debug for Publisher {
 }
 
 impl Publisher {
-    pub fn new(kafka: &KafkaSettings) -> Result<Self, StreamError> {
+    pub fn new(kafka: &KafkaConfig) -> Result<Self, StreamError> {
         Self::to_topic(kafka, &kafka.topic)
     }
 
     /// A publisher to another topic (tests, benchmarks).
-    pub fn to_topic(kafka: &KafkaSettings, topic: &str) -> Result<Self, StreamError> {
+    pub fn to_topic(kafka: &KafkaConfig, topic: &str) -> Result<Self, StreamError> {
         Ok(Self { producer: producer(kafka)?, topic: topic.to_owned() })
     }
 

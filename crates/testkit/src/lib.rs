@@ -6,7 +6,8 @@
 //! (with wiremock, in the tests).
 //!
 //! Endpoints come from the same variables the pipeline reads (`DATABASE_URL`,
-//! `AWS_ENDPOINT_URL`, `KAFKA_BROKERS`), defaulting to the local stack's ports.
+//! `AWS_ENDPOINT_URL`, `KAFKA_BROKERS`), through the same configuration types
+//! ([`config`]), defaulting to the local stack's ports.
 //! A service that is not there fails the test with a message saying so.
 #![allow(clippy::unwrap_used)] // a test harness panics by design, with a message
 
@@ -15,8 +16,8 @@ use std::time::Duration;
 
 use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
 use secrecy::{ExposeSecret, SecretString};
-use settings::{KafkaSettings, Settings};
-use storage::{PgStore, S3Store};
+use serde::de::DeserializeOwned;
+use storage::{PgConfig, PgStore, S3Config, S3Store};
 
 /// Simulated ticks for steps `steps` (5 s apart from 2026-01-01T00:00Z), one
 /// per coin and step, in step order; every (coin, time) is distinct.
@@ -37,14 +38,12 @@ pub fn ticks(coins: &[domain::CoinId], steps: std::ops::Range<u64>) -> Vec<domai
         .collect()
 }
 
-/// Settings as the pipeline would read them from this environment.
-pub fn settings() -> Settings {
-    Settings::from_env().expect("test environment holds valid settings")
-}
-
-/// Kafka settings of the local stack.
-pub fn kafka_settings() -> KafkaSettings {
-    settings().kafka
+/// A configuration (`storage::PgConfig`, `stream::KafkaConfig`…) as the
+/// pipeline would load it from this environment.
+pub fn config<T: DeserializeOwned>() -> T {
+    settings::Env::from_process()
+        .load()
+        .unwrap_or_else(|e| panic!("the test environment's configuration: {e}"))
 }
 
 /// The real market data the project ships in `data/` (or `CRYPTO_DATA_DIR`),
@@ -75,26 +74,25 @@ where
 #[derive(Debug)]
 pub struct TestDb {
     pub store: PgStore,
+    pub config: PgConfig,
+    /// `config`'s URL, for a process of its own (`DATABASE_URL`).
     pub url: SecretString,
     name: String,
-    admin_url: SecretString,
+    admin: PgConfig,
 }
 
 impl TestDb {
     pub async fn new() -> Self {
-        let admin_url = settings().database_url;
+        let admin: PgConfig = config();
         let name = format!("test_{}", uuid::Uuid::new_v4().simple());
-        // The test Postgres's URL (DATABASE_URL) with the database's name in it.
-        let mut url = url::Url::parse(admin_url.expose_secret()).expect("DATABASE_URL is a postgres:// URL");
-        url.set_path(&name);
-        let url = SecretString::from(url.to_string());
-        let db = provision::database(&url).await.unwrap_or_else(|e| {
+        let (config, store) = storage::create_database(&admin, &name).await.unwrap_or_else(|e| {
             panic!(
                 "cannot create a test database on the test Postgres (DATABASE_URL): {}; start the stack with `just up`",
                 telemetry::failure::Chain(&e)
             )
         });
-        Self { store: db.store, url, name, admin_url }
+        let url = config.database_url.clone();
+        Self { store, config, url, name, admin }
     }
 
     /// A plain client, for assertions in SQL.
@@ -111,20 +109,28 @@ impl TestDb {
 
 impl Drop for TestDb {
     fn drop(&mut self) {
-        let (admin_url, name) = (self.admin_url.clone(), self.name.clone());
+        let (admin, name) = (self.admin.clone(), self.name.clone());
         block_on_side(async move {
-            let _ = storage::drop_database(&admin_url, &name).await;
+            let _ = storage::drop_database(&admin, &name).await;
         });
     }
 }
 
-/// An S3 client for the local endpoint: `AWS_ENDPOINT_URL` (default the
-/// stack's LocalStack), path-style, test credentials unless the environment has some.
+/// The test S3 endpoint: `AWS_ENDPOINT_URL` (of [`S3Config`]), else the
+/// stack's LocalStack; never AWS's.
+pub fn s3_endpoint() -> String {
+    let s3: S3Config = config();
+    s3.endpoint().map_or_else(
+        || String::from("http://127.0.0.1:4566"),
+        |u| u.as_str().trim_end_matches('/').to_owned(),
+    )
+}
+
+/// An S3 client for the test endpoint ([`s3_endpoint`]), path-style, test
+/// credentials unless the environment has some.
 pub async fn s3_client() -> aws_sdk_s3::Client {
-    let endpoint =
-        std::env::var("AWS_ENDPOINT_URL").unwrap_or_else(|_| String::from("http://127.0.0.1:4566"));
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
-        .endpoint_url(endpoint)
+        .endpoint_url(s3_endpoint())
         .region(Region::new(std::env::var("AWS_REGION").unwrap_or_else(|_| String::from("us-east-1"))));
     if std::env::var_os("AWS_ACCESS_KEY_ID").is_none() {
         loader = loader.credentials_provider(Credentials::new("test", "test", None, None, "testkit"));
@@ -198,12 +204,13 @@ pub struct TestTopic {
 }
 
 impl TestTopic {
-    pub async fn create(kafka: &KafkaSettings, partitions: i32) -> Self {
+    /// A topic on `brokers` (`KafkaConfig::brokers`).
+    pub async fn create(brokers: &str, partitions: i32) -> Self {
         let name = format!("test-{}", uuid::Uuid::new_v4().simple());
-        provision::topics(&kafka.brokers, &[(&name, partitions)])
+        provision::topics(brokers, &[(&name, partitions)])
             .await
             .unwrap_or_else(|e| panic!("cannot create a test topic: {}", telemetry::failure::Chain(&e)));
-        Self { name, brokers: kafka.brokers.clone() }
+        Self { name, brokers: brokers.to_owned() }
     }
 
     pub fn name(&self) -> &str {
@@ -284,11 +291,11 @@ impl Drop for TcpGate {
 }
 
 impl TestDb {
-    /// This database's URL with its port replaced by `port` (a [`TcpGate`]).
-    pub fn url_via_port(&self, port: u16) -> SecretString {
+    /// This database's configuration with its port replaced by `port` (a [`TcpGate`]).
+    pub fn config_via_port(&self, port: u16) -> PgConfig {
         let mut url = url::Url::parse(self.url.expose_secret()).unwrap();
         url.set_port(Some(port)).unwrap();
-        SecretString::from(url.to_string())
+        self.config.with_url(SecretString::from(url.to_string()))
     }
 
     /// The address the database listens on.

@@ -8,14 +8,13 @@ use chrono::{DateTime, Utc};
 use domain::CoinId;
 use lambda_runtime::LambdaEvent;
 use serde::Serialize;
-use settings::Settings;
 use storage::{BatchRecord, PgStore, Run, StoredTick, TickStore};
 use stream::message::{Rejection, decode};
 use stream::{Publisher, StreamError};
 use tracing::{info, instrument, warn};
 use uuid::Uuid;
 
-use crate::ConsumerError;
+use crate::{Config, ConsumerError};
 
 /// A record that was not accepted, with what is needed to find and replay it.
 #[derive(Debug, Clone, PartialEq)]
@@ -72,11 +71,11 @@ pub struct Consumer<S, D> {
 }
 
 impl Consumer<PgStore, Publisher> {
-    pub async fn from_settings(settings: &Settings) -> Result<Self, ConsumerError> {
+    pub async fn from_config(config: &Config) -> Result<Self, ConsumerError> {
         Ok(Self {
-            store: PgStore::connect(&settings.database_url).await?,
-            dead_letters: Publisher::to_topic(&settings.kafka, &settings.kafka.dlq_topic)?,
-            coins: settings.coins.iter().cloned().collect(),
+            store: PgStore::connect(&config.database).await?,
+            dead_letters: Publisher::to_topic(&config.kafka, &config.kafka.dlq_topic)?,
+            coins: config.coins.iter().cloned().collect(),
         })
     }
 }

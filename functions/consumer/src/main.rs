@@ -10,7 +10,7 @@ use lambda_runtime::{Error, LambdaEvent, service_fn};
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     telemetry::init("consumer");
-    let settings = settings::Settings::from_env_with_secrets().await?;
-    let consumer = consumer::Consumer::from_settings(&settings).await?;
+    let env = secrets::environment().await?;
+    let consumer = consumer::Consumer::from_config(&consumer::Config::load(&env)?).await?;
     lambda_runtime::run(service_fn(|event: LambdaEvent<KafkaEvent>| consumer::handle(&consumer, event))).await
 }

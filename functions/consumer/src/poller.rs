@@ -23,9 +23,9 @@ use rdkafka::consumer::{CommitMode, Consumer as _, StreamConsumer};
 use rdkafka::error::KafkaError;
 use rdkafka::message::{Headers, Message, OwnedMessage};
 use rdkafka::{Offset, TopicPartitionList};
-use settings::KafkaSettings;
+use serde::Deserialize;
 use storage::TickStore;
-use stream::StreamError;
+use stream::{KafkaConfig, StreamError};
 use telemetry::failure::Classify;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
@@ -47,27 +47,48 @@ where
     }
 }
 
-/// Batching and retry settings.
-#[derive(Debug, Clone)]
+/// Batching (from the environment: `CONSUMER_MAX_RECORDS`, `CONSUMER_MAX_WAIT_MS`) and retries.
+#[derive(Debug, Clone, Deserialize)]
 pub struct PollerConfig {
+    /// `CONSUMER_MAX_RECORDS`: the largest batch handed to the consumer function.
+    #[serde(
+        rename = "consumer_max_records",
+        default = "default_max_records",
+        deserialize_with = "settings::de::positive"
+    )]
     pub max_records: usize,
+    /// `CONSUMER_MAX_WAIT_MS`: how long a batch fills once it has a first record.
+    #[serde(
+        rename = "consumer_max_wait_ms",
+        default = "default_max_wait",
+        deserialize_with = "settings::de::positive_millis"
+    )]
     pub max_wait: Duration,
     /// The first wait after a failed batch; each next one doubles (with jitter)…
+    #[serde(skip, default = "default_retry_base")]
     pub retry_base: Duration,
     /// …up to this.
+    #[serde(skip, default = "default_retry_max")]
     pub retry_max: Duration,
 }
 
-impl PollerConfig {
-    pub fn from_settings(kafka: &KafkaSettings) -> Self {
-        Self {
-            max_records: kafka.max_records,
-            max_wait: kafka.max_wait,
-            retry_base: Duration::from_millis(200),
-            retry_max: Duration::from_secs(30),
-        }
-    }
+fn default_max_records() -> usize {
+    500
+}
 
+fn default_max_wait() -> Duration {
+    Duration::from_millis(1000)
+}
+
+fn default_retry_base() -> Duration {
+    Duration::from_millis(200)
+}
+
+fn default_retry_max() -> Duration {
+    Duration::from_secs(30)
+}
+
+impl PollerConfig {
     /// The waits between the attempts at a failing batch: `retry_base`, then
     /// doubling up to `retry_max`, each with jitter, never running out.
     fn backoff(&self) -> impl Iterator<Item = Duration> + use<> {
@@ -113,7 +134,7 @@ impl std::fmt::Debug for Poller {
 impl Poller {
     /// Joins `group` and subscribes to `topic`.
     pub fn new(
-        kafka: &KafkaSettings,
+        kafka: &KafkaConfig,
         group: &str,
         topic: &str,
         config: PollerConfig,
@@ -335,5 +356,18 @@ mod tests {
         }
         assert!(waits.iter().all(|w| *w <= config.retry_max));
         assert!(waits[10..].iter().all(|w| *w == config.retry_max), "{:?}", &waits[..12]);
+    }
+
+    #[test]
+    fn batching_comes_from_the_environment_and_retries_do_not() {
+        let config: PollerConfig = settings::Env::default().load().unwrap();
+        assert_eq!((config.max_records, config.max_wait), (500, Duration::from_secs(1)));
+        assert_eq!(
+            (config.retry_base, config.retry_max),
+            (Duration::from_millis(200), Duration::from_secs(30))
+        );
+        let env = settings::Env::from_pairs([("CONSUMER_MAX_RECORDS", "0")]);
+        assert_eq!(env.load::<PollerConfig>().unwrap_err().variable(), "CONSUMER_MAX_RECORDS");
+        settings::check_documented::<PollerConfig>(include_str!("../../../.env.example")).unwrap();
     }
 }

@@ -15,9 +15,8 @@ use domain::{CoinId, Tick};
 use rdkafka::Message;
 use rdkafka::consumer::Consumer as _;
 use rdkafka::message::Headers;
-use settings::KafkaSettings;
 use storage::PgStore;
-use stream::Publisher;
+use stream::{KafkaConfig, Publisher};
 use testkit::{TcpGate, TestDb, TestTopic};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -26,16 +25,16 @@ const WAIT: Duration = Duration::from_secs(120);
 
 /// A prices topic and a dead-letter topic of the test's own.
 struct Topics {
-    kafka: KafkaSettings,
+    kafka: KafkaConfig,
     prices: TestTopic,
     dlq: TestTopic,
 }
 
 impl Topics {
     async fn new() -> Self {
-        let mut kafka = testkit::kafka_settings();
-        let prices = TestTopic::create(&kafka, 6).await;
-        let dlq = TestTopic::create(&kafka, 1).await;
+        let mut kafka: KafkaConfig = testkit::config();
+        let prices = TestTopic::create(&kafka.brokers, 6).await;
+        let dlq = TestTopic::create(&kafka.brokers, 1).await;
         kafka.topic = prices.name().to_owned();
         kafka.dlq_topic = dlq.name().to_owned();
         Self { kafka, prices, dlq }
@@ -244,7 +243,7 @@ async fn postgres_going_away_mid_stream_loses_nothing() {
     let (db, topics) = (TestDb::new().await, Topics::new().await);
     let coins = CoinId::defaults();
     let gate = TcpGate::new(db.socket_addr()).await;
-    let store = PgStore::connect(&db.url_via_port(gate.port())).await.unwrap();
+    let store = PgStore::connect(&db.config_via_port(gate.port())).await.unwrap();
     let publisher = topics.publisher();
     let (token, task) = spawn_poller(topics.poller(&group()), topics.consumer(store, &coins));
 

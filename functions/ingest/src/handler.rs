@@ -5,13 +5,12 @@ use coingecko::{CoinGeckoError, Fetched};
 use domain::{CoinId, MarketSnapshot, VsCurrency};
 use lambda_runtime::LambdaEvent;
 use serde::{Deserialize, Serialize};
-use settings::Settings;
 use storage::{ObjectStore, PgStore, Run, RunLog, RunOutcome, S3Store, SnapshotStore};
 use telemetry::failure::Classify;
 use tracing::{info, instrument, warn};
 use uuid::Uuid;
 
-use crate::IngestError;
+use crate::{Config, IngestError};
 
 /// Where market snapshots come from.
 pub trait MarketSource {
@@ -68,17 +67,17 @@ pub struct Ingest<S, D, O> {
 }
 
 impl Ingest<coingecko::Client, PgStore, S3Store> {
-    /// Builds the real clients from settings.
-    pub async fn from_settings(settings: &Settings) -> Result<Self, IngestError> {
-        let source = coingecko::Client::new(&settings.coingecko)?;
-        let store = PgStore::connect(&settings.database_url).await?;
-        let objects = S3Store::new(storage::s3_client().await, settings.raw_bucket.clone());
+    /// Builds the real clients from the configuration.
+    pub async fn from_config(config: &Config) -> Result<Self, IngestError> {
+        let source = coingecko::Client::new(&config.coingecko)?;
+        let store = PgStore::connect(&config.database).await?;
+        let objects = S3Store::new(storage::s3_client(&config.s3).await, config.raw_bucket.clone());
         Ok(Self {
             source,
             store,
             objects,
-            coins: settings.coins.clone(),
-            vs_currency: settings.vs_currency.clone(),
+            coins: config.coins.clone(),
+            vs_currency: config.vs_currency.clone(),
         })
     }
 }

@@ -5,14 +5,13 @@ use chrono::{DateTime, Duration, NaiveDate, NaiveTime, Utc};
 use lambda_runtime::LambdaEvent;
 use polars::prelude::*;
 use serde::{Deserialize, Serialize};
-use settings::Settings;
 use storage::{PgStore, Run, RunOutcome, inputs, outputs};
 use tracing::{info, instrument, warn};
 use transforms::{AlertConfig, CleanConfig};
 use uuid::Uuid;
 
-use crate::TransformError;
 use crate::io::{self, floats, instants, int4s, ints, strings};
+use crate::{Config, TransformError};
 
 /// The invocation payload; unknown fields (an EventBridge event's) are ignored.
 #[derive(Debug, Default, Deserialize)]
@@ -56,13 +55,13 @@ pub struct Transform {
 }
 
 impl Transform {
-    pub async fn from_settings(settings: &Settings) -> Result<Self, TransformError> {
-        Self::with_store(settings, PgStore::connect(&settings.database_url).await?)
+    pub async fn from_config(config: &Config) -> Result<Self, TransformError> {
+        Self::with_store(config, PgStore::connect(&config.database).await?)
     }
 
     /// The job on an existing pool (a process that already has one).
-    pub fn with_store(settings: &Settings, store: PgStore) -> Result<Self, TransformError> {
-        let t = &settings.transform;
+    pub fn with_store(config: &Config, store: PgStore) -> Result<Self, TransformError> {
+        let t = &config.tuning;
         let clean = CleanConfig { max_deviation: t.max_deviation, neighbourhood: t.neighbourhood };
         let alerts = AlertConfig { threshold: t.alert_threshold, window: t.alert_window };
         clean.validate().map_err(TransformError::Config)?;

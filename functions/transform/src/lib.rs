@@ -10,10 +10,12 @@
 //! days' results in one transaction. `full` rebuilds everything. Both give the
 //! same tables.
 
+pub mod config;
 mod error;
 mod handler;
 mod io;
 
+pub use config::Config;
 pub use error::TransformError;
 pub use handler::{Outputs, Transform, TransformReport, TransformRequest, compute, handle};
 pub use io::ticks_frame;

@@ -18,9 +18,8 @@ use consumer::poller::{BatchHandler, Poller, PollerConfig};
 use consumer::{BatchReport, Consumer, ConsumerError};
 use domain::{CoinId, Tick, TickSource};
 use futures::pin_mut;
-use settings::Settings;
-use storage::PgStore;
-use stream::Publisher;
+use storage::{PgConfig, PgStore};
+use stream::{KafkaConfig, Publisher};
 use tokio_postgres::binary_copy::BinaryCopyInWriter;
 use tokio_postgres::types::Type;
 use tokio_util::sync::CancellationToken;
@@ -79,7 +78,11 @@ struct Reference {
 /// `just bench` (transform and site part): a full run over every candle of the
 /// five coins, phase by phase, an incremental run after one new hour, the pure
 /// compute alone (against pandas's when given), then site generation.
-pub async fn transform(settings: &Settings, options: TransformOptions) -> anyhow::Result<()> {
+pub async fn transform(
+    database: &PgConfig,
+    kafka: &KafkaConfig,
+    options: TransformOptions,
+) -> anyhow::Result<()> {
     let reference: Option<Reference> = match &options.reference {
         Some(path) => Some(
             serde_json::from_slice(
@@ -89,7 +92,7 @@ pub async fn transform(settings: &Settings, options: TransformOptions) -> anyhow
         ),
         None => None,
     };
-    let scratch = Scratch::create(settings).await?;
+    let scratch = Scratch::create(database, kafka).await?;
     let result = run_transform(&scratch, &options, reference.as_ref()).await;
     scratch.remove().await;
     result
@@ -264,16 +267,15 @@ fn page_weight(site: &site_gen::Site, page: &str) -> Option<usize> {
     Some(html.len() + assets)
 }
 
-pub async fn consume(settings: &Settings, options: Options) -> anyhow::Result<()> {
-    let scratch = Scratch::create(settings).await?;
-    let result = run(settings, &scratch, &options).await;
+pub async fn consume(database: &PgConfig, kafka: &KafkaConfig, options: Options) -> anyhow::Result<()> {
+    let scratch = Scratch::create(database, kafka).await?;
+    let result = run(kafka, &scratch, &options).await;
     scratch.remove().await;
     result
 }
 
-async fn run(settings: &Settings, scratch: &Scratch, o: &Options) -> anyhow::Result<()> {
+async fn run(kafka: &KafkaConfig, scratch: &Scratch, o: &Options) -> anyhow::Result<()> {
     let coins = CoinId::defaults();
-    let kafka = &settings.kafka;
     let publisher = Publisher::to_topic(kafka, &scratch.topic)?;
     let consumer = Consumer {
         store: scratch.store.clone(),
@@ -526,7 +528,9 @@ struct Scratch {
     /// The scratch database's URL (for the reference consumer).
     url: secrecy::SecretString,
     store: PgStore,
-    settings: Settings,
+    /// The server the scratch database is on, to drop it.
+    admin: PgConfig,
+    kafka: KafkaConfig,
     topic: String,
     dlq: String,
     /// A topic of its own for the latency run, so it does not re-read phase 1.
@@ -534,14 +538,23 @@ struct Scratch {
 }
 
 impl Scratch {
-    async fn create(settings: &Settings) -> anyhow::Result<Self> {
+    async fn create(admin: &PgConfig, kafka: &KafkaConfig) -> anyhow::Result<Self> {
         let id = uuid::Uuid::new_v4().simple().to_string();
         let db = format!("bench_{id}");
-        let (url, store) = storage::create_database(&settings.database_url, &db).await?;
+        let (scratch, store) = storage::create_database(admin, &db).await?;
         let (topic, dlq, latency_topic) =
             (format!("bench-{id}"), format!("bench-dlq-{id}"), format!("bench-lat-{id}"));
-        provision::topics(&settings.kafka.brokers, &[(&topic, 6), (&dlq, 1), (&latency_topic, 6)]).await?;
-        Ok(Self { db, url, store, settings: settings.clone(), topic, dlq, latency_topic })
+        provision::topics(&kafka.brokers, &[(&topic, 6), (&dlq, 1), (&latency_topic, 6)]).await?;
+        Ok(Self {
+            db,
+            url: scratch.database_url,
+            store,
+            admin: admin.clone(),
+            kafka: kafka.clone(),
+            topic,
+            dlq,
+            latency_topic,
+        })
     }
 
     /// Runs the Python reference consumer over the throughput topic into the
@@ -551,7 +564,7 @@ impl Scratch {
         self.store.client().await?.batch_execute("TRUNCATE price_ticks").await?;
         let output = tokio::process::Command::new(python)
             .arg(script)
-            .args(["--brokers", &self.settings.kafka.brokers, "--topic", &self.topic])
+            .args(["--brokers", &self.kafka.brokers, "--topic", &self.topic])
             .args(["--group", &format!("bench-python-{}", uuid::Uuid::new_v4())])
             .args(["--expect", &ticks.to_string()])
             // In the environment, not on the command line where `ps` shows it.
@@ -684,8 +697,8 @@ impl Scratch {
 
     async fn remove(self) {
         drop(self.store);
-        let _ = storage::drop_database(&self.settings.database_url, &self.db).await;
+        let _ = storage::drop_database(&self.admin, &self.db).await;
         let topics = [self.topic.as_str(), &self.dlq, &self.latency_topic];
-        let _ = provision::delete_topics(&self.settings.kafka.brokers, &topics).await;
+        let _ = provision::delete_topics(&self.kafka.brokers, &topics).await;
     }
 }

@@ -15,9 +15,10 @@
 
 use anyhow::Context;
 use chrono::{Duration, Utc};
+use domain::VsCurrency;
 use domain::{CoinId, TickSource};
 use serde::Serialize;
-use settings::Settings;
+use settings::{ConfigError, Env};
 use storage::{PgStore, Run, RunOutcome, SampleHistory};
 use tracing::{info, warn};
 
@@ -44,16 +45,40 @@ pub struct SampleReport {
     pub shift_days: i64,
 }
 
-pub async fn run(settings: &Settings) -> anyhow::Result<HistoryReport> {
-    let store = PgStore::connect(&settings.database_url).await?;
-    let source = coingecko::Client::new(&settings.coingecko)?;
+/// What `cpctl history` reads: CoinGecko's client, the coins, and what the
+/// transform and the site generator that follow read.
+#[derive(Debug)]
+pub struct Config {
+    pub coingecko: coingecko::Config,
+    pub coins: Vec<CoinId>,
+    pub vs_currency: VsCurrency,
+    pub transform: transform::Config,
+    pub site: site_gen::Config,
+}
+
+impl Config {
+    pub fn load(env: &Env) -> Result<Self, ConfigError> {
+        Ok(Self {
+            coingecko: env.load()?,
+            coins: env.load::<crate::config::Coins>()?.coins,
+            vs_currency: env.load::<crate::config::Currency>()?.vs_currency,
+            transform: transform::Config::load(env)?,
+            site: site_gen::Config::load(env)?,
+        })
+    }
+}
+
+pub async fn run(config: &Config) -> anyhow::Result<HistoryReport> {
+    // One pool for the whole job; the transform's and the site's database is the same.
+    let store = PgStore::connect(&config.transform.database).await?;
+    let source = coingecko::Client::new(&config.coingecko)?;
     let report = match source.ping().await {
         Ok(()) => {
             let now = Utc::now();
             info!(base = source.base_url(), days = BACKFILL_DAYS, "CoinGecko answers: backfilling history");
             let request = ingest::backfill::BackfillRequest {
-                coins: settings.coins.clone(),
-                vs_currency: settings.vs_currency.clone(),
+                coins: config.coins.clone(),
+                vs_currency: config.vs_currency.clone(),
                 from: now - Duration::days(BACKFILL_DAYS),
                 to: now,
             };
@@ -76,14 +101,14 @@ pub async fn run(settings: &Settings) -> anyhow::Result<HistoryReport> {
                 return Ok(HistoryReport::AlreadyStored);
             }
             info!("loading the shipped candles as sample history, labelled as such");
-            HistoryReport::Sample(load_sample(&store, &settings.coins).await?)
+            HistoryReport::Sample(load_sample(&store, &config.coins).await?)
         }
     };
     // The new rows reach the dashboard now, not on the next scheduled cycle;
     // on this job's pool.
-    let transform = transform::Transform::with_store(settings, store.clone())?;
+    let transform = transform::Transform::with_store(&config.transform, store.clone())?;
     transform.run(transform::TransformRequest { full: true }).await?;
-    site_gen::SiteGen::with_store(settings, store).await?.run().await?;
+    site_gen::SiteGen::with_store(&config.site, store).await?.run().await?;
     Ok(report)
 }
 

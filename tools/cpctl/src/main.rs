@@ -2,6 +2,7 @@
 //! code the Lambda functions run; this is only another front door.
 
 mod bench;
+mod config;
 mod history;
 mod schedule;
 mod streaming;
@@ -12,6 +13,9 @@ use anyhow::Context;
 use chrono::{DateTime, NaiveDate, Utc};
 use clap::{Parser, Subcommand};
 use domain::CoinId;
+use settings::Env;
+use storage::PgConfig;
+use stream::KafkaConfig;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -29,22 +33,14 @@ enum Command {
     Migrate,
     /// Prepare a deployment: database (created if missing) and its migrations, Kafka topics, raw bucket,
     /// website bucket (all idempotent). The one place any of them is created; `just up` runs it.
-    Setup {
-        /// Partitions of KAFKA_TOPIC when it is created.
-        #[arg(long, env = "KAFKA_TOPIC_PARTITIONS", default_value_t = 6)]
-        partitions: i32,
-        /// Another bucket to serve the dashboard as a website, besides SITE_OUTPUT's when that is
-        /// s3://BUCKET (the local stack's SITE_BUCKET, stack.env).
-        #[arg(long, env = "SITE_BUCKET")]
-        website_bucket: Option<String>,
-    },
+    Setup,
     /// Run ingest → transform → site-gen on every tick of INGEST_SCHEDULE (schedule.env), until stopped.
     Schedule {
-        /// The ingest schedule, an EventBridge rate expression.
-        #[arg(long, env = "INGEST_SCHEDULE", default_value = "rate(10 minutes)")]
-        schedule: String,
-        /// Local testing: tick every N seconds instead of the schedule.
-        #[arg(long, env = "SCHEDULE_EVERY_SECS")]
+        /// The ingest schedule, an EventBridge rate expression. Default: INGEST_SCHEDULE, else rate(10 minutes).
+        #[arg(long)]
+        schedule: Option<String>,
+        /// Local testing: tick every N seconds instead of the schedule. Default: SCHEDULE_EVERY_SECS.
+        #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
         every_secs: Option<u64>,
         /// Run one cycle now and exit with its outcome.
         #[arg(long)]
@@ -75,11 +71,11 @@ enum Command {
     History,
     /// Publish simulated price ticks (a random walk per coin) to KAFKA_TOPIC until stopped.
     Produce {
-        /// Seconds between ticks.
-        #[arg(long, env = "PRODUCER_INTERVAL_SECS", default_value_t = 5)]
-        interval_secs: u32,
-        /// Seed of the random walk, for reproducible runs. Default: random.
-        #[arg(long, env = "PRODUCER_SEED")]
+        /// Seconds between ticks. Default: PRODUCER_INTERVAL_SECS (schedule.env), else 5.
+        #[arg(long)]
+        interval_secs: Option<u32>,
+        /// Seed of the random walk, for reproducible runs. Default: PRODUCER_SEED, else random.
+        #[arg(long)]
         seed: Option<u64>,
         /// Stop after this many ticks per coin. Default: run until Ctrl-C / SIGTERM.
         #[arg(long)]
@@ -170,31 +166,32 @@ async fn main() -> std::process::ExitCode {
     }
 }
 
+/// Runs `cli`'s command; each loads the configuration it uses, and only that.
 async fn run(cli: Cli) -> anyhow::Result<()> {
-    let settings = settings::Settings::from_env()?;
+    let env = Env::from_process();
     match cli.command {
         Command::Migrate => {
-            let store = storage::PgStore::connect(&settings.database_url).await?;
+            let store = storage::PgStore::connect(&env.load()?).await?;
             let applied = storage::migrate(&store).await?;
             println!("migrations: {applied} applied, database {} is up to date", store.target());
         }
-        Command::Setup { partitions, website_bucket } => {
-            setup(&settings, partitions, website_bucket.filter(|b| !b.is_empty())).await?
-        }
+        Command::Setup => setup(&env).await?,
         Command::Schedule { schedule, every_secs, once, check, status_file } => {
-            let expression = schedule::Expression::parse(&schedule)?;
+            let config: config::Schedule = env.load()?;
+            let expression =
+                schedule::Expression::parse(schedule.as_deref().unwrap_or(&config.ingest_schedule))?;
             if check {
                 println!("INGEST_SCHEDULE={expression}");
                 return Ok(());
             }
-            let interval = match every_secs {
-                Some(secs) => std::time::Duration::from_secs(secs.max(1)),
+            let interval = match every_secs.or(config.schedule_every_secs) {
+                Some(secs) => std::time::Duration::from_secs(secs),
                 None => expression.interval()?,
             };
             schedule::run(interval, once, status_file.as_deref(), streaming::shutdown_on_signal()).await?;
         }
         Command::Ingest => {
-            let ingest = ingest::Ingest::from_settings(&settings).await?;
+            let ingest = ingest::Ingest::from_config(&ingest::Config::load(&env)?).await?;
             let report = ingest
                 .run(ingest::IngestRequest::default())
                 .await
@@ -209,36 +206,41 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let request = ingest::backfill::BackfillRequest {
                 coins: match coins {
                     Some(list) => CoinId::parse_list(&list)?,
-                    None => settings.coins.clone(),
+                    None => env.load::<config::Coins>()?.coins,
                 },
-                vs_currency: settings.vs_currency.clone(),
+                vs_currency: env.load::<config::Currency>()?.vs_currency,
                 from: from.map(day).unwrap_or(now - chrono::Duration::days(364)),
                 to: to.map(day).unwrap_or(now).min(now),
             };
-            let source = coingecko::Client::new(&settings.coingecko)?;
-            let store = storage::PgStore::connect(&settings.database_url).await?;
+            let source = coingecko::Client::new(&env.load()?)?;
+            let store = storage::PgStore::connect(&env.load()?).await?;
             let report = ingest::backfill::backfill(&source, &store, &request).await?;
             println!("{}", serde_json::to_string(&report)?);
         }
         Command::History => {
-            let report = history::run(&settings).await?;
+            let report = history::run(&history::Config::load(&env)?).await?;
             println!("{}", serde_json::to_string(&report)?);
         }
         Command::Produce { interval_secs, seed, count, wait_for_prices } => {
+            let config: config::Producer = env.load()?;
+            let interval_secs = interval_secs.unwrap_or(config.producer_interval_secs);
             let wait = wait_for_prices.map(std::time::Duration::from_secs);
-            streaming::produce(&settings, interval_secs, seed, count, wait).await?;
+            let coins = env.load::<config::Coins>()?.coins;
+            let (database, kafka) = (env.load()?, env.load()?);
+            let seed = seed.or(config.producer_seed);
+            streaming::produce(&database, &kafka, &coins, interval_secs, seed, count, wait).await?;
         }
         Command::Replay { files, speed, limit } => {
-            streaming::replay(&settings, files, speed, limit).await?;
+            streaming::replay(&env.load()?, files, speed, limit).await?;
         }
-        Command::Consume => streaming::consume(&settings).await?,
+        Command::Consume => streaming::consume(&consumer::Config::load(&env)?, env.load()?).await?,
         Command::Transform { full } => {
-            let job = transform::Transform::from_settings(&settings).await?;
+            let job = transform::Transform::from_config(&transform::Config::load(&env)?).await?;
             let report = job.run(transform::TransformRequest { full }).await?;
             println!("{}", serde_json::to_string(&report)?);
         }
         Command::Site => {
-            let site = site_gen::SiteGen::from_settings(&settings).await?;
+            let site = site_gen::SiteGen::from_config(&site_gen::Config::load(&env)?).await?;
             let report = site.run().await?;
             println!("{}", serde_json::to_string(&report)?);
             if let site_gen::Output::Dir(dir) = &site.output {
@@ -246,7 +248,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
         }
         Command::LoadHistory { files } => {
-            let store = storage::PgStore::connect(&settings.database_url).await?;
+            let store = storage::PgStore::connect(&env.load()?).await?;
             for file in if files.is_empty() { streaming::default_candle_files()? } else { files } {
                 let coin = stream::replay::coin_of_file(&file).with_context(|| {
                     format!("cannot tell the coin of {}: name it like BTCUSDT_1h.csv", file.display())
@@ -256,46 +258,45 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 println!("{}: {} candles, {added} new observations of {coin}", file.display(), ticks.len());
             }
         }
-        Command::Topic { action } => match action {
-            TopicAction::Create { name, partitions } => {
-                provision::topics(&settings.kafka.brokers, &[(&name, partitions)]).await?
+        Command::Topic { action } => {
+            let kafka: KafkaConfig = env.load()?;
+            match action {
+                TopicAction::Create { name, partitions } => {
+                    provision::topics(&kafka.brokers, &[(&name, partitions)]).await?
+                }
+                TopicAction::Delete { name } => provision::delete_topics(&kafka.brokers, &[&name]).await?,
+                TopicAction::Records { name } => {
+                    println!("{}", streaming::topic_records(&kafka, &name).await?)
+                }
             }
-            TopicAction::Delete { name } => {
-                provision::delete_topics(&settings.kafka.brokers, &[&name]).await?
-            }
-            TopicAction::Records { name } => {
-                println!("{}", streaming::topic_records(&settings, &name).await?)
-            }
-        },
-        Command::BenchConsume(options) => bench::consume(&settings, options).await?,
-        Command::BenchTransform(options) => bench::transform(&settings, options).await?,
+        }
+        Command::BenchConsume(options) => bench::consume(&env.load()?, &env.load()?, options).await?,
+        Command::BenchTransform(options) => bench::transform(&env.load()?, &env.load()?, options).await?,
     }
     Ok(())
 }
 
 /// Everything a deployment needs before its first run; safe to repeat.
-async fn setup(
-    settings: &settings::Settings,
-    partitions: i32,
-    website_bucket: Option<String>,
-) -> anyhow::Result<()> {
+async fn setup(env: &Env) -> anyhow::Result<()> {
+    let (database, kafka): (PgConfig, KafkaConfig) = (env.load()?, env.load()?);
+    let config: config::Setup = env.load()?;
+    let s3 = storage::s3_client(&env.load()?).await;
     // A database of its own on a shared server: created on first deploy.
-    let db = provision::database(&settings.database_url).await?;
+    let db = provision::database(&database).await?;
     if db.created {
         println!("setup: database {} created", db.store.target());
     }
     println!("setup: database {} migrated ({} new migrations)", db.store.target(), db.migrations_applied);
-    let kafka = &settings.kafka;
+    let partitions = config.kafka_topic_partitions;
     provision::topics(&kafka.brokers, &[(&kafka.topic, partitions), (&kafka.dlq_topic, 1)]).await?;
     println!("setup: topics {} ({partitions} partitions) and {} exist", kafka.topic, kafka.dlq_topic);
-    let s3 = storage::s3_client().await;
-    provision::bucket(&s3, &settings.raw_bucket).await?;
-    println!("setup: bucket {} exists", settings.raw_bucket);
-    let mut websites: Vec<String> = website_bucket.into_iter().collect();
-    if let site_gen::Output::S3 { bucket, .. } = site_gen::Output::parse(&settings.site.output)?
-        && !websites.contains(&bucket)
+    provision::bucket(&s3, &config.raw_bucket).await?;
+    println!("setup: bucket {} exists", config.raw_bucket);
+    let mut websites: Vec<String> = config.site_bucket.into_iter().collect();
+    if let site_gen::Output::S3 { bucket, .. } = &config.site_output
+        && !websites.contains(bucket)
     {
-        websites.push(bucket);
+        websites.push(bucket.clone());
     }
     for bucket in websites {
         provision::website(&s3, &bucket).await?;

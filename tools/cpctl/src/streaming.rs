@@ -5,11 +5,12 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use chrono::Utc;
+use domain::CoinId;
 use rdkafka::ClientConfig;
-use settings::Settings;
-use stream::Publisher;
+use storage::PgConfig;
 use stream::replay::{coin_of_file, read_candles};
 use stream::simulate::Simulator;
+use stream::{KafkaConfig, Publisher};
 use tokio_util::sync::CancellationToken;
 use tracing::info;
 
@@ -43,7 +44,9 @@ pub fn shutdown_on_signal() -> CancellationToken {
 }
 
 pub async fn produce(
-    settings: &Settings,
+    database: &PgConfig,
+    kafka: &KafkaConfig,
+    coins: &[CoinId],
     interval_secs: u32,
     seed: Option<u64>,
     count: Option<u64>,
@@ -52,33 +55,27 @@ pub async fn produce(
     if interval_secs == 0 {
         bail!("--interval-secs (PRODUCER_INTERVAL_SECS) must be at least 1");
     }
-    let store = storage::PgStore::connect(&settings.database_url).await?;
+    let store = storage::PgStore::connect(database).await?;
     let shutdown = shutdown_on_signal();
-    let mut start = store.latest_prices(&settings.coins).await?;
+    let mut start = store.latest_prices(coins).await?;
     if let Some(wait) = wait_for_prices {
         // deploy-local starts the producer beside the first ingest and the
         // history job: a walk from default levels would meet the stored
         // history with a jump, and the jump would raise alerts.
         let deadline = tokio::time::Instant::now() + wait;
-        while start.len() < settings.coins.len() && tokio::time::Instant::now() < deadline {
-            info!(stored = start.len(), coins = settings.coins.len(), "waiting for stored prices");
+        while start.len() < coins.len() && tokio::time::Instant::now() < deadline {
+            info!(stored = start.len(), coins = coins.len(), "waiting for stored prices");
             tokio::select! {
                 () = tokio::time::sleep(Duration::from_secs(1)) => {}
                 () = shutdown.cancelled() => return Ok(()),
             }
-            start = store.latest_prices(&settings.coins).await?;
+            start = store.latest_prices(coins).await?;
         }
     }
     let seed = seed.unwrap_or_else(rand_seed);
-    info!(
-        seed,
-        coins = settings.coins.len(),
-        stored_prices = start.len(),
-        interval_secs,
-        "producer starting"
-    );
-    let mut simulator = Simulator::new(&settings.coins, &start, interval_secs, seed);
-    let publisher = Publisher::new(&settings.kafka)?;
+    info!(seed, coins = coins.len(), stored_prices = start.len(), interval_secs, "producer starting");
+    let mut simulator = Simulator::new(coins, &start, interval_secs, seed);
+    let publisher = Publisher::new(kafka)?;
     let mut timer = tokio::time::interval(Duration::from_secs(u64::from(interval_secs)));
     let mut sent = 0u64;
     while count.is_none_or(|c| sent < c) {
@@ -104,7 +101,7 @@ fn rand_seed() -> u64 {
 }
 
 pub async fn replay(
-    settings: &Settings,
+    kafka: &KafkaConfig,
     files: Vec<PathBuf>,
     speed: Option<f64>,
     limit: Option<usize>,
@@ -122,7 +119,7 @@ pub async fn replay(
     }
     // Interleave coins in event-time order, as a live feed would.
     ticks.sort_by(|a, b| a.event_time.cmp(&b.event_time).then_with(|| a.coin.cmp(&b.coin)));
-    let publisher = Publisher::new(&settings.kafka)?;
+    let publisher = Publisher::new(kafka)?;
     let shutdown = shutdown_on_signal();
     let started = std::time::Instant::now();
     let total = ticks.len();
@@ -173,12 +170,14 @@ pub fn default_candle_files() -> anyhow::Result<Vec<PathBuf>> {
     Ok(files)
 }
 
-pub async fn consume(settings: &Settings) -> anyhow::Result<()> {
-    let consumer = consumer::Consumer::from_settings(settings).await?;
-    let config = consumer::poller::PollerConfig::from_settings(&settings.kafka);
-    let poller =
-        consumer::poller::Poller::new(&settings.kafka, &settings.kafka.group, &settings.kafka.topic, config)?;
-    info!(group = %settings.kafka.group, topic = %settings.kafka.topic, "poller starting");
+pub async fn consume(
+    config: &consumer::Config,
+    poller: consumer::poller::PollerConfig,
+) -> anyhow::Result<()> {
+    let consumer = consumer::Consumer::from_config(config).await?;
+    let kafka = &config.kafka;
+    let poller = consumer::poller::Poller::new(kafka, &kafka.group, &kafka.topic, poller)?;
+    info!(group = %kafka.group, topic = %kafka.topic, "poller starting");
     let stats = poller.run(&consumer, shutdown_on_signal()).await;
     println!("{stats:?}");
     Ok(())
@@ -186,8 +185,8 @@ pub async fn consume(settings: &Settings) -> anyhow::Result<()> {
 
 /// Records ever written to `name`: the sum of its partitions' high watermarks
 /// (the topics are never compacted or truncated here).
-pub async fn topic_records(settings: &Settings, name: &str) -> anyhow::Result<i64> {
-    let (brokers, name) = (settings.kafka.brokers.clone(), name.to_owned());
+pub async fn topic_records(kafka: &KafkaConfig, name: &str) -> anyhow::Result<i64> {
+    let (brokers, name) = (kafka.brokers.clone(), name.to_owned());
     tokio::task::spawn_blocking(move || {
         use rdkafka::consumer::{BaseConsumer, Consumer};
         let consumer: BaseConsumer = ClientConfig::new().set("bootstrap.servers", &brokers).create()?;

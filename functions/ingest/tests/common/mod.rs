@@ -5,12 +5,11 @@
 use std::time::Duration;
 
 use domain::{CoinId, VsCurrency};
-use settings::CoinGeckoSettings;
 use wiremock::MockServer;
 
 /// A client of the fake server with short backoffs, so retry tests are quick.
 pub fn client(server: &MockServer, api_key: Option<&str>) -> coingecko::Client {
-    coingecko::Client::new(&CoinGeckoSettings {
+    coingecko::Client::new(&coingecko::Config {
         base_url: server.uri().parse().unwrap(),
         api_key: api_key.map(|k| k.to_owned().into()),
         ca_bundle: None,
