@@ -6,7 +6,6 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use storage::{inputs, outputs, runs};
-use tokio_postgres::Transaction;
 
 use crate::SiteError;
 use crate::model::{Coin, Freshness, MAX_ALERTS, QUALITY_RUNS, RUNS_PER_FUNCTION, SiteData};
@@ -39,6 +38,8 @@ pub async fn load(
         .start()
         .await
         .map_err(|e| SiteError::query("begin a read-only transaction", e))?;
+    // Storage's statements run on the transaction's connection, so inside it.
+    let db = tokio_postgres::GenericClient::client(&tx);
 
     let mut coins: Vec<Coin> =
         options.coins.iter().map(|id| Coin { id: id.clone(), ..Coin::default() }).collect();
@@ -47,27 +48,27 @@ pub async fn load(
     let ids = &options.coins;
     let vs = options.vs_currency.as_str();
 
-    for (coin, name, symbol) in inputs::coin_names(&tx, ids, vs).await? {
+    for (coin, name, symbol) in inputs::coin_names(db, ids, vs).await? {
         let coin = &mut coins[index[&coin]];
         coin.name = Some(name);
         coin.symbol = Some(symbol);
     }
-    for (coin, latest) in inputs::latest_observations(&tx, ids, vs).await? {
+    for (coin, latest) in inputs::latest_observations(db, ids, vs).await? {
         coins[index[&coin]].latest = Some(latest);
     }
-    for (coin, sample) in inputs::sample_records(&tx, ids).await? {
+    for (coin, sample) in inputs::sample_records(db, ids).await? {
         coins[index[&coin]].sample = Some(sample);
     }
-    for (coin, hour) in outputs::hourly(&tx, ids).await? {
+    for (coin, hour) in outputs::hourly(db, ids).await? {
         coins[index[&coin]].hourly.push(hour);
     }
-    for (coin, volume) in outputs::volumes(&tx, ids).await? {
+    for (coin, volume) in outputs::volumes(db, ids).await? {
         coins[index[&coin]].volume.push(volume);
     }
-    for (coin, rank) in outputs::ranks(&tx, ids).await? {
+    for (coin, rank) in outputs::ranks(db, ids).await? {
         coins[index[&coin]].ranks.push(rank);
     }
-    let mut alerts = outputs::alerts(&tx, ids).await?;
+    let mut alerts = outputs::alerts(db, ids).await?;
     for alert in &alerts {
         coins[index[&alert.coin_id]].alerts.push(alert.clone());
     }
@@ -75,15 +76,15 @@ pub async fn load(
     alerts.reverse();
     alerts.truncate(MAX_ALERTS as usize);
 
-    let freshness = freshness(&tx, options, &coins).await?;
+    let freshness = freshness(db, options, &coins).await?;
     let data = SiteData {
         generated_at: now,
         vs_currency: options.vs_currency.clone(),
         coins,
         alerts,
         alerts_total,
-        quality: outputs::quality(&tx, QUALITY_RUNS).await?,
-        runs: runs::recent(&tx, RUNS_PER_FUNCTION).await?,
+        quality: outputs::quality(db, QUALITY_RUNS).await?,
+        runs: runs::recent(db, RUNS_PER_FUNCTION).await?,
         freshness,
     };
     tx.commit().await.map_err(|e| SiteError::query("end the read-only transaction", e))?;
@@ -91,13 +92,13 @@ pub async fn load(
 }
 
 async fn freshness(
-    tx: &Transaction<'_>,
+    db: &tokio_postgres::Client,
     options: &LoadOptions,
     coins: &[Coin],
 ) -> Result<Vec<Freshness>, SiteError> {
     // Each max() reads one end of an ingested_at / started_at index.
-    let [batch, stream, history] = inputs::last_ingested(tx).await?;
-    let transform = runs::last_success(tx, "transform").await?;
+    let [batch, stream, history] = inputs::last_ingested(db).await?;
+    let transform = runs::last_success(db, "transform").await?;
     let secs = |d: Duration| i64::try_from(d.as_secs()).unwrap_or(i64::MAX);
     let mut rows = vec![
         Freshness { source: "batch".into(), last: batch, stale_after_secs: Some(secs(options.stale_batch)) },

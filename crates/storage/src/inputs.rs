@@ -336,14 +336,11 @@ pub struct Watermark {
 /// Per input: the watermark so far and the new one. Rows ingested in the last
 /// `lag_secs` wait for the next run, so a transaction that started earlier but
 /// commits late is never skipped.
-pub async fn watermarks(
-    tx: &tokio_postgres::Transaction<'_>,
-    lag_secs: f64,
-) -> Result<Vec<Watermark>, StorageError> {
+pub async fn watermarks(db: &tokio_postgres::Client, lag_secs: f64) -> Result<Vec<Watermark>, StorageError> {
     let mut marks = Vec::with_capacity(INPUTS.len());
     for Input { table, filter, .. } in &INPUTS {
         // One table at a time, so max(ingested_at) comes from its index, not a scan.
-        let row = tx
+        let row = db
             .query_one(
                 &format!(
                     "SELECT (SELECT ingested_until FROM transform_watermarks WHERE input = $1),
@@ -361,12 +358,12 @@ pub async fn watermarks(
 
 /// UTC days of observations ingested in `(since, until]` of any input.
 pub async fn affected_days(
-    tx: &tokio_postgres::Transaction<'_>,
+    db: &tokio_postgres::Client,
     marks: &[Watermark],
 ) -> Result<BTreeSet<NaiveDate>, StorageError> {
     let mut days = BTreeSet::new();
     for (Input { table, time, filter }, mark) in INPUTS.iter().zip(marks) {
-        let rows = tx
+        let rows = db
             .query(
                 &format!(
                     "SELECT DISTINCT ({time} AT TIME ZONE 'UTC')::date FROM {table}
@@ -386,14 +383,14 @@ pub async fn affected_days(
 /// no later than each input's new watermark, column by column (the shape of
 /// the `transforms` crate's input frame).
 pub async fn load(
-    tx: &tokio_postgres::Transaction<'_>,
+    db: &tokio_postgres::Client,
     marks: &[Watermark],
     from: Option<DateTime<Utc>>,
     to: Option<DateTime<Utc>>,
 ) -> Result<Observations, StorageError> {
     let inputs: Vec<&str> = marks.iter().map(|m| m.input.as_str()).collect();
     let until: Vec<Option<DateTime<Utc>>> = marks.iter().map(|m| m.until).collect();
-    let rows = tx
+    let rows = db
         .query(
             &format!(
                 "SELECT o.coin_id, (extract(epoch FROM o.ts) * 1000000)::int8, o.price, o.volume_base,
@@ -447,13 +444,10 @@ pub struct Observations {
 }
 
 /// Moves every watermark forward to its run's `until` (never backwards).
-pub async fn write_watermarks(
-    tx: &tokio_postgres::Transaction<'_>,
-    marks: &[Watermark],
-) -> Result<(), StorageError> {
+pub async fn write_watermarks(db: &tokio_postgres::Client, marks: &[Watermark]) -> Result<(), StorageError> {
     for mark in marks {
         if let Some(until) = &mark.until {
-            tx.execute(
+            db.execute(
                 "INSERT INTO transform_watermarks (input, ingested_until) VALUES ($1, $2)
                  ON CONFLICT (input) DO UPDATE SET ingested_until = GREATEST(transform_watermarks.ingested_until, EXCLUDED.ingested_until),
                                                    updated_at = now()",
@@ -488,11 +482,11 @@ pub struct Observation {
 
 /// Each coin's latest name and symbol: (coin, name, symbol).
 pub async fn coin_names(
-    tx: &tokio_postgres::Transaction<'_>,
+    db: &tokio_postgres::Client,
     coins: &[String],
     vs_currency: &str,
 ) -> Result<Vec<(String, String, String)>, StorageError> {
-    let rows = tx
+    let rows = db
         .query(
             "SELECT c, s.name, s.symbol FROM unnest($1::text[]) c, LATERAL (
                  SELECT name, symbol FROM market_snapshots
@@ -506,11 +500,11 @@ pub async fn coin_names(
 
 /// Each coin's latest price, from the stream or the batch, whichever is newer.
 pub async fn latest_observations(
-    tx: &tokio_postgres::Transaction<'_>,
+    db: &tokio_postgres::Client,
     coins: &[String],
     vs_currency: &str,
 ) -> Result<Vec<(String, Observation)>, StorageError> {
-    let rows = tx
+    let rows = db
         .query(
             "SELECT c, o.price, o.at FROM unnest($1::text[]) c, LATERAL (
                  SELECT * FROM (
@@ -530,10 +524,10 @@ pub async fn latest_observations(
 
 /// The coins whose history is the shipped sample.
 pub async fn sample_records(
-    tx: &tokio_postgres::Transaction<'_>,
+    db: &tokio_postgres::Client,
     coins: &[String],
 ) -> Result<Vec<(String, SampleRecord)>, StorageError> {
-    let rows = tx
+    let rows = db
         .query(
             "SELECT coin_id, original_from, original_to, shift_secs, loaded_at FROM sample_history
              WHERE coin_id = ANY($1)",
@@ -557,10 +551,8 @@ pub async fn sample_records(
 
 /// When each input last received a row: (batch, stream, history); `None` for
 /// an empty table. Each max() reads one end of an `ingested_at` index.
-pub async fn last_ingested(
-    tx: &tokio_postgres::Transaction<'_>,
-) -> Result<[Option<DateTime<Utc>>; 3], StorageError> {
-    let row = tx
+pub async fn last_ingested(db: &tokio_postgres::Client) -> Result<[Option<DateTime<Utc>>; 3], StorageError> {
+    let row = db
         .query_one(
             "SELECT (SELECT max(ingested_at) FROM market_snapshots),
                     (SELECT max(ingested_at) FROM price_ticks),

@@ -5,7 +5,6 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, NaiveDate, Utc};
-use tokio_postgres::Transaction;
 use tokio_postgres::types::{ToSql, Type};
 use uuid::Uuid;
 
@@ -61,17 +60,27 @@ impl Column {
 /// The session lock one transform run holds while it rewrites the output tables.
 const TRANSFORM_LOCK: i64 = 0x7472_616e_7366; // "transf"
 
-/// Waits for any other transform run to finish, then holds the lock for this
-/// session. Release it with [`unlock`]; a connection that cannot must be discarded.
-pub async fn lock(client: &tokio_postgres::Client) -> Result<(), StorageError> {
+/// Starts a transform run's session on `client`: waits for any other run to
+/// finish (a session lock: the scheduler's cycle and a history load may both
+/// transform at once, and two runs over the same days would fail each other's
+/// writes), then opens one repeatable-read transaction, taken after the lock
+/// so this run sees the previous run's results. Its reads are one snapshot and
+/// its writes appear whole or not at all. End it with [`end_run`]; a client
+/// whose session cannot be ended must be discarded (`storage::discard`).
+pub async fn begin_run(client: &tokio_postgres::Client) -> Result<(), StorageError> {
     client
         .execute("SELECT pg_advisory_lock($1)", &[&TRANSFORM_LOCK])
         .await
         .map_err(|e| StorageError::query("wait for another transform run to finish", e))?;
-    Ok(())
+    client
+        .batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ")
+        .await
+        .map_err(|e| StorageError::query("begin the transform's transaction", e))
 }
 
-pub async fn unlock(client: &tokio_postgres::Client) -> Result<(), StorageError> {
+/// Commits a transform run's transaction and releases its lock.
+pub async fn end_run(client: &tokio_postgres::Client) -> Result<(), StorageError> {
+    client.batch_execute("COMMIT").await.map_err(|e| StorageError::query("commit the transform", e))?;
     client
         .execute("SELECT pg_advisory_unlock($1)", &[&TRANSFORM_LOCK])
         .await
@@ -90,13 +99,13 @@ const DAYS: [(&str, &str); 4] = [
 /// Deletes the rows of `days` (every row when `None`) from every output table
 /// that has days, inside the run's transaction.
 pub async fn clear_days(
-    tx: &Transaction<'_>,
+    db: &tokio_postgres::Client,
     days: Option<&BTreeSet<NaiveDate>>,
 ) -> Result<(), StorageError> {
     let day_list: Vec<NaiveDate> = days.map(|d| d.iter().copied().collect()).unwrap_or_default();
     let all = days.is_none();
     for (table, day_expr) in DAYS {
-        tx.execute(&format!("DELETE FROM {table} WHERE $1 OR {day_expr} = ANY($2)"), &[&all, &day_list])
+        db.execute(&format!("DELETE FROM {table} WHERE $1 OR {day_expr} = ANY($2)"), &[&all, &day_list])
             .await
             .map_err(|e| StorageError::query("clear recomputed days", e))?;
     }
@@ -107,7 +116,7 @@ pub async fn clear_days(
 /// column of the table and holds its values, all of the same length. The one
 /// write path of the output tables with days (cleared first by [`clear_days`]).
 pub async fn copy_into(
-    tx: &Transaction<'_>,
+    db: &tokio_postgres::Client,
     table: &str,
     columns: &[(&str, Column)],
 ) -> Result<u64, StorageError> {
@@ -119,7 +128,7 @@ pub async fn copy_into(
     }
     let names: Vec<&str> = columns.iter().map(|(name, _)| *name).collect();
     let types: Vec<Type> = columns.iter().map(|(_, c)| c.pg_type()).collect();
-    let sink = tx
+    let sink = db
         .copy_in(&format!("COPY {table} ({}) FROM STDIN (FORMAT binary)", names.join(", ")))
         .await
         .map_err(|e| StorageError::query("store the transform's output", e))?;
@@ -150,8 +159,12 @@ pub struct AlertRows {
 }
 
 /// Stores alerts not stored yet (an alert is kept once per coin, instant and window).
-pub async fn insert_alerts(tx: &Transaction<'_>, run_id: Uuid, a: &AlertRows) -> Result<u64, StorageError> {
-    tx.execute(
+pub async fn insert_alerts(
+    db: &tokio_postgres::Client,
+    run_id: Uuid,
+    a: &AlertRows,
+) -> Result<u64, StorageError> {
+    db.execute(
         "INSERT INTO price_alerts (coin_id, at, window_secs, change_pct, direction, price_before, price_after, run_id)
          SELECT u.*, $8 FROM UNNEST($1::text[], $2::timestamptz[], $3::int4[], $4::float8[], $5::text[],
                                     $6::float8[], $7::float8[]) AS u
@@ -164,12 +177,12 @@ pub async fn insert_alerts(tx: &Transaction<'_>, run_id: Uuid, a: &AlertRows) ->
 
 /// Rows the cleaning dropped in run `run_id`, per reason.
 pub async fn insert_quality(
-    tx: &Transaction<'_>,
+    db: &tokio_postgres::Client,
     run_id: Uuid,
     reasons: &[String],
     rows: &[i64],
 ) -> Result<(), StorageError> {
-    tx.execute(
+    db.execute(
         "INSERT INTO data_quality (run_id, reason, rows) SELECT $1, * FROM UNNEST($2::text[], $3::int8[])",
         &[&run_id, &reasons, &rows],
     )
@@ -231,8 +244,11 @@ pub struct QualityRun {
 }
 
 /// Hourly candles of `coins`, per coin in time order.
-pub async fn hourly(tx: &Transaction<'_>, coins: &[String]) -> Result<Vec<(String, Hourly)>, StorageError> {
-    let rows = tx
+pub async fn hourly(
+    db: &tokio_postgres::Client,
+    coins: &[String],
+) -> Result<Vec<(String, Hourly)>, StorageError> {
+    let rows = db
         .query(
             "SELECT coin_id, hour, open, high, low, close, avg_price FROM price_hourly
              WHERE coin_id = ANY($1) ORDER BY coin_id, hour",
@@ -258,10 +274,10 @@ pub async fn hourly(tx: &Transaction<'_>, coins: &[String]) -> Result<Vec<(Strin
 
 /// One traded volume per coin and day: the interval sum where there is one.
 pub async fn volumes(
-    tx: &Transaction<'_>,
+    db: &tokio_postgres::Client,
     coins: &[String],
 ) -> Result<Vec<(String, DailyVolume)>, StorageError> {
-    let rows = tx
+    let rows = db
         .query(
             "SELECT DISTINCT ON (coin_id, day) coin_id, day, volume_usd, method FROM daily_volume
              WHERE coin_id = ANY($1) ORDER BY coin_id, day, method = 'interval_sum' DESC",
@@ -275,8 +291,11 @@ pub async fn volumes(
         .collect())
 }
 
-pub async fn ranks(tx: &Transaction<'_>, coins: &[String]) -> Result<Vec<(String, DailyRank)>, StorageError> {
-    let rows = tx
+pub async fn ranks(
+    db: &tokio_postgres::Client,
+    coins: &[String],
+) -> Result<Vec<(String, DailyRank)>, StorageError> {
+    let rows = db
         .query(
             "SELECT coin_id, day, rank, performance FROM daily_ranking WHERE coin_id = ANY($1) ORDER BY coin_id, day",
             &[&coins],
@@ -290,8 +309,8 @@ pub async fn ranks(tx: &Transaction<'_>, coins: &[String]) -> Result<Vec<(String
 }
 
 /// Alerts of `coins`, oldest first.
-pub async fn alerts(tx: &Transaction<'_>, coins: &[String]) -> Result<Vec<Alert>, StorageError> {
-    let rows = tx
+pub async fn alerts(db: &tokio_postgres::Client, coins: &[String]) -> Result<Vec<Alert>, StorageError> {
+    let rows = db
         .query(
             "SELECT coin_id, at, window_secs, change_pct, direction, price_before, price_after
              FROM price_alerts WHERE coin_id = ANY($1) ORDER BY at, coin_id, window_secs",
@@ -314,8 +333,8 @@ pub async fn alerts(tx: &Transaction<'_>, coins: &[String]) -> Result<Vec<Alert>
 }
 
 /// The last `limit` transform runs (from `pipeline_runs`) and what each dropped, newest first.
-pub async fn quality(tx: &Transaction<'_>, limit: i64) -> Result<Vec<QualityRun>, StorageError> {
-    let rows = tx
+pub async fn quality(db: &tokio_postgres::Client, limit: i64) -> Result<Vec<QualityRun>, StorageError> {
+    let rows = db
         .query(
             "WITH recent AS (
                  SELECT run_id, started_at, status, rows_in FROM pipeline_runs

@@ -199,11 +199,8 @@ pub struct RunRecord {
 }
 
 /// The last `per_function` runs of every function, newest first.
-pub async fn recent(
-    tx: &tokio_postgres::Transaction<'_>,
-    per_function: i64,
-) -> Result<Vec<RunRecord>, StorageError> {
-    let rows = tx
+pub async fn recent(db: &tokio_postgres::Client, per_function: i64) -> Result<Vec<RunRecord>, StorageError> {
+    let rows = db
         .query(
             "SELECT function, started_at, finished_at, status, rows_in, rows_out, error FROM (
                  SELECT *, row_number() OVER (PARTITION BY function ORDER BY started_at DESC) AS n
@@ -229,10 +226,10 @@ pub async fn recent(
 
 /// When `function` last finished successfully (`None`: never).
 pub async fn last_success(
-    tx: &tokio_postgres::Transaction<'_>,
+    db: &tokio_postgres::Client,
     function: &str,
 ) -> Result<Option<DateTime<Utc>>, StorageError> {
-    let row = tx
+    let row = db
         .query_one(
             "SELECT max(finished_at) FROM pipeline_runs WHERE function = $1 AND status = 'succeeded'",
             &[&function],

@@ -15,36 +15,23 @@ pub enum TransformError {
     #[error(transparent)]
     Storage(#[from] StorageError),
 
-    #[error("Postgres failed to {what}")]
-    Query {
-        what: std::borrow::Cow<'static, str>,
-        #[source]
-        source: tokio_postgres::Error,
-    },
-
     /// A transform produced a null (or out-of-range value) where every row needs one: a bug.
     #[error("the transform's output column {0:?} has a missing value")]
     Missing(String),
 
+    /// A bug: the run's snapshot was used after it was committed.
+    #[error("the transform's snapshot was used after its commit")]
+    Ended,
+
     #[error("a Polars transform failed")]
     Polars(#[from] polars::error::PolarsError),
-}
-
-impl TransformError {
-    pub(crate) fn query(
-        what: impl Into<std::borrow::Cow<'static, str>>,
-        source: tokio_postgres::Error,
-    ) -> Self {
-        Self::Query { what: what.into(), source }
-    }
 }
 
 impl Classify for TransformError {
     fn disposition(&self) -> Disposition {
         let retryable = match self {
             Self::Storage(e) => e.is_retryable(),
-            Self::Query { source, .. } => storage::pg_is_retryable(source),
-            Self::BadRequest(_) | Self::Config(_) | Self::Missing(_) | Self::Polars(_) => false,
+            Self::BadRequest(_) | Self::Config(_) | Self::Missing(_) | Self::Ended | Self::Polars(_) => false,
         };
         if retryable { Disposition::Retryable } else { Disposition::Permanent }
     }

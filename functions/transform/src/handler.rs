@@ -5,12 +5,13 @@ use chrono::{DateTime, Duration, NaiveDate, NaiveTime, Utc};
 use lambda_runtime::LambdaEvent;
 use polars::prelude::*;
 use serde::{Deserialize, Serialize};
-use storage::{PgStore, Run, RunOutcome, inputs, outputs};
+use storage::{PgStore, Run, RunOutcome};
 use tracing::{info, instrument, warn};
 use transforms::{AlertConfig, CleanConfig};
 use uuid::Uuid;
 
-use crate::io::{self, floats, instants, int4s, ints, strings};
+use crate::io::{self, instants, ints, strings};
+use crate::store::{Snapshot, TransformStore};
 use crate::{Config, TransformError};
 
 /// The invocation payload; unknown fields (an EventBridge event's) are ignored.
@@ -44,10 +45,10 @@ pub struct TransformReport {
     pub write_ms: u64,
 }
 
-/// The transform job with its settings and pool, built once per process.
+/// The transform job with its settings and store, built once per process.
 #[derive(Debug, Clone)]
-pub struct Transform {
-    pub store: PgStore,
+pub struct Transform<S = PgStore> {
+    pub store: S,
     pub clean: CleanConfig,
     pub alerts: AlertConfig,
     /// Rows ingested within this many seconds wait for the next run (see `io::watermarks`).
@@ -110,7 +111,7 @@ pub struct Outputs {
     pub steps: Vec<(&'static str, std::time::Duration)>,
 }
 
-impl Transform {
+impl<S: TransformStore> Transform<S> {
     /// Runs once and records the run in `pipeline_runs`.
     #[instrument(skip_all, fields(full = request.full))]
     pub async fn run(&self, request: TransformRequest) -> Result<TransformReport, TransformError> {
@@ -141,66 +142,38 @@ impl Transform {
 
     async fn transform(&self, run_id: Uuid, full: bool) -> Result<TransformReport, TransformError> {
         let started = Instant::now();
-        let mut client = self.store.client().await?;
-        // One run at a time per database: the scheduler's cycle and a history
-        // load (`cpctl history`) may both transform at once, and two runs over
-        // the same days would fail each other's writes. A session lock, taken
-        // before the run's snapshot so the second run sees the first's results.
-        outputs::lock(&client).await?;
-        let result = self.transform_locked(&mut client, run_id, full, started).await;
-        if let Err(e) = outputs::unlock(&client).await {
-            // A pooled connection must not keep the lock: close it instead.
-            warn!(error = %telemetry::failure::Chain(&e), "could not release the transform lock; closing its connection");
-            storage::discard(client);
-        }
-        result
-    }
-
-    async fn transform_locked(
-        &self,
-        client: &mut storage::PgClient,
-        run_id: Uuid,
-        full: bool,
-        started: Instant,
-    ) -> Result<TransformReport, TransformError> {
         // A full rebuild reads everything stored up to now, whoever asks for it
         // (the CLI's --full or the event's {"full": true}).
         let lag_secs = if full { 0.0 } else { self.watermark_lag_secs };
-        // One snapshot for reading, one transaction for writing: a run's
-        // results appear whole or not at all.
-        let tx = client
-            .build_transaction()
-            .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
-            .start()
-            .await
-            .map_err(|e| TransformError::query("begin a transaction", e))?;
-        let marks = inputs::watermarks(&tx, lag_secs).await?;
+        let mut snapshot = self.store.begin().await?;
+        let marks = snapshot.watermarks(lag_secs).await?;
         let recompute: Option<BTreeSet<NaiveDate>> = if full {
             None
         } else {
-            let touched = inputs::affected_days(&tx, &marks).await?;
+            let touched = snapshot.affected_days(&marks).await?;
             Some(touched.iter().flat_map(|d| [*d - Duration::days(1), *d, *d + Duration::days(1)]).collect())
         };
         let (from, to) = match &recompute {
             None => (None, None),
-            Some(days) if days.is_empty() => {
-                inputs::write_watermarks(&tx, &marks).await?;
-                tx.commit().await.map_err(|e| TransformError::query("commit the transform", e))?;
-                return Ok(TransformReport {
-                    run_id,
-                    full,
-                    elapsed_ms: started.elapsed().as_millis() as u64,
-                    ..Default::default()
-                });
-            }
-            Some(days) => {
-                // One day of context either side: previous closes, cleaning windows.
-                let first = days.first().copied().unwrap_or_default() - Duration::days(1);
-                let last = days.last().copied().unwrap_or_default() + Duration::days(2);
-                (Some(midnight(first)), Some(midnight(last)))
-            }
+            Some(days) => match (days.first(), days.last()) {
+                (Some(first), Some(last)) => {
+                    // One day of context either side: previous closes, cleaning windows.
+                    (Some(midnight(*first - Duration::days(1))), Some(midnight(*last + Duration::days(2))))
+                }
+                _ => {
+                    // Nothing new: only the watermarks move.
+                    snapshot.write_watermarks(&marks).await?;
+                    snapshot.commit().await?;
+                    return Ok(TransformReport {
+                        run_id,
+                        full,
+                        elapsed_ms: started.elapsed().as_millis() as u64,
+                        ..Default::default()
+                    });
+                }
+            },
         };
-        let observations = io::frame(inputs::load(&tx, &marks, from, to).await?)?;
+        let observations = io::frame(snapshot.load(&marks, from, to).await?)?;
         let observed = observations.height();
         let load_ms = started.elapsed().as_millis() as u64;
         let computing = Instant::now();
@@ -211,9 +184,9 @@ impl Transform {
             Some(days) => days.len(),
             None => distinct_days(&outputs.hourly)?,
         };
-        write_outputs(&tx, run_id, recompute.as_ref(), &outputs).await?;
-        inputs::write_watermarks(&tx, &marks).await?;
-        tx.commit().await.map_err(|e| TransformError::query("commit the transform", e))?;
+        snapshot.write(run_id, recompute.as_ref(), &outputs).await?;
+        snapshot.write_watermarks(&marks).await?;
+        snapshot.commit().await?;
         let write_ms = writing.elapsed().as_millis() as u64;
 
         let dropped =
@@ -293,63 +266,10 @@ fn distinct_days(hourly: &DataFrame) -> Result<usize, TransformError> {
     Ok(instants(hourly, "hour")?.iter().map(DateTime::date_naive).collect::<HashSet<_>>().len())
 }
 
-/// Replaces the recomputed days' rows of every output table (all rows on a
-/// full run): delete, then binary `COPY`, inside the run's transaction.
-async fn write_outputs(
-    tx: &tokio_postgres::Transaction<'_>,
-    run_id: Uuid,
-    days: Option<&BTreeSet<NaiveDate>>,
-    out: &Outputs,
-) -> Result<(), TransformError> {
-    outputs::clear_days(tx, days).await?;
-    use io::Kind::{Date, Float8, Int4, Text, Timestamptz};
-    let hourly = [
-        ("coin_id", "coin", Text),
-        ("hour", "hour", Timestamptz),
-        ("avg_price", "avg_price", Float8),
-        ("open", "open", Float8),
-        ("high", "high", Float8),
-        ("low", "low", Float8),
-        ("close", "close", Float8),
-        ("observations", "observations", Int4),
-    ];
-    outputs::copy_into(tx, "price_hourly", &io::columns(&out.hourly, &hourly)?).await?;
-    let ranking = [
-        ("day", "day", Date),
-        ("coin_id", "coin", Text),
-        ("last_price", "last_price", Float8),
-        ("prev_last_price", "prev_last_price", Float8),
-        ("performance", "performance", Float8),
-        ("rank", "rank", Int4),
-    ];
-    outputs::copy_into(tx, "daily_ranking", &io::columns(&out.ranking, &ranking)?).await?;
-    let volume = [
-        ("coin_id", "coin", Text),
-        ("day", "day", Date),
-        ("method", "method", Text),
-        ("volume_usd", "volume_usd", Float8),
-    ];
-    outputs::copy_into(tx, "daily_volume", &io::columns(&out.volume, &volume)?).await?;
-
-    let a = &out.alerts;
-    let alerts = outputs::AlertRows {
-        coin: strings(a, "coin")?,
-        at: instants(a, "at")?,
-        window_secs: int4s(a, "window_secs")?,
-        change_pct: floats(a, "change_pct")?,
-        direction: strings(a, "direction")?,
-        price_before: floats(a, "price_before")?,
-        price_after: floats(a, "price_after")?,
-    };
-    outputs::insert_alerts(tx, run_id, &alerts).await?;
-    let d = &out.dropped;
-    outputs::insert_quality(tx, run_id, &strings(d, "reason")?, &ints(d, "rows")?).await?;
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::io::floats;
 
     #[test]
     fn a_scheduled_event_is_an_incremental_run_and_full_asks_for_a_rebuild() {
@@ -420,5 +340,193 @@ mod tests {
     fn midnight_is_the_start_of_the_utc_day() {
         let day = NaiveDate::from_ymd_opt(2024, 3, 31).unwrap();
         assert_eq!(midnight(day).to_rfc3339(), "2024-03-31T00:00:00+00:00");
+    }
+
+    type Range = (Option<DateTime<Utc>>, Option<DateTime<Utc>>);
+
+    /// The transform's store in memory: observations with the instant each
+    /// was ingested, one input's watermark, and what runs wrote.
+    #[derive(Debug, Default)]
+    struct Memory {
+        ticks: Vec<(domain::Tick, DateTime<Utc>)>,
+        now: Option<DateTime<Utc>>,
+        mark: std::sync::Mutex<Option<DateTime<Utc>>>,
+        /// The (from, to) of each load.
+        loads: std::sync::Mutex<Vec<Range>>,
+        writes: std::sync::Mutex<Vec<(Option<BTreeSet<NaiveDate>>, usize)>>,
+        runs: std::sync::Mutex<Vec<storage::RunOutcome>>,
+    }
+
+    #[derive(Debug, Clone)]
+    struct Fake(std::sync::Arc<Memory>);
+
+    #[derive(Debug)]
+    struct FakeSnapshot(std::sync::Arc<Memory>);
+
+    impl storage::RunLog for Fake {
+        async fn open(&self, _run: &Run) -> Result<(), storage::StorageError> {
+            Ok(())
+        }
+        async fn close(&self, _run: &Run, outcome: &RunOutcome) -> Result<(), storage::StorageError> {
+            self.0.runs.lock().unwrap().push(outcome.clone());
+            Ok(())
+        }
+    }
+
+    impl TransformStore for Fake {
+        type Snapshot = FakeSnapshot;
+        async fn begin(&self) -> Result<FakeSnapshot, TransformError> {
+            Ok(FakeSnapshot(self.0.clone()))
+        }
+    }
+
+    impl Snapshot for FakeSnapshot {
+        async fn watermarks(
+            &mut self,
+            _lag_secs: f64,
+        ) -> Result<Vec<storage::inputs::Watermark>, TransformError> {
+            let since = *self.0.mark.lock().unwrap();
+            Ok(vec![storage::inputs::Watermark {
+                input: String::from("price_ticks"),
+                since,
+                until: self.0.now,
+            }])
+        }
+        async fn affected_days(
+            &mut self,
+            marks: &[storage::inputs::Watermark],
+        ) -> Result<BTreeSet<NaiveDate>, TransformError> {
+            let m = &marks[0];
+            Ok(self
+                .0
+                .ticks
+                .iter()
+                .filter(|(_, at)| m.since.is_none_or(|s| *at > s) && m.until.is_some_and(|u| *at <= u))
+                .map(|(t, _)| t.event_time.date_naive())
+                .collect())
+        }
+        async fn load(
+            &mut self,
+            _marks: &[storage::inputs::Watermark],
+            from: Option<DateTime<Utc>>,
+            to: Option<DateTime<Utc>>,
+        ) -> Result<storage::inputs::Observations, TransformError> {
+            self.0.loads.lock().unwrap().push((from, to));
+            let ticks: Vec<&domain::Tick> = self
+                .0
+                .ticks
+                .iter()
+                .map(|(t, _)| t)
+                .filter(|t| from.is_none_or(|f| t.event_time >= f) && to.is_none_or(|e| t.event_time < e))
+                .collect();
+            let micros = |t: &&domain::Tick| t.event_time.timestamp_micros();
+            Ok(storage::inputs::Observations {
+                coin: ticks.iter().map(|t| Some(t.coin.as_str().to_owned())).collect(),
+                ts: ticks.iter().map(|t| Some(micros(t))).collect(),
+                price: ticks.iter().map(|t| Some(t.price)).collect(),
+                vol_base: ticks.iter().map(|t| t.volume).collect(),
+                vol_24h: vec![None; ticks.len()],
+                change: vec![None; ticks.len()],
+                source: ticks.iter().map(|t| t.source.as_str().to_owned()).collect(),
+                ingested: ticks.iter().map(micros).collect(),
+            })
+        }
+        async fn write(
+            &mut self,
+            _run_id: Uuid,
+            days: Option<&BTreeSet<NaiveDate>>,
+            outputs: &Outputs,
+        ) -> Result<(), TransformError> {
+            self.0.writes.lock().unwrap().push((days.cloned(), outputs.hourly.height()));
+            Ok(())
+        }
+        async fn write_watermarks(
+            &mut self,
+            marks: &[storage::inputs::Watermark],
+        ) -> Result<(), TransformError> {
+            *self.0.mark.lock().unwrap() = marks[0].until;
+            Ok(())
+        }
+        async fn commit(self) -> Result<(), TransformError> {
+            Ok(())
+        }
+    }
+
+    fn utc(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+    }
+
+    fn day(s: &str) -> NaiveDate {
+        NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
+    }
+
+    /// Hourly bitcoin ticks on 2024-03-30 and 2024-03-31 ingested long ago, and
+    /// two on 2024-04-05 ingested after the watermark.
+    fn memory(mark: &str) -> Memory {
+        let old = utc("2024-04-01T00:00:00Z");
+        let new = utc("2024-04-06T00:00:00Z");
+        let mut all: Vec<(domain::Tick, DateTime<Utc>)> =
+            ticks("bitcoin", &[100.0; 26]).into_iter().map(|t| (t, old)).collect();
+        for (i, price) in [100.0, 101.0].into_iter().enumerate() {
+            let mut t = all[0].0.clone();
+            t.event_time = utc("2024-04-05T10:00:00Z") + Duration::hours(i as i64);
+            t.price = price;
+            all.push((t, new));
+        }
+        Memory {
+            ticks: all,
+            now: Some(utc("2024-04-06T12:00:00Z")),
+            mark: std::sync::Mutex::new(Some(utc(mark))),
+            ..Memory::default()
+        }
+    }
+
+    fn job(memory: Memory) -> Transform<Fake> {
+        Transform {
+            store: Fake(std::sync::Arc::new(memory)),
+            clean: CleanConfig::default(),
+            alerts: AlertConfig::default(),
+            watermark_lag_secs: 30.0,
+        }
+    }
+
+    // Polars blocks in place: a multi-threaded runtime, as the function's.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn an_incremental_run_recomputes_the_days_new_rows_touch_and_their_neighbours() {
+        let job = job(memory("2024-04-02T00:00:00Z"));
+        let report = job.run(TransformRequest { full: false }).await.unwrap();
+        let m = &job.store.0;
+        let days = BTreeSet::from([day("2024-04-04"), day("2024-04-05"), day("2024-04-06")]);
+        assert_eq!(*m.writes.lock().unwrap(), vec![(Some(days), 2)], "the two new hours, nothing older");
+        // One more day of context either side of the recomputed days.
+        assert_eq!(
+            *m.loads.lock().unwrap(),
+            vec![(Some(utc("2024-04-03T00:00:00Z")), Some(utc("2024-04-08T00:00:00Z")))]
+        );
+        assert_eq!(*m.mark.lock().unwrap(), m.now, "the watermark moves to this run's");
+        assert_eq!((report.days, report.observations, report.hourly_rows), (3, 2, 2));
+        assert_eq!(m.runs.lock().unwrap()[0].status, storage::RunStatus::Succeeded);
+    }
+
+    // Polars blocks in place: a multi-threaded runtime, as the function's.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn with_nothing_new_only_the_watermark_moves() {
+        let job = job(memory("2024-04-06T06:00:00Z"));
+        let report = job.run(TransformRequest { full: false }).await.unwrap();
+        let m = &job.store.0;
+        assert!(m.writes.lock().unwrap().is_empty() && m.loads.lock().unwrap().is_empty());
+        assert_eq!(*m.mark.lock().unwrap(), m.now);
+        assert_eq!((report.days, report.observations), (0, 0));
+    }
+
+    // Polars blocks in place: a multi-threaded runtime, as the function's.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_full_run_reads_everything_and_replaces_every_day() {
+        let job = job(memory("2024-04-06T06:00:00Z"));
+        let report = job.run(TransformRequest { full: true }).await.unwrap();
+        let m = &job.store.0;
+        assert_eq!(*m.loads.lock().unwrap(), vec![(None, None)]);
+        assert_eq!(*m.writes.lock().unwrap(), vec![(None, 28)], "every hour of every day");
+        assert_eq!((report.days, report.observations), (3, 28));
     }
 }

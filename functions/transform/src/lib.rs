@@ -14,8 +14,10 @@ pub mod config;
 mod error;
 mod handler;
 mod io;
+pub mod store;
 
 pub use config::Config;
 pub use error::TransformError;
 pub use handler::{Outputs, Transform, TransformReport, TransformRequest, compute, handle};
 pub use io::ticks_frame;
+pub use store::{Snapshot, TransformStore};

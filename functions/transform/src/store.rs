@@ -1,0 +1,188 @@
+//! The transform's I/O, behind the narrow traits its handler uses: a store
+//! that begins a run, and the run's snapshot that reads observations and
+//! writes results. On Postgres (below) the SQL is storage's; the handler's
+//! tests run its logic in-process on an in-memory fake.
+
+use std::collections::BTreeSet;
+use std::future::Future;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use storage::inputs::{self, Observations, Watermark};
+use storage::{PgClient, PgStore, RunLog, outputs};
+use uuid::Uuid;
+
+use crate::TransformError;
+use crate::handler::Outputs;
+use crate::io::{self, floats, instants, int4s, ints, strings};
+
+/// Where a transform run reads and writes.
+pub trait TransformStore: RunLog + Sync {
+    type Snapshot: Snapshot + Send;
+    /// Begins a run: one at a time per store, and one snapshot for its reads
+    /// and writes.
+    fn begin(&self) -> impl Future<Output = Result<Self::Snapshot, TransformError>> + Send;
+}
+
+/// One run's view of the store. Nothing it writes is visible before `commit`;
+/// dropped without it, nothing is written.
+pub trait Snapshot {
+    /// Per input: how far earlier runs read, and how far this one reads (rows
+    /// ingested in the last `lag_secs` wait for the next run).
+    fn watermarks(
+        &mut self,
+        lag_secs: f64,
+    ) -> impl Future<Output = Result<Vec<Watermark>, TransformError>> + Send;
+    /// UTC days of the rows ingested between each input's two watermarks.
+    fn affected_days(
+        &mut self,
+        marks: &[Watermark],
+    ) -> impl Future<Output = Result<BTreeSet<NaiveDate>, TransformError>> + Send;
+    /// Observations with `from <= ts < to` (unbounded: `None`), ingested up to each new watermark.
+    fn load(
+        &mut self,
+        marks: &[Watermark],
+        from: Option<DateTime<Utc>>,
+        to: Option<DateTime<Utc>>,
+    ) -> impl Future<Output = Result<Observations, TransformError>> + Send;
+    /// Replaces the results of `days` (all of them: `None`) with `outputs`.
+    fn write(
+        &mut self,
+        run_id: Uuid,
+        days: Option<&BTreeSet<NaiveDate>>,
+        outputs: &Outputs,
+    ) -> impl Future<Output = Result<(), TransformError>> + Send;
+    /// Moves the watermarks to this run's.
+    fn write_watermarks(
+        &mut self,
+        marks: &[Watermark],
+    ) -> impl Future<Output = Result<(), TransformError>> + Send;
+    fn commit(self) -> impl Future<Output = Result<(), TransformError>> + Send;
+}
+
+/// A run on Postgres: a pooled connection holding the run's lock and transaction.
+pub struct PgSnapshot {
+    /// `None` once committed.
+    client: Option<PgClient>,
+}
+
+impl std::fmt::Debug for PgSnapshot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgSnapshot").field("open", &self.client.is_some()).finish()
+    }
+}
+
+impl PgSnapshot {
+    fn client(&self) -> Result<&tokio_postgres::Client, TransformError> {
+        // Only `commit` takes the client, and it consumes the snapshot.
+        self.client.as_deref().map(|c| &**c).ok_or(TransformError::Ended)
+    }
+}
+
+impl Drop for PgSnapshot {
+    fn drop(&mut self) {
+        // Not committed (an error on the way): closing the connection rolls the
+        // transaction back and releases the lock; a pooled one would keep both.
+        if let Some(client) = self.client.take() {
+            storage::discard(client);
+        }
+    }
+}
+
+impl TransformStore for PgStore {
+    type Snapshot = PgSnapshot;
+
+    async fn begin(&self) -> Result<PgSnapshot, TransformError> {
+        let client = self.client().await?;
+        let snapshot = PgSnapshot { client: Some(client) };
+        outputs::begin_run(snapshot.client()?).await?;
+        Ok(snapshot)
+    }
+}
+
+impl Snapshot for PgSnapshot {
+    async fn watermarks(&mut self, lag_secs: f64) -> Result<Vec<Watermark>, TransformError> {
+        Ok(inputs::watermarks(self.client()?, lag_secs).await?)
+    }
+
+    async fn affected_days(&mut self, marks: &[Watermark]) -> Result<BTreeSet<NaiveDate>, TransformError> {
+        Ok(inputs::affected_days(self.client()?, marks).await?)
+    }
+
+    async fn load(
+        &mut self,
+        marks: &[Watermark],
+        from: Option<DateTime<Utc>>,
+        to: Option<DateTime<Utc>>,
+    ) -> Result<Observations, TransformError> {
+        Ok(inputs::load(self.client()?, marks, from, to).await?)
+    }
+
+    async fn write(
+        &mut self,
+        run_id: Uuid,
+        days: Option<&BTreeSet<NaiveDate>>,
+        out: &Outputs,
+    ) -> Result<(), TransformError> {
+        let db = self.client()?;
+        outputs::clear_days(db, days).await?;
+        use io::Kind::{Date, Float8, Int4, Text, Timestamptz};
+        let hourly = [
+            ("coin_id", "coin", Text),
+            ("hour", "hour", Timestamptz),
+            ("avg_price", "avg_price", Float8),
+            ("open", "open", Float8),
+            ("high", "high", Float8),
+            ("low", "low", Float8),
+            ("close", "close", Float8),
+            ("observations", "observations", Int4),
+        ];
+        outputs::copy_into(db, "price_hourly", &io::columns(&out.hourly, &hourly)?).await?;
+        let ranking = [
+            ("day", "day", Date),
+            ("coin_id", "coin", Text),
+            ("last_price", "last_price", Float8),
+            ("prev_last_price", "prev_last_price", Float8),
+            ("performance", "performance", Float8),
+            ("rank", "rank", Int4),
+        ];
+        outputs::copy_into(db, "daily_ranking", &io::columns(&out.ranking, &ranking)?).await?;
+        let volume = [
+            ("coin_id", "coin", Text),
+            ("day", "day", Date),
+            ("method", "method", Text),
+            ("volume_usd", "volume_usd", Float8),
+        ];
+        outputs::copy_into(db, "daily_volume", &io::columns(&out.volume, &volume)?).await?;
+        let a = &out.alerts;
+        let alerts = outputs::AlertRows {
+            coin: strings(a, "coin")?,
+            at: instants(a, "at")?,
+            window_secs: int4s(a, "window_secs")?,
+            change_pct: floats(a, "change_pct")?,
+            direction: strings(a, "direction")?,
+            price_before: floats(a, "price_before")?,
+            price_after: floats(a, "price_after")?,
+        };
+        outputs::insert_alerts(db, run_id, &alerts).await?;
+        let d = &out.dropped;
+        outputs::insert_quality(db, run_id, &strings(d, "reason")?, &ints(d, "rows")?).await?;
+        Ok(())
+    }
+
+    async fn write_watermarks(&mut self, marks: &[Watermark]) -> Result<(), TransformError> {
+        Ok(inputs::write_watermarks(self.client()?, marks).await?)
+    }
+
+    async fn commit(mut self) -> Result<(), TransformError> {
+        let client = self.client.take().ok_or(TransformError::Ended)?;
+        match outputs::end_run(&client).await {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                // Committed or not, the connection must not go back to the pool
+                // holding the lock or a transaction.
+                storage::discard(client);
+                Err(e.into())
+            }
+        }
+    }
+}
