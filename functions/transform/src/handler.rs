@@ -412,24 +412,10 @@ mod tests {
             to: Option<DateTime<Utc>>,
         ) -> Result<storage::inputs::Observations, TransformError> {
             self.0.loads.lock().unwrap().push((from, to));
-            let ticks: Vec<&domain::Tick> = self
-                .0
-                .ticks
-                .iter()
-                .map(|(t, _)| t)
-                .filter(|t| from.is_none_or(|f| t.event_time >= f) && to.is_none_or(|e| t.event_time < e))
-                .collect();
-            let micros = |t: &&domain::Tick| t.event_time.timestamp_micros();
-            Ok(storage::inputs::Observations {
-                coin: ticks.iter().map(|t| Some(t.coin.as_str().to_owned())).collect(),
-                ts: ticks.iter().map(|t| Some(micros(t))).collect(),
-                price: ticks.iter().map(|t| Some(t.price)).collect(),
-                vol_base: ticks.iter().map(|t| t.volume).collect(),
-                vol_24h: vec![None; ticks.len()],
-                change: vec![None; ticks.len()],
-                source: ticks.iter().map(|t| t.source.as_str().to_owned()).collect(),
-                ingested: ticks.iter().map(micros).collect(),
-            })
+            let ticks = self.0.ticks.iter().map(|(t, _)| t).filter(move |t| {
+                from.is_none_or(|f| t.event_time >= f) && to.is_none_or(|e| t.event_time < e)
+            });
+            Ok(io::tick_observations(ticks))
         }
         async fn write(
             &mut self,

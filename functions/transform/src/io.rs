@@ -30,17 +30,23 @@ pub(crate) fn frame(c: Observations) -> Result<DataFrame, TransformError> {
 /// Ticks (stream ticks, replayed or shipped candles) as the observations frame
 /// the transforms take, built in memory: the benchmark's compute-only input.
 pub fn ticks_frame(ticks: &[domain::Tick]) -> Result<DataFrame, TransformError> {
+    frame(tick_observations(ticks.iter()))
+}
+
+/// Ticks as observations, ingested at their event time.
+pub(crate) fn tick_observations<'a>(ticks: impl Iterator<Item = &'a domain::Tick> + Clone) -> Observations {
     let micros = |t: &domain::Tick| t.event_time.timestamp_micros();
-    frame(Observations {
-        coin: ticks.iter().map(|t| Some(t.coin.as_str().to_owned())).collect(),
-        ts: ticks.iter().map(|t| Some(micros(t))).collect(),
-        price: ticks.iter().map(|t| Some(t.price)).collect(),
-        vol_base: ticks.iter().map(|t| t.volume).collect(),
-        vol_24h: vec![None; ticks.len()],
-        change: vec![None; ticks.len()],
-        source: ticks.iter().map(|t| t.source.as_str().to_owned()).collect(),
-        ingested: ticks.iter().map(micros).collect(),
-    })
+    let n = ticks.clone().count();
+    Observations {
+        coin: ticks.clone().map(|t| Some(t.coin.as_str().to_owned())).collect(),
+        ts: ticks.clone().map(|t| Some(micros(t))).collect(),
+        price: ticks.clone().map(|t| Some(t.price)).collect(),
+        vol_base: ticks.clone().map(|t| t.volume).collect(),
+        vol_24h: vec![None; n],
+        change: vec![None; n],
+        source: ticks.clone().map(|t| t.source.as_str().to_owned()).collect(),
+        ingested: ticks.map(micros).collect(),
+    }
 }
 
 /// A column's values, every one of them present: a null (or a value out of
