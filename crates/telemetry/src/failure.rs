@@ -56,14 +56,29 @@ impl fmt::Display for Chain<'_> {
         let mut cause = self.0.source();
         while let Some(err) = cause {
             let text = err.to_string();
-            if !text.is_empty() && !line.ends_with(&text) {
-                line.push_str(": ");
-                line.push_str(&text);
+            if !text.is_empty() && !line.contains(&text) {
+                match overlap(&line, &text) {
+                    // The line already ends with the start of the cause's text.
+                    Some(rest) => line.push_str(rest),
+                    None => {
+                        line.push_str(": ");
+                        line.push_str(&text);
+                    }
+                }
             }
             cause = err.source();
         }
         f.write_str(&line)
     }
+}
+
+/// What is left of `text` when `line` already ends with its beginning, cut
+/// where a cause begins (after ": "): `a: b` and `b: c` give `: c`.
+fn overlap<'t>(line: &str, text: &'t str) -> Option<&'t str> {
+    line.match_indices(": ")
+        .map(|(i, sep)| i + sep.len())
+        .find(|&start| text.starts_with(&line[start..]))
+        .map(|start| &text[line.len() - start..])
 }
 
 impl fmt::Debug for Chain<'_> {
@@ -109,6 +124,12 @@ mod tests {
         );
         assert_eq!(Chain(&Outer::Echoes(Inner::Refused)).to_string(), "query failed: connection refused");
         assert_eq!(Chain(&Outer::Bad).to_string(), "bad request");
+    }
+
+    #[test]
+    fn a_cause_that_repeats_the_end_of_the_line_is_not_said_twice() {
+        assert_eq!(overlap("pool: error connecting", "error connecting: refused"), Some(": refused"));
+        assert_eq!(overlap("pool: other", "error connecting: refused"), None);
     }
 
     #[test]

@@ -9,7 +9,7 @@ use lambda_runtime::{Error, LambdaEvent, service_fn};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    telemetry::init("consumer");
+    telemetry::init("consumer")?;
     let env = secrets::environment().await?;
     let consumer = consumer::Consumer::from_config(&consumer::Config::load(&env)?).await?;
     lambda_runtime::run(service_fn(|event: LambdaEvent<KafkaEvent>| consumer::handle(&consumer, event))).await

@@ -7,7 +7,7 @@ use lambda_runtime::{Error, LambdaEvent, service_fn};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    telemetry::init("ingest");
+    telemetry::init("ingest")?;
     let env = secrets::environment().await?;
     let ingest = ingest::Ingest::from_config(&ingest::Config::load(&env)?).await?;
     lambda_runtime::run(service_fn(|event: LambdaEvent<serde_json::Value>| ingest::handle(&ingest, event)))

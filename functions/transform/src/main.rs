@@ -5,7 +5,7 @@ use lambda_runtime::{Error, LambdaEvent, service_fn};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    telemetry::init("transform");
+    telemetry::init("transform")?;
     let env = secrets::environment().await?;
     let transform = transform::Transform::from_config(&transform::Config::load(&env)?).await?;
     lambda_runtime::run(service_fn(|event: LambdaEvent<serde_json::Value>| {

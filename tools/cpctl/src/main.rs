@@ -144,7 +144,7 @@ enum TopicAction {
 async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     // Each job logs as the component it runs (`LOG_DIR` gives each its own file).
-    telemetry::init(match &cli.command {
+    let telemetry = telemetry::init(match &cli.command {
         Command::Ingest => "ingest",
         Command::Backfill { .. } => "backfill",
         Command::History => "history",
@@ -156,11 +156,17 @@ async fn main() -> std::process::ExitCode {
         Command::Schedule { .. } => "scheduler",
         _ => "cpctl",
     });
+    if let Err(e) = telemetry {
+        eprintln!("cpctl: {e}");
+        return std::process::ExitCode::FAILURE;
+    }
     match run(cli).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(err) => {
             // One line with the whole chain of causes; no backtrace for users.
-            eprintln!("error: {err:#}");
+            // The one printer of an error with its causes, as the functions' logs use.
+            let err: &(dyn std::error::Error + 'static) = err.as_ref();
+            eprintln!("error: {}", telemetry::failure::Chain(err));
             std::process::ExitCode::FAILURE
         }
     }
