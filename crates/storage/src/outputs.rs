@@ -20,6 +20,7 @@ pub enum Column {
     Int8(Vec<Option<i64>>),
     Timestamptz(Vec<Option<DateTime<Utc>>>),
     Date(Vec<Option<NaiveDate>>),
+    Uuid(Vec<Option<Uuid>>),
 }
 
 impl Column {
@@ -31,6 +32,7 @@ impl Column {
             Self::Int8(v) => v.len(),
             Self::Timestamptz(v) => v.len(),
             Self::Date(v) => v.len(),
+            Self::Uuid(v) => v.len(),
         }
     }
 
@@ -42,6 +44,7 @@ impl Column {
             Self::Int8(_) => Type::INT8,
             Self::Timestamptz(_) => Type::TIMESTAMPTZ,
             Self::Date(_) => Type::DATE,
+            Self::Uuid(_) => Type::UUID,
         }
     }
 
@@ -53,6 +56,7 @@ impl Column {
             Self::Int8(v) => &v[row],
             Self::Timestamptz(v) => &v[row],
             Self::Date(v) => &v[row],
+            Self::Uuid(v) => &v[row],
         }
     }
 }
@@ -114,7 +118,8 @@ pub async fn clear_days(
 
 /// Appends rows to `table` with binary `COPY`: each of `columns` names a
 /// column of the table and holds its values, all of the same length. The one
-/// write path of the output tables with days (cleared first by [`clear_days`]).
+/// write path of the output tables (their recomputed days cleared first by
+/// [`clear_days`]; `data_quality` rows belong to the run writing them).
 pub async fn copy_into(
     db: &tokio_postgres::Client,
     table: &str,
@@ -144,51 +149,6 @@ pub async fn copy_into(
             .map_err(|e| StorageError::query("store the transform's output", e))?;
     }
     writer.finish().await.map_err(|e| StorageError::query("store the transform's output", e))
-}
-
-/// New alerts, column by column.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct AlertRows {
-    pub coin: Vec<String>,
-    pub at: Vec<DateTime<Utc>>,
-    pub window_secs: Vec<i32>,
-    pub change_pct: Vec<f64>,
-    pub direction: Vec<String>,
-    pub price_before: Vec<f64>,
-    pub price_after: Vec<f64>,
-}
-
-/// Stores alerts not stored yet (an alert is kept once per coin, instant and window).
-pub async fn insert_alerts(
-    db: &tokio_postgres::Client,
-    run_id: Uuid,
-    a: &AlertRows,
-) -> Result<u64, StorageError> {
-    db.execute(
-        "INSERT INTO price_alerts (coin_id, at, window_secs, change_pct, direction, price_before, price_after, run_id)
-         SELECT u.*, $8 FROM UNNEST($1::text[], $2::timestamptz[], $3::int4[], $4::float8[], $5::text[],
-                                    $6::float8[], $7::float8[]) AS u
-         ON CONFLICT (coin_id, at, window_secs) DO NOTHING",
-        &[&a.coin, &a.at, &a.window_secs, &a.change_pct, &a.direction, &a.price_before, &a.price_after, &run_id],
-    )
-    .await
-    .map_err(|e| StorageError::query("store alerts", e))
-}
-
-/// Rows the cleaning dropped in run `run_id`, per reason.
-pub async fn insert_quality(
-    db: &tokio_postgres::Client,
-    run_id: Uuid,
-    reasons: &[String],
-    rows: &[i64],
-) -> Result<(), StorageError> {
-    db.execute(
-        "INSERT INTO data_quality (run_id, reason, rows) SELECT $1, * FROM UNNEST($2::text[], $3::int8[])",
-        &[&run_id, &reasons, &rows],
-    )
-    .await
-    .map_err(|e| StorageError::query("store data-quality counts", e))?;
-    Ok(())
 }
 
 // The dashboard's reads.

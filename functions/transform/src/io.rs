@@ -59,17 +59,13 @@ pub(crate) fn strings(df: &DataFrame, name: &str) -> Result<Vec<String>, Transfo
     present(name, df.column(name)?.str()?.iter().map(|v| v.map(str::to_owned)))
 }
 
+#[cfg(test)]
 pub(crate) fn floats(df: &DataFrame, name: &str) -> Result<Vec<f64>, TransformError> {
     present(name, df.column(name)?.cast(&DataType::Float64)?.f64()?.iter())
 }
 
 pub(crate) fn ints(df: &DataFrame, name: &str) -> Result<Vec<i64>, TransformError> {
     present(name, df.column(name)?.cast(&DataType::Int64)?.i64()?.iter())
-}
-
-/// [`ints`] for an `int4` column.
-pub(crate) fn int4s(df: &DataFrame, name: &str) -> Result<Vec<i32>, TransformError> {
-    present(name, ints(df, name)?.into_iter().map(|n| i32::try_from(n).ok()))
 }
 
 /// A datetime column (µs since the epoch underneath) as UTC instants.
@@ -93,6 +89,7 @@ pub(crate) fn column(df: &DataFrame, name: &str, kind: Kind) -> Result<Column, T
         Kind::Text => Column::Text(column.str()?.iter().map(|v| v.map(str::to_owned)).collect()),
         Kind::Float8 => Column::Float8(column.cast(&DataType::Float64)?.f64()?.iter().collect()),
         Kind::Int4 => Column::Int4(column.strict_cast(&DataType::Int32)?.i32()?.iter().collect()),
+        Kind::Int8 => Column::Int8(column.strict_cast(&DataType::Int64)?.i64()?.iter().collect()),
         Kind::Timestamptz => Column::Timestamptz(
             column
                 .cast(&utc_datetime())?
@@ -122,6 +119,7 @@ pub(crate) enum Kind {
     Text,
     Float8,
     Int4,
+    Int8,
     Timestamptz,
     Date,
 }

@@ -8,12 +8,13 @@ use std::future::Future;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use storage::inputs::{self, Observations, Watermark};
-use storage::{PgClient, PgStore, RunLog, outputs};
+use storage::outputs::{self, Column};
+use storage::{PgClient, PgStore, RunLog};
 use uuid::Uuid;
 
 use crate::TransformError;
 use crate::handler::Outputs;
-use crate::io::{self, floats, instants, int4s, ints, strings};
+use crate::io;
 
 /// Where a transform run reads and writes.
 pub trait TransformStore: RunLog + Sync {
@@ -125,7 +126,7 @@ impl Snapshot for PgSnapshot {
     ) -> Result<(), TransformError> {
         let db = self.client()?;
         outputs::clear_days(db, days).await?;
-        use io::Kind::{Date, Float8, Int4, Text, Timestamptz};
+        use io::Kind::{Date, Float8, Int4, Int8, Text, Timestamptz};
         let hourly = [
             ("coin_id", "coin", Text),
             ("hour", "hour", Timestamptz),
@@ -153,19 +154,21 @@ impl Snapshot for PgSnapshot {
             ("volume_usd", "volume_usd", Float8),
         ];
         outputs::copy_into(db, "daily_volume", &io::columns(&out.volume, &volume)?).await?;
-        let a = &out.alerts;
-        let alerts = outputs::AlertRows {
-            coin: strings(a, "coin")?,
-            at: instants(a, "at")?,
-            window_secs: int4s(a, "window_secs")?,
-            change_pct: floats(a, "change_pct")?,
-            direction: strings(a, "direction")?,
-            price_before: floats(a, "price_before")?,
-            price_after: floats(a, "price_after")?,
-        };
-        outputs::insert_alerts(db, run_id, &alerts).await?;
-        let d = &out.dropped;
-        outputs::insert_quality(db, run_id, &strings(d, "reason")?, &ints(d, "rows")?).await?;
+        let alerts = [
+            ("coin_id", "coin", Text),
+            ("at", "at", Timestamptz),
+            ("window_secs", "window_secs", Int4),
+            ("change_pct", "change_pct", Float8),
+            ("direction", "direction", Text),
+            ("price_before", "price_before", Float8),
+            ("price_after", "price_after", Float8),
+        ];
+        let mut columns = io::columns(&out.alerts, &alerts)?;
+        columns.push(("run_id", Column::Uuid(vec![Some(run_id); out.alerts.height()])));
+        outputs::copy_into(db, "price_alerts", &columns).await?;
+        let mut columns = io::columns(&out.dropped, &[("reason", "reason", Text), ("rows", "rows", Int8)])?;
+        columns.push(("run_id", Column::Uuid(vec![Some(run_id); out.dropped.height()])));
+        outputs::copy_into(db, "data_quality", &columns).await?;
         Ok(())
     }
 
