@@ -11,8 +11,8 @@ use uuid::Uuid;
 
 use crate::runs::RunOutcome;
 use crate::{
-    BatchRecord, Chunk, HistoryPresence, HistoryStore, PgStore, SampleHistory, SnapshotStore, StorageError,
-    StoredTick, TickStore,
+    BatchRecord, Chunk, Conflict, HistoryPresence, HistoryStore, PgStore, SampleHistory, SnapshotStore,
+    StorageError, StoredBatch, StoredTick, TickStore,
 };
 
 impl SnapshotStore for PgStore {
@@ -131,7 +131,11 @@ impl HistoryStore for PgStore {
 
 impl TickStore for PgStore {
     #[instrument(skip_all, fields(rows = ticks.len(), batch = %batch.run.id()))]
-    async fn store_ticks(&self, ticks: &[StoredTick], batch: &BatchRecord) -> Result<u64, StorageError> {
+    async fn store_ticks(
+        &self,
+        ticks: &[StoredTick],
+        batch: &BatchRecord,
+    ) -> Result<StoredBatch, StorageError> {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(|e| StorageError::query("begin a transaction", e))?;
         let coins: Vec<&str> = ticks.iter().map(|t| t.tick.coin.as_str()).collect();
@@ -155,15 +159,75 @@ impl TickStore for PgStore {
             )
             .await
             .map_err(|e| StorageError::query("store price ticks", e))?;
-        let details = serde_json::json!({
-            "dead_lettered": batch.dead_lettered,
-            "duplicates": ticks.len() as u64 - inserted,
-        });
-        let outcome = RunOutcome::succeeded(batch.records, inserted as i64, details);
+        // Only a batch with ticks not inserted can clash, so the common batch
+        // pays nothing more. A tick inserted just now matches its own row; a
+        // redelivery matches a row with the same values; what is left stored
+        // other values under the same key (earlier, or earlier in this batch).
+        let conflicts = if inserted < ticks.len() as u64 {
+            let rows = tx
+                .query(
+                    "SELECT i.n::int8, p.price, p.volume
+                       FROM UNNEST($1::text[], $2::timestamptz[], $3::text[], $4::float8[], $5::float8[])
+                            WITH ORDINALITY AS i(coin_id, event_time, source, price, volume, n)
+                       JOIN price_ticks p USING (coin_id, event_time, source)
+                      WHERE p.price <> i.price OR p.volume IS DISTINCT FROM i.volume
+                      ORDER BY i.n",
+                    &[&coins, &times, &sources, &prices, &volumes],
+                )
+                .await
+                .map_err(|e| StorageError::query("compare duplicates with the stored ticks", e))?;
+            rows.iter()
+                .filter_map(|r| {
+                    // ORDINALITY counts from 1.
+                    let t = ticks.get(usize::try_from(r.get::<_, i64>(0)).ok()?.checked_sub(1)?)?;
+                    Some(Conflict {
+                        coin: t.tick.coin.clone(),
+                        event_time: t.tick.event_time,
+                        source: t.tick.source,
+                        stored_price: r.get(1),
+                        stored_volume: r.get(2),
+                        price: t.tick.price,
+                        volume: t.tick.volume,
+                        partition: t.partition,
+                        offset: t.offset,
+                    })
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let stored = StoredBatch { inserted, conflicts };
+        let outcome =
+            RunOutcome::succeeded(batch.records, inserted as i64, batch_details(ticks.len(), batch, &stored));
         crate::runs::close(&tx, &batch.run, &outcome).await?;
         tx.commit().await.map_err(|e| StorageError::query("commit price ticks", e))?;
-        Ok(inserted)
+        Ok(stored)
     }
+}
+
+/// A consumer batch's run details: dead letters, true duplicates, and the
+/// conflicting ones with both values (the first few: a bad producer could send thousands).
+fn batch_details(valid: usize, batch: &BatchRecord, stored: &StoredBatch) -> serde_json::Value {
+    let conflicting = stored.conflicts.len() as u64;
+    let sample: Vec<serde_json::Value> = stored
+        .conflicts
+        .iter()
+        .take(20)
+        .map(|c| {
+            serde_json::json!({
+                "coin": c.coin.as_str(), "event_time": c.event_time, "source": c.source.as_str(),
+                "stored": { "price": c.stored_price, "volume": c.stored_volume },
+                "received": { "price": c.price, "volume": c.volume },
+                "partition": c.partition, "offset": c.offset,
+            })
+        })
+        .collect();
+    serde_json::json!({
+        "dead_lettered": batch.dead_lettered,
+        "duplicates": valid as u64 - stored.inserted - conflicting,
+        "conflicting_duplicates": conflicting,
+        "conflicts": sample,
+    })
 }
 
 impl PgStore {
@@ -562,4 +626,86 @@ pub async fn last_ingested(db: &tokio_postgres::Client) -> Result<[Option<DateTi
         .await
         .map_err(|e| StorageError::query("read freshness", e))?;
     Ok([row.get(0), row.get(1), row.get(2)])
+}
+
+#[cfg(test)]
+mod tests {
+    use domain::{Tick, TickSource};
+    use secrecy::SecretString;
+
+    use super::*;
+    use crate::{Run, TickStore};
+
+    fn stored(price: f64, volume: Option<f64>, second: i64, offset: i64) -> StoredTick {
+        StoredTick {
+            tick: Tick {
+                coin: CoinId::parse("bitcoin").unwrap(),
+                event_time: DateTime::from_timestamp(1_767_225_600 + second, 0).unwrap(),
+                price,
+                volume,
+                interval_secs: 5,
+                source: TickSource::Simulated,
+                seq: offset as u64,
+            },
+            partition: 0,
+            offset,
+        }
+    }
+
+    fn batch(records: i64) -> BatchRecord {
+        BatchRecord { run: Run::begin("consumer"), records, dead_lettered: 0 }
+    }
+
+    #[tokio::test]
+    async fn a_duplicate_with_other_values_is_a_conflict_and_the_first_write_wins() {
+        let url = std::env::var("DATABASE_URL")
+            .unwrap_or_else(|_| String::from("postgres://postgres@127.0.0.1:55432/crypto"));
+        let admin = crate::PgConfig::from_url(SecretString::from(url));
+        let name = format!("ticks_{}", Uuid::new_v4().simple());
+        let (_, store) = crate::create_database(&admin, &name).await.unwrap();
+
+        let first = [stored(100.0, Some(1.0), 0, 0), stored(101.0, Some(1.0), 5, 1)];
+        let done = store.store_ticks(&first, &batch(2)).await.unwrap();
+        assert_eq!(done, StoredBatch { inserted: 2, conflicts: vec![] });
+
+        // Offset 0 again (a redelivery); tick 5 s with another price; a new tick
+        // at 10 s, then the same key again in the same batch with another volume.
+        let second = batch(4);
+        let run_id = second.run.id();
+        let ticks = [
+            stored(100.0, Some(1.0), 0, 0),
+            stored(999.0, Some(1.0), 5, 7),
+            stored(102.0, Some(1.0), 10, 8),
+            stored(102.0, None, 10, 9),
+        ];
+        let done = store.store_ticks(&ticks, &second).await.unwrap();
+        assert_eq!(done.inserted, 1);
+        let offsets: Vec<i64> = done.conflicts.iter().map(|c| c.offset).collect();
+        assert_eq!(offsets, vec![7, 9]);
+        let (price, volume) = (&done.conflicts[0], &done.conflicts[1]);
+        assert_eq!((price.stored_price, price.price), (101.0, 999.0));
+        assert_eq!((volume.stored_volume, volume.volume), (Some(1.0), None));
+
+        let client = store.client().await.unwrap();
+        let price: f64 = client
+            .query_one("SELECT price FROM price_ticks WHERE event_time = $1", &[&ticks[1].tick.event_time])
+            .await
+            .unwrap()
+            .get(0);
+        assert_eq!(price, 101.0, "the first write wins");
+        let details: serde_json::Value = client
+            .query_one("SELECT details FROM pipeline_runs WHERE run_id = $1", &[&run_id])
+            .await
+            .unwrap()
+            .get(0);
+        assert_eq!(
+            (details["duplicates"].as_u64(), details["conflicting_duplicates"].as_u64()),
+            (Some(1), Some(2))
+        );
+        assert_eq!(details["conflicts"][0]["stored"]["price"], 101.0);
+        assert_eq!(details["conflicts"][0]["received"]["price"], 999.0);
+        drop(client);
+        drop(store);
+        crate::drop_database(&admin, &name).await.unwrap();
+    }
 }

@@ -111,16 +111,43 @@ pub struct BatchRecord {
     pub dead_lettered: i64,
 }
 
+/// A tick whose key (coin, event time, source) was already stored with a
+/// different price or volume: not a redelivery. The first write wins.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Conflict {
+    pub coin: CoinId,
+    pub event_time: DateTime<Utc>,
+    pub source: domain::TickSource,
+    /// What is stored (and stays).
+    pub stored_price: f64,
+    pub stored_volume: Option<f64>,
+    /// What this tick said.
+    pub price: f64,
+    pub volume: Option<f64>,
+    pub partition: i32,
+    pub offset: i64,
+}
+
+/// What storing a batch did.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct StoredBatch {
+    /// Ticks that were new.
+    pub inserted: u64,
+    /// Ticks whose key was stored with other values (see [`Conflict`]); the
+    /// other ticks not inserted are true duplicates (redeliveries).
+    pub conflicts: Vec<Conflict>,
+}
+
 /// Stream ticks.
 pub trait TickStore {
     /// Stores the ticks not stored yet and the batch's run record, in one
-    /// transaction: either all of it is written or none. Returns how many
-    /// ticks were new; redelivered ticks are absorbed.
+    /// transaction: either all of it is written or none. Redelivered ticks are
+    /// absorbed; ticks that clash with a stored one are reported, not written.
     fn store_ticks(
         &self,
         ticks: &[StoredTick],
         batch: &BatchRecord,
-    ) -> impl Future<Output = Result<u64, StorageError>> + Send;
+    ) -> impl Future<Output = Result<StoredBatch, StorageError>> + Send;
 }
 
 /// A bucket of immutable objects.

@@ -56,8 +56,11 @@ pub struct BatchReport {
     pub records: usize,
     /// Valid ticks that were new.
     pub stored: u64,
-    /// Valid ticks already stored (redelivery).
+    /// Valid ticks already stored with the same values (redelivery).
     pub duplicates: u64,
+    /// Valid ticks whose key was stored with another price or volume: not
+    /// written (the first write wins), counted and logged with both values.
+    pub conflicts: u64,
     pub dead_lettered: usize,
 }
 
@@ -118,17 +121,34 @@ where
         }
         let batch = BatchRecord { run, records: records as i64, dead_lettered: letters.len() as i64 };
         let stored = self.store.store_ticks(&ticks, &batch).await?;
+        for c in &stored.conflicts {
+            warn!(
+                coin = %c.coin,
+                event_time = %c.event_time,
+                source = c.source.as_str(),
+                stored_price = c.stored_price,
+                stored_volume = ?c.stored_volume,
+                price = c.price,
+                volume = ?c.volume,
+                partition = c.partition,
+                offset = c.offset,
+                "conflicting duplicate: the key is stored with other values; kept the stored ones"
+            );
+        }
+        let conflicts = stored.conflicts.len() as u64;
         let report = BatchReport {
             run_id,
             records,
-            stored,
-            duplicates: ticks.len() as u64 - stored,
+            stored: stored.inserted,
+            duplicates: ticks.len() as u64 - stored.inserted - conflicts,
+            conflicts,
             dead_lettered: letters.len(),
         };
         info!(
             records,
-            rows = stored,
+            rows = stored.inserted,
             duplicates = report.duplicates,
+            conflicts,
             dead_lettered = report.dead_lettered,
             "batch stored"
         );
@@ -179,7 +199,7 @@ mod tests {
 
     use aws_lambda_events::encodings::MillisecondTimestamp;
     use domain::{Tick, TickSource};
-    use storage::StorageError;
+    use storage::{StorageError, StoredBatch};
 
     use super::*;
 
@@ -191,7 +211,11 @@ mod tests {
     }
 
     impl TickStore for &Fakes {
-        async fn store_ticks(&self, ticks: &[StoredTick], _batch: &BatchRecord) -> Result<u64, StorageError> {
+        async fn store_ticks(
+            &self,
+            ticks: &[StoredTick],
+            _batch: &BatchRecord,
+        ) -> Result<StoredBatch, StorageError> {
             if self.store_down {
                 return Err(StorageError::Connect {
                     target: "db".into(),
@@ -200,15 +224,31 @@ mod tests {
                 });
             }
             let mut rows = self.rows.lock().unwrap();
-            let mut added = 0;
+            let mut stored = StoredBatch::default();
             for t in ticks {
                 let key = (&t.tick.coin, t.tick.event_time, t.tick.source);
-                if !rows.iter().any(|r| (&r.tick.coin, r.tick.event_time, r.tick.source) == key) {
-                    rows.push(t.clone());
-                    added += 1;
+                match rows.iter().find(|r| (&r.tick.coin, r.tick.event_time, r.tick.source) == key) {
+                    None => {
+                        rows.push(t.clone());
+                        stored.inserted += 1;
+                    }
+                    Some(r) if (r.tick.price, r.tick.volume) != (t.tick.price, t.tick.volume) => {
+                        stored.conflicts.push(storage::Conflict {
+                            coin: t.tick.coin.clone(),
+                            event_time: t.tick.event_time,
+                            source: t.tick.source,
+                            stored_price: r.tick.price,
+                            stored_volume: r.tick.volume,
+                            price: t.tick.price,
+                            volume: t.tick.volume,
+                            partition: t.partition,
+                            offset: t.offset,
+                        })
+                    }
+                    Some(_) => {}
                 }
             }
-            Ok(added)
+            Ok(stored)
         }
     }
 
