@@ -185,10 +185,22 @@ impl Publisher {
     }
 }
 
-/// Headers of a dead letter: why, and where the record came from.
-pub fn dead_letter_headers(reason: &str, topic: &str, partition: i64, offset: i64) -> OwnedHeaders {
+/// Headers of a dead letter: the original record's, in their order (as Kafka
+/// Connect's dead-letter queue keeps them, so tracing ids and content types
+/// survive), then why it was parked and where it came from.
+pub fn dead_letter_headers(
+    original: &[(String, Vec<u8>)],
+    reason: &str,
+    topic: &str,
+    partition: i64,
+    offset: i64,
+) -> OwnedHeaders {
     let (partition, offset) = (partition.to_string(), offset.to_string());
-    OwnedHeaders::new()
+    original
+        .iter()
+        .fold(OwnedHeaders::new(), |headers, (key, value)| {
+            headers.insert(Header { key: key.as_str(), value: Some(value.as_slice()) })
+        })
         .insert(Header { key: "dlq.reason", value: Some(reason) })
         .insert(Header { key: "dlq.source.topic", value: Some(topic) })
         .insert(Header { key: "dlq.source.partition", value: Some(&partition) })

@@ -26,6 +26,8 @@ pub struct DeadLetter {
     pub topic: String,
     pub partition: i64,
     pub offset: i64,
+    /// The record's own headers, in order, kept on the dead letter.
+    pub headers: Vec<(String, Vec<u8>)>,
 }
 
 /// Where records that cannot be stored go.
@@ -44,7 +46,13 @@ impl DeadLetter {
     /// The record parked on the dead-letter topic: the original key and value,
     /// with headers saying why and where from.
     fn record(&self) -> stream::RawRecord<'_> {
-        let headers = stream::dead_letter_headers(&self.reason, &self.topic, self.partition, self.offset);
+        let headers = stream::dead_letter_headers(
+            &self.headers,
+            &self.reason,
+            &self.topic,
+            self.partition,
+            self.offset,
+        );
         (self.key.as_deref(), self.value.as_slice(), Some(headers))
     }
 }
@@ -175,6 +183,7 @@ where
                     topic: record.topic.clone().unwrap_or_default(),
                     partition: record.partition,
                     offset: record.offset,
+                    headers: original_headers(record),
                 }),
             }
         }
@@ -183,6 +192,16 @@ where
 }
 
 /// One record to a tick, or its original bytes and why it was refused.
+/// A record's headers as AWS's event carries them (one map per header, the
+/// value as signed bytes), back to (key, bytes) in order.
+fn original_headers(record: &KafkaRecord) -> Vec<(String, Vec<u8>)> {
+    record
+        .headers
+        .iter()
+        .flat_map(|h| h.iter().map(|(k, v)| (k.clone(), v.iter().map(|b| *b as u8).collect())))
+        .collect()
+}
+
 fn decode_record(
     record: &KafkaRecord,
     coins: &HashSet<CoinId>,

@@ -28,6 +28,8 @@ struct Topics {
     kafka: KafkaConfig,
     prices: TestTopic,
     dlq: TestTopic,
+    /// Dead letters read that carried the original record's `trace-id` header.
+    traced: std::sync::atomic::AtomicUsize,
 }
 
 impl Topics {
@@ -37,7 +39,7 @@ impl Topics {
         let dlq = TestTopic::create(&kafka.brokers, 1).await;
         kafka.topic = prices.name().to_owned();
         kafka.dlq_topic = dlq.name().to_owned();
-        Self { kafka, prices, dlq }
+        Self { kafka, prices, dlq, traced: Default::default() }
     }
 
     fn publisher(&self) -> Publisher {
@@ -77,6 +79,15 @@ impl Topics {
                     .unwrap_or_default()
             };
             assert_eq!(header("dlq.source.topic"), self.prices.name());
+            if let Some(h) = m.headers() {
+                // The record's own headers come first, then the dead letter's.
+                let keys: Vec<&str> = h.iter().map(|x| x.key).collect();
+                if keys.contains(&"trace-id") {
+                    assert_eq!(keys.first(), Some(&"trace-id"), "{keys:?}");
+                    assert_eq!(header("trace-id"), "t-42");
+                    self.traced.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
+            }
             out.push((
                 m.payload().unwrap_or_default().to_vec(),
                 header("dlq.reason"),
@@ -216,7 +227,10 @@ async fn poison_records_go_to_the_dead_letter_topic_and_the_consumer_keeps_going
     let ticks = simulated(&coins, 10);
     publisher.publish(&ticks[..25]).await.unwrap();
     for p in &poison {
-        publisher.publish_raw(Some(b"bitcoin"), p, None).await.unwrap();
+        // A tracing header, as producers add: the dead letter must keep it.
+        let headers = rdkafka::message::OwnedHeaders::new()
+            .insert(rdkafka::message::Header { key: "trace-id", value: Some(&b"t-42"[..]) });
+        publisher.publish_raw(Some(b"bitcoin"), p, Some(headers)).await.unwrap();
     }
     publisher.publish(&ticks[25..]).await.unwrap();
 
@@ -236,6 +250,11 @@ async fn poison_records_go_to_the_dead_letter_topic_and_the_consumer_keeps_going
     for want in ["not JSON", "unknown coin \"dogecoin\"", "price -5", "missing field"] {
         assert!(reasons.iter().any(|r| r.contains(want)), "{want} in {reasons:?}");
     }
+    assert_eq!(
+        topics.traced.load(std::sync::atomic::Ordering::Relaxed),
+        4,
+        "every dead letter kept its headers"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
