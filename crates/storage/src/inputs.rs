@@ -302,28 +302,15 @@ impl PgStore {
         Ok(HistoryPresence { coingecko: row.get(0), sample_coins: row.get(1) })
     }
 
-    /// The latest known price of each coin, from stream ticks or batch
-    /// snapshots, whichever is newer; coins never seen are absent.
+    /// The latest known price of each coin, from stream ticks or USD batch
+    /// snapshots, whichever is newer ([`latest_observations`], as the
+    /// dashboard shows it); coins never seen are absent. Ticks are in USD, as
+    /// the transform reads them.
     pub async fn latest_prices(&self, coins: &[CoinId]) -> Result<HashMap<CoinId, f64>, StorageError> {
-        let ids: Vec<&str> = coins.iter().map(CoinId::as_str).collect();
-        let rows = self
-            .client()
-            .await?
-            .query(
-                "SELECT DISTINCT ON (coin_id) coin_id, price FROM (
-                     SELECT coin_id, price, event_time AS at FROM price_ticks WHERE coin_id = ANY($1)
-                     UNION ALL
-                     SELECT coin_id, current_price, observed_at FROM market_snapshots
-                      WHERE coin_id = ANY($1) AND current_price > 0
-                 ) latest ORDER BY coin_id, at DESC",
-                &[&ids],
-            )
-            .await
-            .map_err(|e| StorageError::query("read the latest prices", e))?;
-        Ok(rows
-            .iter()
-            .filter_map(|r| Some((CoinId::parse(r.get::<_, &str>(0)).ok()?, r.get::<_, f64>(1))))
-            .collect())
+        let ids: Vec<String> = coins.iter().map(|c| c.as_str().to_owned()).collect();
+        let client = self.client().await?;
+        let latest = latest_observations(&client, &ids, "usd").await?;
+        Ok(latest.into_iter().filter_map(|(coin, o)| Some((CoinId::parse(&coin).ok()?, o.price))).collect())
     }
 }
 

@@ -205,40 +205,15 @@ impl Poller {
     /// Polls, handles and commits until `shutdown` is cancelled. On shutdown
     /// the batch in flight is finished (or, if it keeps failing, left
     /// uncommitted for the next run) before returning.
-    ///
-    /// The next batch is gathered while the function handles the current one,
-    /// as AWS's event source mapping does: the writes wait on Postgres, and
-    /// fetching meanwhile keeps both cores busy (see README, "Benchmarks").
-    /// Its offsets are committed only after it too has been handled.
     pub async fn run<H: BatchHandler + Sync>(&self, handler: &H, shutdown: CancellationToken) -> PollerStats {
         let mut stats = PollerStats::default();
-        let mut prefetched = None;
-        loop {
-            let batch = match prefetched.take() {
-                Some(batch) => batch,
-                None => self.next_batch(&shutdown).await,
-            };
+        while !shutdown.is_cancelled() {
+            let batch = self.next_batch(&shutdown).await;
             if batch.is_empty() {
-                if shutdown.is_cancelled() {
-                    break;
-                }
                 continue;
             }
             let event = self.event(&batch);
-            let mut gather = std::pin::pin!(self.next_batch(&shutdown));
-            let mut next = None;
-            let report = {
-                let mut handled =
-                    std::pin::pin!(self.handle_with_retry(handler, &event, &shutdown, &mut stats));
-                loop {
-                    tokio::select! {
-                        report = &mut handled => break report,
-                        batch = &mut gather, if next.is_none() => next = Some(batch),
-                    }
-                }
-            };
-            let Some(report) = report else {
-                // Whatever was gathered meanwhile is uncommitted too.
+            let Some(report) = self.handle_with_retry(handler, &event, &shutdown, &mut stats).await else {
                 warn!(
                     records = batch.len(),
                     "stopping with a failed batch uncommitted; it will be delivered again"
@@ -248,18 +223,15 @@ impl Poller {
             if let Err(err) = self.commit(&batch) {
                 // The batch is stored; the records come back to whoever owns the
                 // partitions now and are absorbed as duplicates.
-                warn!(error = %telemetry::failure::Chain(&err), "offset commit failed (rebalance?); records will be redelivered");
+                warn!(
+                    error = %telemetry::failure::Chain(&err),
+                    "offset commit failed (rebalance?); records will be redelivered"
+                );
             }
             stats.batches += 1;
             stats.records += report.records as u64;
             stats.stored += report.stored;
             stats.dead_lettered += report.dead_lettered as u64;
-            // Never dropped half-gathered: records it holds are past the
-            // consumer's position and would not be fetched again in this run.
-            prefetched = Some(match next {
-                Some(batch) => batch,
-                None => gather.await,
-            });
         }
         info!(batches = stats.batches, records = stats.records, rows = stats.stored, "poller stopped");
         stats

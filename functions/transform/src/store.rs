@@ -14,7 +14,10 @@ use uuid::Uuid;
 
 use crate::TransformError;
 use crate::handler::Outputs;
-use crate::io;
+use crate::io::{
+    self, Kind,
+    Kind::{Date, Float8, Int4, Int8, Text, Timestamptz},
+};
 
 /// Where a transform run reads and writes.
 pub trait TransformStore: RunLog + Sync {
@@ -59,6 +62,44 @@ pub trait Snapshot {
     ) -> impl Future<Output = Result<(), TransformError>> + Send;
     fn commit(self) -> impl Future<Output = Result<(), TransformError>> + Send;
 }
+
+/// An output table's columns: (table column, frame column, kind).
+type Columns = &'static [(&'static str, &'static str, Kind)];
+
+const HOURLY: Columns = &[
+    ("coin_id", "coin", Text),
+    ("hour", "hour", Timestamptz),
+    ("avg_price", "avg_price", Float8),
+    ("open", "open", Float8),
+    ("high", "high", Float8),
+    ("low", "low", Float8),
+    ("close", "close", Float8),
+    ("observations", "observations", Int4),
+];
+const RANKING: Columns = &[
+    ("day", "day", Date),
+    ("coin_id", "coin", Text),
+    ("last_price", "last_price", Float8),
+    ("prev_last_price", "prev_last_price", Float8),
+    ("performance", "performance", Float8),
+    ("rank", "rank", Int4),
+];
+const VOLUME: Columns = &[
+    ("coin_id", "coin", Text),
+    ("day", "day", Date),
+    ("method", "method", Text),
+    ("volume_usd", "volume_usd", Float8),
+];
+const ALERTS: Columns = &[
+    ("coin_id", "coin", Text),
+    ("at", "at", Timestamptz),
+    ("window_secs", "window_secs", Int4),
+    ("change_pct", "change_pct", Float8),
+    ("direction", "direction", Text),
+    ("price_before", "price_before", Float8),
+    ("price_after", "price_after", Float8),
+];
+const QUALITY: Columns = &[("reason", "reason", Text), ("rows", "rows", Int8)];
 
 /// A run on Postgres: a pooled connection holding the run's lock and transaction.
 pub struct PgSnapshot {
@@ -126,49 +167,21 @@ impl Snapshot for PgSnapshot {
     ) -> Result<(), TransformError> {
         let db = self.client()?;
         outputs::clear_days(db, days).await?;
-        use io::Kind::{Date, Float8, Int4, Int8, Text, Timestamptz};
-        let hourly = [
-            ("coin_id", "coin", Text),
-            ("hour", "hour", Timestamptz),
-            ("avg_price", "avg_price", Float8),
-            ("open", "open", Float8),
-            ("high", "high", Float8),
-            ("low", "low", Float8),
-            ("close", "close", Float8),
-            ("observations", "observations", Int4),
-        ];
-        outputs::copy_into(db, "price_hourly", &io::columns(&out.hourly, &hourly)?).await?;
-        let ranking = [
-            ("day", "day", Date),
-            ("coin_id", "coin", Text),
-            ("last_price", "last_price", Float8),
-            ("prev_last_price", "prev_last_price", Float8),
-            ("performance", "performance", Float8),
-            ("rank", "rank", Int4),
-        ];
-        outputs::copy_into(db, "daily_ranking", &io::columns(&out.ranking, &ranking)?).await?;
-        let volume = [
-            ("coin_id", "coin", Text),
-            ("day", "day", Date),
-            ("method", "method", Text),
-            ("volume_usd", "volume_usd", Float8),
-        ];
-        outputs::copy_into(db, "daily_volume", &io::columns(&out.volume, &volume)?).await?;
-        let alerts = [
-            ("coin_id", "coin", Text),
-            ("at", "at", Timestamptz),
-            ("window_secs", "window_secs", Int4),
-            ("change_pct", "change_pct", Float8),
-            ("direction", "direction", Text),
-            ("price_before", "price_before", Float8),
-            ("price_after", "price_after", Float8),
-        ];
-        let mut columns = io::columns(&out.alerts, &alerts)?;
-        columns.push(("run_id", Column::Uuid(vec![Some(run_id); out.alerts.height()])));
-        outputs::copy_into(db, "price_alerts", &columns).await?;
-        let mut columns = io::columns(&out.dropped, &[("reason", "reason", Text), ("rows", "rows", Int8)])?;
-        columns.push(("run_id", Column::Uuid(vec![Some(run_id); out.dropped.height()])));
-        outputs::copy_into(db, "data_quality", &columns).await?;
+        // Each output table from its frame; the alerts and the data-quality
+        // counts also carry the run that wrote them.
+        for (table, frame, columns, tagged) in [
+            ("price_hourly", &out.hourly, HOURLY, false),
+            ("daily_ranking", &out.ranking, RANKING, false),
+            ("daily_volume", &out.volume, VOLUME, false),
+            ("price_alerts", &out.alerts, ALERTS, true),
+            ("data_quality", &out.dropped, QUALITY, true),
+        ] {
+            let mut columns = io::columns(frame, columns)?;
+            if tagged {
+                columns.push(("run_id", Column::Uuid(vec![Some(run_id); frame.height()])));
+            }
+            outputs::copy_into(db, table, &columns).await?;
+        }
         Ok(())
     }
 
