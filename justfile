@@ -24,9 +24,9 @@ default:
 bootstrap:
     scripts/bootstrap.sh
 
-# Start Postgres, Kafka and S3 (LocalStack; STACK=docker: docker-compose.yml) on 127.0.0.1, then create the database, topics and buckets; idempotent.
+# Start Postgres, Kafka (plaintext, and SASL_SSL with SCRAM) and S3 (LocalStack; STACK=docker: docker-compose.yml) on 127.0.0.1, then create the database, topics and buckets; idempotent.
 up:
-    @if [[ ${STACK:-native} == docker ]]; then docker compose --env-file stack.env up -d --wait; else scripts/stack.sh up; fi
+    @if [[ ${STACK:-native} == docker ]]; then scripts/stack.sh tls --docker && docker compose --env-file stack.env up -d --wait && scripts/stack.sh docker-scram; else scripts/stack.sh up; fi
     @{{cpctl}} setup
 
 # Create what the pipeline needs (database and migrations, topics, buckets) if missing; `just up` runs it.
@@ -129,6 +129,10 @@ test: up
     cargo test --workspace --locked --no-fail-fast
     scripts/e2e.sh
 
+# Build a function as AWS runs it (cargo lambda build --release, provided.al2023) and check the binary; CI builds the consumer.
+lambda-build FUNCTION="consumer":
+    scripts/lambda-build.sh {{FUNCTION}}
+
 # Formatting and lints, as CI checks them.
 lint:
     # The clone stands on its own: no code, test or script may read data from outside it (docs may say so).
@@ -155,4 +159,8 @@ bench *ARGS:
     # pandas first, on an idle machine, like our own runs.
     scripts/bench/venv.sh scripts/bench/reference_transforms.py --json >"$reference"
     {{cpctl_bin}} bench-consume --reference-consumer scripts/bench/reference_consumer.py --python "$python" {{ARGS}}
+    # The throughput run again over the broker's SASL_SSL listener (TLS, SCRAM-SHA-512), beside plaintext.
+    KAFKA_BROKERS="$KAFKA_SECURE_BROKERS" KAFKA_SECURITY_PROTOCOL=sasl_ssl KAFKA_SASL_MECHANISM=SCRAM-SHA-512 \
+      KAFKA_SASL_USERNAME="$KAFKA_SECURE_USERNAME" KAFKA_SASL_PASSWORD="$(<"$KAFKA_SECURE_PASSWORD_FILE")" \
+      KAFKA_SSL_CA_LOCATION="$KAFKA_SECURE_CA_LOCATION" {{cpctl_bin}} bench-consume --throughput-only {{ARGS}}
     {{cpctl_bin}} bench-transform --reference "$reference"

@@ -55,6 +55,14 @@ declare -A APT_FOR=(
   [curl]=curl
   [cc]=gcc
   [make]=make
+  # The local Kafka's SASL_SSL listener: its CA and broker certificate (scripts/stack.sh).
+  [openssl]=openssl
+  # OpenSSL built into librdkafka (rdkafka's ssl-vendored) needs perl to configure.
+  [perl]=perl
+  [pgrep]=procps
+  # scripts/lambda-build.sh inspects the Lambda binary.
+  [file]=file
+  [readelf]=binutils
   [java]=openjdk-17-jre-headless
   [mvn]=maven
   [node]=nodejs

@@ -42,8 +42,16 @@ if [[ -f $ROOT/.env ]]; then load_env_file "$ROOT/.env"; fi
 load_env_file "$ROOT/stack.env"
 load_env_file "$ROOT/schedule.env"
 
+# The local broker's TLS material and SCRAM password (scripts/stack.sh makes
+# them at first start; the docker stack mounts the same folder): inside this
+# clone's state, wherever the clone is.
+KAFKA_TLS_DIR="$ROOT/.state/kafka/tls"
+
 # local_stack_env: what the pipeline's binaries read (see .env.example), unless
 # set, pointed at the local stack: every recipe of the justfile runs with it.
+# KAFKA_SECURE_* are not the pipeline's: they tell the tests where the broker's
+# second listener is (SASL_SSL, SCRAM user KAFKA_SCRAM_USER, CA of the stack's
+# own); the pipeline keeps the plaintext KAFKA_BROKERS unless told otherwise.
 local_stack_env() {
   export DATABASE_URL="${DATABASE_URL:-postgres://$PG_USER@127.0.0.1:$PG_PORT/$PG_DB}"
   export KAFKA_BROKERS="${KAFKA_BROKERS:-127.0.0.1:$KAFKA_PORT}"
@@ -51,6 +59,10 @@ local_stack_env() {
   export AWS_REGION="${AWS_REGION:-us-east-1}"
   export AWS_ACCESS_KEY_ID="${AWS_ACCESS_KEY_ID:-test}"
   export AWS_SECRET_ACCESS_KEY="${AWS_SECRET_ACCESS_KEY:-test}"
+  export KAFKA_SECURE_BROKERS="${KAFKA_SECURE_BROKERS:-localhost:$KAFKA_SASL_SSL_PORT}"
+  export KAFKA_SECURE_CA_LOCATION="${KAFKA_SECURE_CA_LOCATION:-$KAFKA_TLS_DIR/ca.pem}"
+  export KAFKA_SECURE_USERNAME="${KAFKA_SECURE_USERNAME:-$KAFKA_SCRAM_USER}"
+  export KAFKA_SECURE_PASSWORD_FILE="${KAFKA_SECURE_PASSWORD_FILE:-$KAFKA_TLS_DIR/scram-password}"
 }
 
 TOOLS_DIR="${CRYPTO_TOOLS_DIR:-$HOME/.cache/crypto-pipeline}"

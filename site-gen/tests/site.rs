@@ -5,9 +5,12 @@
 
 mod common;
 
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
 use common::{COINS, TempDir, options, populated, to_dir};
-use site_gen::{Output, SiteGen};
-use testkit::{TestBucket, TestDb};
+use site_gen::{Output, S3SiteStore, SiteFile, SiteGen, SiteStore};
+use testkit::{TcpGate, TestBucket, TestDb};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_empty_database_gives_a_site_that_says_no_data_yet() {
@@ -175,6 +178,112 @@ async fn the_s3_website_serves_the_published_site_with_its_headers() {
     assert_eq!(again.published.uploaded + again.published.unchanged, again.files);
     assert_eq!(bucket.keys().await.len(), again.files);
     assert_eq!(COINS.len(), bucket.keys().await.iter().filter(|k| k.starts_with("coins/")).count());
+}
+
+/// Cuts the S3 endpoint off before the `after`-th upload, then passes calls on.
+struct CutAfter<'a> {
+    inner: S3SiteStore,
+    gate: &'a TcpGate,
+    puts: AtomicUsize,
+    after: usize,
+}
+
+impl SiteStore for CutAfter<'_> {
+    async fn list(&self) -> Result<HashMap<String, Option<String>>, site_gen::SiteError> {
+        self.inner.list().await
+    }
+    async fn put(&self, file: &SiteFile) -> Result<(), site_gen::SiteError> {
+        if self.puts.fetch_add(1, Ordering::SeqCst) == self.after {
+            self.gate.cut();
+        }
+        self.inner.put(file).await
+    }
+    async fn delete(&self, paths: &[String]) -> Result<(), site_gen::SiteError> {
+        self.inner.delete(paths).await
+    }
+}
+
+/// The site's own files a page names (in any attribute: `href`, `src`, `data-*`),
+/// as paths from the site's root.
+fn references(page: &str, html: &str, site: &HashSet<&str>) -> Vec<String> {
+    let base = page.rsplit_once('/').map_or("", |(dir, _)| dir);
+    html.split('"')
+        .skip(1)
+        .step_by(2)
+        .map(|v| v.replace("&#x2F;", "/"))
+        .filter_map(|v| {
+            let mut parts: Vec<&str> = if base.is_empty() { vec![] } else { base.split('/').collect() };
+            for segment in v.split(['#', '?']).next()?.split('/') {
+                match segment {
+                    ".." => {
+                        parts.pop()?;
+                    }
+                    "." | "" => {}
+                    s => parts.push(s),
+                }
+            }
+            let path = parts.join("/");
+            site.contains(path.as_str()).then_some(path)
+        })
+        .collect()
+}
+
+/// S3 going away mid-publish. It is cut at the TCP level (`TcpGate`), which
+/// is what the uploader sees when LocalStack stops, without losing what the
+/// bucket holds (LocalStack runs without persistence here). Wherever the cut
+/// falls (among the assets, among the pages), the publish fails with an
+/// error, no page already uploaded names a file that is not, and the next
+/// publish completes the site.
+#[tokio::test(flavor = "multi_thread")]
+async fn s3_going_away_mid_publish_leaves_no_page_naming_a_missing_file() {
+    let db = populated(24 * 35).await;
+    let (generator, _dir) = to_dir(&db).await;
+    let (_, site) = generator.build().await.unwrap();
+    let all: HashSet<&str> = site.files.iter().map(|f| f.path.as_str()).collect();
+    let assets = site.files.iter().filter(|f| f.path.starts_with("assets/")).count();
+    let endpoint = url::Url::parse(&testkit::s3_endpoint()).unwrap();
+    let target = endpoint.socket_addrs(|| None).unwrap()[0];
+
+    let mut checked = 0;
+    for after in [0, assets / 2, assets, assets + 3, site.files.len() - 1] {
+        let bucket = TestBucket::new().await;
+        let gate = TcpGate::new(target).await;
+        let client = testkit::s3_client_at(&format!("http://127.0.0.1:{}", gate.port())).await;
+        let store = CutAfter {
+            inner: S3SiteStore::new(client.clone(), bucket.name(), ""),
+            gate: &gate,
+            puts: AtomicUsize::new(0),
+            after,
+        };
+        let err = site_gen::publish(&site, &store).await.unwrap_err();
+        assert!(err.to_string().contains(bucket.name()), "the error names the bucket: {err}");
+
+        let uploaded = bucket.keys().await;
+        assert!(uploaded.len() < site.files.len(), "cut after {after}: not everything went up");
+        let present: HashSet<&str> = uploaded.iter().map(String::as_str).collect();
+        for page in uploaded.iter().filter(|k| k.ends_with(".html")) {
+            let html = String::from_utf8(bucket.get(page).await).unwrap();
+            // Links to other pages are navigation (the overview goes up last, on
+            // purpose); what a page needs to render are its assets and data files.
+            for file in references(page, &html, &all).into_iter().filter(|f| !f.ends_with(".html")) {
+                checked += 1;
+                assert!(
+                    present.contains(file.as_str()),
+                    "cut after {after}: {page} names {file}, not uploaded"
+                );
+            }
+        }
+
+        gate.restore();
+        let done = site_gen::publish(&site, &S3SiteStore::new(client, bucket.name(), "")).await.unwrap();
+        assert_eq!(done.uploaded + done.unchanged, site.files.len());
+        assert_eq!(
+            bucket.keys().await.len(),
+            site.files.len(),
+            "cut after {after}: the next publish completes"
+        );
+    }
+    assert!(checked > 20, "uploaded pages named {checked} assets and data files: the check saw them");
 }
 
 #[test]

@@ -13,6 +13,15 @@ pub enum ProvisionError {
         source: rdkafka::error::KafkaError,
     },
 
+    #[error("cannot use Kafka")]
+    Stream(#[source] stream::StreamError),
+
+    #[error(
+        "cannot create or delete topics with KAFKA_SASL_MECHANISM=AWS_MSK_IAM (rdkafka's admin client does not \
+         serve token refreshes): create them with the AWS console, `aws kafka` or kafka-topics.sh (docs/aws.md)"
+    )]
+    MskIamAdmin,
+
     #[error("cannot {action} topic {topic}")]
     Topic {
         action: &'static str,

@@ -11,11 +11,10 @@ mod error;
 use std::time::Duration;
 
 use aws_sdk_s3::types::{ErrorDocument, IndexDocument, WebsiteConfiguration};
-use rdkafka::ClientConfig;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
 use rdkafka::types::RDKafkaErrorCode;
 use storage::{PgConfig, PgStore};
+use stream::{KafkaConfig, KafkaContext, SaslMechanism};
 
 pub use error::ProvisionError;
 
@@ -37,11 +36,18 @@ pub async fn database(config: &PgConfig) -> Result<Database, ProvisionError> {
     Ok(Database { store, created, migrations_applied })
 }
 
-fn admin(brokers: &str) -> Result<AdminClient<DefaultClientContext>, ProvisionError> {
-    ClientConfig::new()
-        .set("bootstrap.servers", brokers)
-        .create()
-        .map_err(|source| ProvisionError::Kafka { brokers: brokers.to_owned(), source })
+/// An admin client, once the brokers answered with these credentials.
+async fn admin(kafka: &KafkaConfig) -> Result<AdminClient<KafkaContext>, ProvisionError> {
+    // rdkafka's admin client polls only its own queue, never the one that
+    // asks for OAUTHBEARER tokens, so it would wait forever for one.
+    if kafka.sasl_mechanism == Some(SaslMechanism::AwsMskIam) {
+        return Err(ProvisionError::MskIamAdmin);
+    }
+    kafka.check(&[]).await.map_err(ProvisionError::Stream)?;
+    let (config, context) = kafka.client_config().map_err(ProvisionError::Stream)?;
+    config
+        .create_with_context(context)
+        .map_err(|source| ProvisionError::Kafka { brokers: kafka.brokers.clone(), source })
 }
 
 fn admin_options() -> AdminOptions {
@@ -50,15 +56,16 @@ fn admin_options() -> AdminOptions {
 
 /// Creates the topics `(name, partitions)` that do not exist yet (replication
 /// factor 1: the local broker is a single node).
-pub async fn topics(brokers: &str, topics: &[(&str, i32)]) -> Result<(), ProvisionError> {
+pub async fn topics(kafka: &KafkaConfig, topics: &[(&str, i32)]) -> Result<(), ProvisionError> {
     let new: Vec<NewTopic<'_>> = topics
         .iter()
         .map(|&(name, partitions)| NewTopic::new(name, partitions, TopicReplication::Fixed(1)))
         .collect();
-    let results = admin(brokers)?
+    let results = admin(kafka)
+        .await?
         .create_topics(&new, &admin_options())
         .await
-        .map_err(|source| ProvisionError::Kafka { brokers: brokers.to_owned(), source })?;
+        .map_err(|source| ProvisionError::Kafka { brokers: kafka.brokers.clone(), source })?;
     for result in results {
         match result {
             Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
@@ -69,11 +76,12 @@ pub async fn topics(brokers: &str, topics: &[(&str, i32)]) -> Result<(), Provisi
 }
 
 /// Deletes the topics that exist: the end of a scratch run (a test, a benchmark).
-pub async fn delete_topics(brokers: &str, names: &[&str]) -> Result<(), ProvisionError> {
-    let results = admin(brokers)?
+pub async fn delete_topics(kafka: &KafkaConfig, names: &[&str]) -> Result<(), ProvisionError> {
+    let results = admin(kafka)
+        .await?
         .delete_topics(names, &admin_options())
         .await
-        .map_err(|source| ProvisionError::Kafka { brokers: brokers.to_owned(), source })?;
+        .map_err(|source| ProvisionError::Kafka { brokers: kafka.brokers.clone(), source })?;
     for result in results {
         match result {
             Ok(_) | Err((_, RDKafkaErrorCode::UnknownTopicOrPartition)) => {}

@@ -1,8 +1,9 @@
 //! Secret values read from AWS Secrets Manager at cold start.
 //!
 //! On AWS the functions get `DATABASE_SECRET_ARN` (and ingest
-//! `COINGECKO_API_KEY_SECRET_ARN`) instead of `DATABASE_URL` and
-//! `COINGECKO_API_KEY` (see `template.yaml`). [`resolve`] reads the secret an
+//! `COINGECKO_API_KEY_SECRET_ARN`, and the consumer `KAFKA_SASL_SECRET_ARN`
+//! with SCRAM or PLAIN) instead of `DATABASE_URL`, `COINGECKO_API_KEY` and
+//! `KAFKA_SASL_USERNAME`/`KAFKA_SASL_PASSWORD` (see `template.yaml`). [`resolve`] reads the secret an
 //! ARN variable names when its plain variable is unset, and returns the plain
 //! variables' values; [`environment`], which the functions' mains call, lays
 //! them over the process environment the configuration is then loaded from.
@@ -23,7 +24,7 @@ use tracing::info;
 
 pub use aws::SecretsManager;
 pub use error::{Problem, SecretsError};
-pub use parse::{api_key, database_url};
+pub use parse::{api_key, database_url, kafka_password, kafka_username};
 
 /// Reads the variables of the environment (or of a test).
 pub type Lookup<'a> = &'a dyn Fn(&str) -> Option<String>;
@@ -42,6 +43,17 @@ const SECRET_VARIABLES: &[SecretVariable] = &[
         plain: "COINGECKO_API_KEY",
         arn: "COINGECKO_API_KEY_SECRET_ARN",
         parse: |v, _| api_key(v),
+    },
+    // One secret, two variables: it is read once (see `resolve`).
+    SecretVariable {
+        plain: "KAFKA_SASL_USERNAME",
+        arn: "KAFKA_SASL_SECRET_ARN",
+        parse: |v, _| kafka_username(v),
+    },
+    SecretVariable {
+        plain: "KAFKA_SASL_PASSWORD",
+        arn: "KAFKA_SASL_SECRET_ARN",
+        parse: |v, _| kafka_password(v),
     },
 ];
 
@@ -116,9 +128,17 @@ pub async fn overlay(env: &mut settings::Env, source: &impl SecretSource) -> Res
 /// is not.
 pub async fn resolve(lookup: Lookup<'_>, source: &impl SecretSource) -> Result<Resolved, SecretsError> {
     let mut resolved = Resolved::default();
+    let mut read: Vec<(String, SecretString)> = Vec::new();
     for (var, arn) in wanted(lookup)? {
         let fail = |problem| SecretsError { variable: var.arn, arn: arn.clone(), problem };
-        let raw = source.secret_string(&arn).await.map_err(fail)?;
+        let raw = match read.iter().find(|(a, _)| *a == arn) {
+            Some((_, raw)) => raw.clone(),
+            None => {
+                let raw = source.secret_string(&arn).await.map_err(fail)?;
+                read.push((arn.clone(), raw.clone()));
+                raw
+            }
+        };
         let value =
             (var.parse)(raw.expose_secret(), lookup).map_err(|reason| fail(Problem::Value(reason)))?;
         info!(variable = var.plain, secret = %arn, "read from Secrets Manager");
@@ -192,6 +212,32 @@ mod tests {
         assert_eq!(resolved.get("COINGECKO_API_KEY").unwrap().expose_secret(), "CG-key");
         assert_eq!(resolved.names().collect::<Vec<_>>(), ["DATABASE_URL", "COINGECKO_API_KEY"]);
         assert_eq!(fake.asked(), [DB_ARN, KEY_ARN]);
+    }
+
+    #[tokio::test]
+    async fn a_kafka_sasl_secret_fills_username_and_password_with_one_read() {
+        const ARN: &str = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:AmazonMSK_pipeline-MnOpQr";
+        let fake = Fake::with(&[(ARN, r#"{"username":"pipeline","password":"s3cr\"et"}"#)]);
+        let resolved = resolve(&env(&[("KAFKA_SASL_SECRET_ARN", ARN)]), &fake).await.unwrap();
+        assert_eq!(resolved.get("KAFKA_SASL_USERNAME").unwrap().expose_secret(), "pipeline");
+        assert_eq!(resolved.get("KAFKA_SASL_PASSWORD").unwrap().expose_secret(), "s3cr\"et");
+        assert_eq!(fake.asked(), [ARN], "read once for both variables");
+
+        let fake = Fake::with(&[(ARN, r#"{"username":"pipeline"}"#)]);
+        let err = resolve(&env(&[("KAFKA_SASL_SECRET_ARN", ARN)]), &fake).await.unwrap_err();
+        assert_eq!(err.variable, "KAFKA_SASL_SECRET_ARN");
+        assert!(telemetry_free_chain(&err).contains("has no \"password\""), "{}", telemetry_free_chain(&err));
+    }
+
+    fn telemetry_free_chain(err: &dyn std::error::Error) -> String {
+        let mut text = err.to_string();
+        let mut source = err.source();
+        while let Some(s) = source {
+            text.push_str(": ");
+            text.push_str(&s.to_string());
+            source = s.source();
+        }
+        text
     }
 
     #[tokio::test]

@@ -135,6 +135,28 @@ pub fn api_key(value: &str) -> Result<SecretString, String> {
 
 /// Parses a JSON object. serde_json's data errors may quote the offending
 /// value, so only the position of a syntax error is reported.
+/// A field of a Kafka SASL secret: JSON `{"username", "password"}`, the form
+/// Lambda's Kafka event source mappings read, so one secret serves both the
+/// trigger and the function's own clients.
+fn kafka_field(value: &str, field: &str) -> Result<SecretString, String> {
+    match json_object(value.trim())?.get(field) {
+        Some(Value::String(s)) if !s.is_empty() => Ok(SecretString::from(s.clone())),
+        Some(Value::String(_)) => Err(format!("has an empty {field:?}")),
+        Some(_) => Err(format!("has a {field:?} that is not a string")),
+        None => Err(format!("has no {field:?} (expected JSON {{\"username\", \"password\"}})")),
+    }
+}
+
+/// `KAFKA_SASL_USERNAME` from a Kafka SASL secret.
+pub fn kafka_username(value: &str) -> Result<SecretString, String> {
+    kafka_field(value, "username")
+}
+
+/// `KAFKA_SASL_PASSWORD` from a Kafka SASL secret.
+pub fn kafka_password(value: &str) -> Result<SecretString, String> {
+    kafka_field(value, "password")
+}
+
 fn json_object(value: &str) -> Result<Map<String, Value>, String> {
     match serde_json::from_str::<Value>(value) {
         Ok(Value::Object(fields)) => Ok(fields),

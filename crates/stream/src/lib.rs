@@ -5,6 +5,7 @@
 mod config;
 pub mod message;
 pub mod replay;
+mod security;
 pub mod simulate;
 
 use std::borrow::Borrow;
@@ -12,13 +13,13 @@ use std::time::Duration;
 
 use domain::Tick;
 use futures::future::try_join_all;
-use rdkafka::ClientConfig;
 use rdkafka::consumer::StreamConsumer;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
 
-pub use config::KafkaConfig;
+pub use config::{KafkaConfig, SaslMechanism, SecurityProtocol};
+pub use security::{KafkaContext, Refusal};
 
 /// A Kafka client that could not be created or used.
 #[derive(Debug, thiserror::Error)]
@@ -30,6 +31,34 @@ pub enum StreamError {
         #[source]
         source: KafkaError,
     },
+    /// Security settings that cannot work together.
+    #[error("{variable} {problem}")]
+    Config { variable: &'static str, problem: String },
+    #[error(
+        "Kafka at {} refused the credentials{} ({}): {}; check KAFKA_SASL_PASSWORD, or the secret \
+         KAFKA_SASL_SECRET_ARN names",
+        .0.brokers,
+        .0.username.as_ref().map(|u| format!(" of KAFKA_SASL_USERNAME={u}")).unwrap_or_default(),
+        .0.mechanism,
+        .0.reason
+    )]
+    Authentication(Box<AuthenticationFailure>),
+    #[error(
+        "TLS with Kafka at {} failed: {}; the brokers' certificate must be signed by a CA in \
+         KAFKA_SSL_CA_LOCATION ({}) and name the host the client connects to",
+        .0.brokers,
+        .0.reason,
+        .0.ca
+    )]
+    Tls(Box<TlsFailure>),
+    #[error("Kafka at {brokers} did not answer within 20 s: {source}")]
+    Unreachable {
+        brokers: String,
+        #[source]
+        source: KafkaError,
+    },
+    #[error("Kafka at {brokers} has no topic {topic}: create it (`cpctl setup`) or fix the topic variable")]
+    NoTopic { topic: String, brokers: String },
     #[error("Kafka did not take a record for {topic}: {source}")]
     Produce {
         topic: String,
@@ -38,32 +67,52 @@ pub enum StreamError {
     },
 }
 
+/// The brokers refused the credentials.
+#[derive(Debug)]
+pub struct AuthenticationFailure {
+    pub brokers: String,
+    pub mechanism: &'static str,
+    pub username: Option<String>,
+    /// librdkafka's words, naming the broker (`sasl_ssl://host:port/…`).
+    pub reason: String,
+}
+
+/// The TLS handshake failed.
+#[derive(Debug)]
+pub struct TlsFailure {
+    pub brokers: String,
+    /// The CA file the certificate was checked against, or "the system's trust store".
+    pub ca: String,
+    /// librdkafka's words, naming the broker (`ssl://host:port/…`).
+    pub reason: String,
+}
+
 /// A producer that neither loses nor duplicates records on retry:
 /// idempotence on, `acks=all`.
-pub fn producer(kafka: &KafkaConfig) -> Result<FutureProducer, StreamError> {
-    ClientConfig::new()
-        .set("bootstrap.servers", &kafka.brokers)
+pub fn producer(kafka: &KafkaConfig) -> Result<FutureProducer<KafkaContext>, StreamError> {
+    let (mut config, context) = kafka.client_config()?;
+    config
         .set("enable.idempotence", "true")
         .set("acks", "all")
         .set("compression.type", "lz4")
         .set("linger.ms", "5")
         .set("message.timeout.ms", "120000")
-        .create()
+        .create_with_context(context)
         .map_err(|source| StreamError::Client { role: "producer", brokers: kafka.brokers.clone(), source })
 }
 
 /// A consumer in `group` that commits offsets only when told to, so records are
 /// acknowledged after they are stored, never before.
-pub fn consumer(kafka: &KafkaConfig, group: &str) -> Result<StreamConsumer, StreamError> {
-    ClientConfig::new()
-        .set("bootstrap.servers", &kafka.brokers)
+pub fn consumer(kafka: &KafkaConfig, group: &str) -> Result<StreamConsumer<KafkaContext>, StreamError> {
+    let (mut config, context) = kafka.client_config()?;
+    config
         .set("group.id", group)
         .set("enable.auto.commit", "false")
         .set("auto.offset.reset", "earliest")
         .set("enable.partition.eof", "false")
         // A batch retried while Postgres is away must not cost the partitions.
         .set("max.poll.interval.ms", "900000")
-        .create()
+        .create_with_context(context)
         .map_err(|source| StreamError::Client { role: "consumer", brokers: kafka.brokers.clone(), source })
 }
 
@@ -76,7 +125,7 @@ const WINDOW: usize = 20_000;
 /// Publishes ticks to the prices topic, keyed by coin.
 #[derive(Clone)]
 pub struct Publisher {
-    producer: FutureProducer,
+    producer: FutureProducer<KafkaContext>,
     topic: String,
 }
 
@@ -87,12 +136,14 @@ impl std::fmt::Debug for Publisher {
 }
 
 impl Publisher {
-    pub fn new(kafka: &KafkaConfig) -> Result<Self, StreamError> {
-        Self::to_topic(kafka, &kafka.topic)
+    /// A publisher to the prices topic, once the brokers answered for it ([`KafkaConfig::check`]).
+    pub async fn connect(kafka: &KafkaConfig) -> Result<Self, StreamError> {
+        Self::connect_to(kafka, &kafka.topic).await
     }
 
-    /// A publisher to another topic (tests, benchmarks).
-    pub fn to_topic(kafka: &KafkaConfig, topic: &str) -> Result<Self, StreamError> {
+    /// A publisher to another topic (dead letters, tests, benchmarks), checked as [`Publisher::connect`].
+    pub async fn connect_to(kafka: &KafkaConfig, topic: &str) -> Result<Self, StreamError> {
+        kafka.check(&[topic]).await?;
         Ok(Self { producer: producer(kafka)?, topic: topic.to_owned() })
     }
 

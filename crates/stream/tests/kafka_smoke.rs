@@ -11,7 +11,7 @@ use rdkafka::producer::FutureRecord;
 #[tokio::test]
 async fn a_record_goes_through_the_local_broker() {
     let kafka: stream::KafkaConfig = testkit::config();
-    let topic = testkit::TestTopic::create(&kafka.brokers, 1).await;
+    let topic = testkit::TestTopic::create(&kafka, 1).await;
     let producer = stream::producer(&kafka).unwrap();
     let payload = format!("tick-{}", uuid::Uuid::new_v4());
     let delivery = producer

@@ -46,6 +46,28 @@ pub fn config<T: DeserializeOwned>() -> T {
         .unwrap_or_else(|e| panic!("the test environment's configuration: {e}"))
 }
 
+/// The local broker's SASL_SSL listener with its SCRAM user, as
+/// `scripts/stack.sh` sets them up and `local_stack_env` exports them
+/// (`KAFKA_SECURE_*`): the rest of the configuration is [`config`]'s.
+pub fn secured_kafka() -> stream::KafkaConfig {
+    let var = |name: &str| {
+        std::env::var(name).unwrap_or_else(|_| {
+            panic!("{name} is not set: run the tests with `just test`, which starts the secured listener")
+        })
+    };
+    let password_file = var("KAFKA_SECURE_PASSWORD_FILE");
+    let password = std::fs::read_to_string(&password_file)
+        .unwrap_or_else(|e| panic!("the SCRAM password in {password_file}: {e}"));
+    let mut kafka: stream::KafkaConfig = config();
+    kafka.brokers = var("KAFKA_SECURE_BROKERS");
+    kafka.security_protocol = stream::SecurityProtocol::SaslSsl;
+    kafka.sasl_mechanism = Some(stream::SaslMechanism::ScramSha512);
+    kafka.sasl_username = Some(var("KAFKA_SECURE_USERNAME"));
+    kafka.sasl_password = Some(SecretString::from(password.trim_end().to_owned()));
+    kafka.ssl_ca_location = Some(PathBuf::from(var("KAFKA_SECURE_CA_LOCATION")));
+    kafka
+}
+
 /// The real market data the project ships in `data/` (or `CRYPTO_DATA_DIR`),
 /// found at run time from the test's working directory.
 pub fn data() -> dataset::DataDir {
@@ -129,8 +151,13 @@ pub fn s3_endpoint() -> String {
 /// An S3 client for the test endpoint ([`s3_endpoint`]), path-style, test
 /// credentials unless the environment has some.
 pub async fn s3_client() -> aws_sdk_s3::Client {
+    s3_client_at(&s3_endpoint()).await
+}
+
+/// [`s3_client`] through another endpoint (a [`TcpGate`] in front of the test endpoint).
+pub async fn s3_client_at(endpoint: &str) -> aws_sdk_s3::Client {
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
-        .endpoint_url(s3_endpoint())
+        .endpoint_url(endpoint)
         .region(Region::new(std::env::var("AWS_REGION").unwrap_or_else(|_| String::from("us-east-1"))));
     if std::env::var_os("AWS_ACCESS_KEY_ID").is_none() {
         loader = loader.credentials_provider(Credentials::new("test", "test", None, None, "testkit"));
@@ -200,17 +227,17 @@ impl Drop for TestBucket {
 #[derive(Debug)]
 pub struct TestTopic {
     name: String,
-    brokers: String,
+    kafka: stream::KafkaConfig,
 }
 
 impl TestTopic {
-    /// A topic on `brokers` (`KafkaConfig::brokers`).
-    pub async fn create(brokers: &str, partitions: i32) -> Self {
+    /// A topic on the brokers of `kafka`, reached with its security settings.
+    pub async fn create(kafka: &stream::KafkaConfig, partitions: i32) -> Self {
         let name = format!("test-{}", uuid::Uuid::new_v4().simple());
-        provision::topics(brokers, &[(&name, partitions)])
+        provision::topics(kafka, &[(&name, partitions)])
             .await
             .unwrap_or_else(|e| panic!("cannot create a test topic: {}", telemetry::failure::Chain(&e)));
-        Self { name, brokers: brokers.to_owned() }
+        Self { name, kafka: kafka.clone() }
     }
 
     pub fn name(&self) -> &str {
@@ -220,9 +247,9 @@ impl TestTopic {
 
 impl Drop for TestTopic {
     fn drop(&mut self) {
-        let (name, brokers) = (self.name.clone(), self.brokers.clone());
+        let (name, kafka) = (self.name.clone(), self.kafka.clone());
         block_on_side(async move {
-            let _ = provision::delete_topics(&brokers, &[&name]).await;
+            let _ = provision::delete_topics(&kafka, &[&name]).await;
         });
     }
 }

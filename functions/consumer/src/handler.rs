@@ -85,7 +85,7 @@ impl Consumer<PgStore, Publisher> {
     pub async fn from_config(config: &Config) -> Result<Self, ConsumerError> {
         Ok(Self {
             store: PgStore::connect(&config.database).await?,
-            dead_letters: Publisher::to_topic(&config.kafka, &config.kafka.dlq_topic)?,
+            dead_letters: Publisher::connect_to(&config.kafka, &config.kafka.dlq_topic).await?,
             coins: config.coins.iter().cloned().collect(),
         })
     }
@@ -108,12 +108,15 @@ where
     S: TickStore + Sync,
     D: DeadLetterSink + Sync,
 {
-    /// Decodes every record, parks the bad ones on the dead-letter topic, then
-    /// stores the good ones and the run record in one transaction.
+    /// Decodes every record, stores the good ones and the run record in one
+    /// transaction, then parks the bad ones on the dead-letter topic.
     ///
-    /// Dead letters go first: once the batch is stored it is acknowledged, and
-    /// by then every record has a home. A failure anywhere fails the batch,
-    /// which is then delivered again; storing is idempotent, so nothing doubles.
+    /// The batch is acknowledged (its offsets committed, by the poller or the
+    /// event source mapping) only when both are done, so every record has a
+    /// home first. A failure anywhere fails the batch, which is then delivered
+    /// again; storing is idempotent, so nothing doubles. Dead letters go last
+    /// because a database outage is the common failure: the retried batch
+    /// then parks each bad record once, not once per attempt.
     #[instrument(skip_all, fields(batch))]
     pub async fn handle_batch(&self, event: &KafkaEvent) -> Result<BatchReport, ConsumerError> {
         let run = Run::begin("consumer");
@@ -121,14 +124,14 @@ where
         tracing::Span::current().record("batch", tracing::field::display(run_id));
         let (ticks, letters) = self.decode(event, run.started_at());
         let records = ticks.len() + letters.len();
+        let batch = BatchRecord { run, records: records as i64, dead_lettered: letters.len() as i64 };
+        let stored = self.store.store_ticks(&ticks, &batch).await?;
         if !letters.is_empty() {
             for letter in &letters {
                 warn!(partition = letter.partition, offset = letter.offset, reason = %letter.reason, "dead letter");
             }
             self.dead_letters.send(&letters).await?;
         }
-        let batch = BatchRecord { run, records: records as i64, dead_lettered: letters.len() as i64 };
-        let stored = self.store.store_ticks(&ticks, &batch).await?;
         for c in &stored.conflicts {
             warn!(
                 coin = %c.coin,
@@ -356,6 +359,17 @@ mod tests {
         let err = consumer(&fakes).handle_batch(&event(vec![record(0, 1, &tick(1))])).await.unwrap_err();
         assert!(matches!(err, ConsumerError::Storage(_)));
         assert_eq!(lambda_runtime::Diagnostic::from(err).error_type, "Consumer.Retryable");
+    }
+
+    #[tokio::test]
+    async fn a_batch_failed_by_the_store_parks_no_dead_letter_so_its_retry_parks_each_once() {
+        let batch = event(vec![record(0, 1, &tick(1)), record(0, 2, b"poison")]);
+        let down = Fakes { store_down: true, ..Fakes::default() };
+        consumer(&down).handle_batch(&batch).await.unwrap_err();
+        assert!(down.letters.lock().unwrap().is_empty(), "nothing parked before the batch is stored");
+        let up = Fakes::default();
+        let report = consumer(&up).handle_batch(&batch).await.unwrap();
+        assert_eq!((report.stored, report.dead_lettered, up.letters.lock().unwrap().len()), (1, 1, 1));
     }
 
     #[tokio::test]

@@ -25,7 +25,7 @@ use rdkafka::message::{Headers, Message, OwnedMessage};
 use rdkafka::{Offset, TopicPartitionList};
 use serde::Deserialize;
 use storage::TickStore;
-use stream::{KafkaConfig, StreamError};
+use stream::{KafkaConfig, KafkaContext, StreamError};
 use telemetry::failure::Classify;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
@@ -117,7 +117,7 @@ pub struct PollerStats {
 
 /// One member of the consumer group.
 pub struct Poller {
-    consumer: StreamConsumer,
+    consumer: StreamConsumer<KafkaContext>,
     brokers: String,
     config: PollerConfig,
 }

@@ -3,124 +3,19 @@
 //! function, rows and dead letters checked exactly.
 #![allow(clippy::unwrap_used)] // tests panic on failure by design
 
-use std::borrow::Borrow;
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use consumer::Consumer;
-use consumer::poller::{Poller, PollerConfig, PollerStats};
-use domain::{CoinId, Tick};
-use rdkafka::Message;
-use rdkafka::consumer::Consumer as _;
-use rdkafka::message::Headers;
+use domain::CoinId;
 use storage::PgStore;
-use stream::{KafkaConfig, Publisher};
-use testkit::{TcpGate, TestDb, TestTopic};
-use tokio::task::JoinHandle;
+use testkit::{TcpGate, TestDb};
 use tokio_util::sync::CancellationToken;
 
-const WAIT: Duration = Duration::from_secs(120);
+mod common;
 
-/// A prices topic and a dead-letter topic of the test's own.
-struct Topics {
-    kafka: KafkaConfig,
-    prices: TestTopic,
-    dlq: TestTopic,
-    /// Dead letters read that carried the original record's `trace-id` header.
-    traced: std::sync::atomic::AtomicUsize,
-}
-
-impl Topics {
-    async fn new() -> Self {
-        let mut kafka: KafkaConfig = testkit::config();
-        let prices = TestTopic::create(&kafka.brokers, 6).await;
-        let dlq = TestTopic::create(&kafka.brokers, 1).await;
-        kafka.topic = prices.name().to_owned();
-        kafka.dlq_topic = dlq.name().to_owned();
-        Self { kafka, prices, dlq, traced: Default::default() }
-    }
-
-    fn publisher(&self) -> Publisher {
-        Publisher::to_topic(&self.kafka, self.prices.name()).unwrap()
-    }
-
-    fn consumer(&self, store: PgStore, coins: &[CoinId]) -> Consumer<PgStore, Publisher> {
-        Consumer {
-            store,
-            dead_letters: Publisher::to_topic(&self.kafka, self.dlq.name()).unwrap(),
-            coins: coins.iter().cloned().collect(),
-        }
-    }
-
-    fn poller(&self, group: &str) -> Poller {
-        let config = PollerConfig {
-            max_records: 500,
-            max_wait: Duration::from_millis(200),
-            retry_base: Duration::from_millis(100),
-            retry_max: Duration::from_secs(1),
-        };
-        Poller::new(&self.kafka, group, self.prices.name(), config).unwrap()
-    }
-
-    /// Every record of the dead-letter topic: (value, reason, source offset).
-    async fn dead_letters(&self, expected: usize) -> Vec<(Vec<u8>, String, i64)> {
-        let consumer =
-            stream::consumer(&self.kafka, &format!("dlq-reader-{}", uuid::Uuid::new_v4())).unwrap();
-        consumer.subscribe(&[self.dlq.name()]).unwrap();
-        let mut out = Vec::new();
-        while out.len() < expected {
-            let m = tokio::time::timeout(Duration::from_secs(30), consumer.recv()).await.unwrap().unwrap();
-            let header = |name: &str| {
-                m.headers()
-                    .and_then(|h| h.iter().find(|x| x.key == name).and_then(|x| x.value))
-                    .map(|v| String::from_utf8_lossy(v).into_owned())
-                    .unwrap_or_default()
-            };
-            assert_eq!(header("dlq.source.topic"), self.prices.name());
-            if let Some(h) = m.headers() {
-                // The record's own headers come first, then the dead letter's.
-                let keys: Vec<&str> = h.iter().map(|x| x.key).collect();
-                if keys.contains(&"trace-id") {
-                    assert_eq!(keys.first(), Some(&"trace-id"), "{keys:?}");
-                    assert_eq!(header("trace-id"), "t-42");
-                    self.traced.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                }
-            }
-            out.push((
-                m.payload().unwrap_or_default().to_vec(),
-                header("dlq.reason"),
-                header("dlq.source.offset").parse().unwrap(),
-            ));
-        }
-        out
-    }
-}
-
-fn group() -> String {
-    format!("test-group-{}", uuid::Uuid::new_v4().simple())
-}
-
-/// Runs a poller (owned or shared) in the background until the returned token is cancelled.
-fn spawn_poller(
-    poller: impl Borrow<Poller> + Send + 'static,
-    consumer: Consumer<PgStore, Publisher>,
-) -> (CancellationToken, JoinHandle<PollerStats>) {
-    let token = CancellationToken::new();
-    let stop = token.clone();
-    let task = tokio::spawn(async move { poller.borrow().run(&consumer, stop).await });
-    (token, task)
-}
-
-async fn stop(token: CancellationToken, task: JoinHandle<PollerStats>) -> PollerStats {
-    token.cancel();
-    tokio::time::timeout(Duration::from_secs(30), task).await.expect("poller stops on request").unwrap()
-}
-
-fn simulated(coins: &[CoinId], per_coin: u64) -> Vec<Tick> {
-    testkit::ticks(coins, 0..per_coin)
-}
+use common::*;
 
 /// The consumer commits offsets once Postgres says "committed": that promise
 /// holds only if the commit survives a crash, so the stack the tests run on
@@ -143,8 +38,9 @@ async fn a_replayed_coin_lands_exactly_once_with_its_prices() {
     let candles = stream::replay::read_candles(&path, &coin).unwrap();
     assert_eq!(candles.len(), 31_973);
 
-    topics.publisher().publish(&candles).await.unwrap();
-    let (token, task) = spawn_poller(topics.poller(&group()), topics.consumer(db.store.clone(), &[coin]));
+    topics.publisher().await.publish(&candles).await.unwrap();
+    let (token, task) =
+        spawn_poller(topics.poller(&group()), topics.consumer(db.store.clone(), &[coin]).await);
     db.wait_for_count("price_ticks", 31_973, WAIT).await;
     let stats = stop(token, task).await;
 
@@ -167,9 +63,9 @@ async fn a_replayed_coin_lands_exactly_once_with_its_prices() {
 async fn the_same_batch_handled_twice_adds_no_rows() {
     let (db, topics) = (TestDb::new().await, Topics::new().await);
     let coins = CoinId::defaults();
-    topics.publisher().publish(simulated(&coins, 20)).await.unwrap();
+    topics.publisher().await.publish(simulated(&coins, 20)).await.unwrap();
     let poller = topics.poller(&group());
-    let consumer = topics.consumer(db.store.clone(), &coins);
+    let consumer = topics.consumer(db.store.clone(), &coins).await;
     let never = CancellationToken::new();
     let mut batch = Vec::new();
     while batch.len() < 100 {
@@ -189,21 +85,25 @@ async fn the_same_batch_handled_twice_adds_no_rows() {
 async fn a_crash_between_db_commit_and_offset_commit_loses_and_doubles_nothing() {
     let (db, topics) = (TestDb::new().await, Topics::new().await);
     let coins = CoinId::defaults();
-    topics.publisher().publish(simulated(&coins, 200)).await.unwrap();
+    topics.publisher().await.publish(simulated(&coins, 200)).await.unwrap();
     let group = group();
 
     // First life: one batch stored, then the process "dies" before committing.
     let first_stored = {
         let poller = topics.poller(&group);
         let batch = poller.next_batch(&CancellationToken::new()).await;
-        let report =
-            topics.consumer(db.store.clone(), &coins).handle_batch(&poller.event(&batch)).await.unwrap();
+        let report = topics
+            .consumer(db.store.clone(), &coins)
+            .await
+            .handle_batch(&poller.event(&batch))
+            .await
+            .unwrap();
         assert!(report.stored > 0);
         report.stored
     }; // dropped without commit
 
     // Second life: everything is delivered again, the stored part is absorbed.
-    let (token, task) = spawn_poller(topics.poller(&group), topics.consumer(db.store.clone(), &coins));
+    let (token, task) = spawn_poller(topics.poller(&group), topics.consumer(db.store.clone(), &coins).await);
     db.wait_for_count("price_ticks", 1000, WAIT).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     let stats = stop(token, task).await;
@@ -217,7 +117,7 @@ async fn a_crash_between_db_commit_and_offset_commit_loses_and_doubles_nothing()
 async fn poison_records_go_to_the_dead_letter_topic_and_the_consumer_keeps_going() {
     let (db, topics) = (TestDb::new().await, Topics::new().await);
     let coins = CoinId::defaults();
-    let publisher = topics.publisher();
+    let publisher = topics.publisher().await;
     let poison: Vec<&[u8]> = vec![
         b"definitely not json",
         br#"{"v":1,"coin":"dogecoin","event_time":"2026-01-01T00:00:00Z","price":1,"interval_secs":5,"source":"simulated","seq":0}"#,
@@ -234,7 +134,8 @@ async fn poison_records_go_to_the_dead_letter_topic_and_the_consumer_keeps_going
     }
     publisher.publish(&ticks[25..]).await.unwrap();
 
-    let (token, task) = spawn_poller(topics.poller(&group()), topics.consumer(db.store.clone(), &coins));
+    let (token, task) =
+        spawn_poller(topics.poller(&group()), topics.consumer(db.store.clone(), &coins).await);
     db.wait_for_count("price_ticks", 50, WAIT).await;
     // Still consuming after the poison.
     publisher.publish(&simulated(&coins[..1], 12)[10..]).await.unwrap();
@@ -257,14 +158,38 @@ async fn poison_records_go_to_the_dead_letter_topic_and_the_consumer_keeps_going
     );
 }
 
+/// Every client of the path over SASL_SSL with SCRAM, as against MSK or
+/// Confluent Cloud: topics created by the admin client, ticks by the
+/// producer, batches by the poller, a poison record by the dead-letter publisher.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_whole_path_runs_over_sasl_ssl() {
+    let (db, topics) = (TestDb::new().await, Topics::secured().await);
+    let coins = CoinId::defaults();
+    let publisher = topics.publisher().await;
+    let ticks = simulated(&coins, 20);
+    publisher.publish(&ticks[..50]).await.unwrap();
+    publisher.publish_raw(Some(b"bitcoin"), b"poison over TLS", None).await.unwrap();
+    publisher.publish(&ticks[50..]).await.unwrap();
+
+    let (token, task) =
+        spawn_poller(topics.poller(&group()), topics.consumer(db.store.clone(), &coins).await);
+    db.wait_for_count("price_ticks", 100, WAIT).await;
+    let stats = stop(token, task).await;
+
+    assert_eq!((db.count("price_ticks").await, stats.stored, stats.dead_lettered), (100, 100, 1));
+    let letters = topics.dead_letters(1).await;
+    assert_eq!(letters[0].0, b"poison over TLS");
+    assert!(letters[0].1.contains("not JSON"), "{}", letters[0].1);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_going_away_mid_stream_loses_nothing() {
     let (db, topics) = (TestDb::new().await, Topics::new().await);
     let coins = CoinId::defaults();
     let gate = TcpGate::new(db.socket_addr()).await;
     let store = PgStore::connect(&db.config_via_port(gate.port())).await.unwrap();
-    let publisher = topics.publisher();
-    let (token, task) = spawn_poller(topics.poller(&group()), topics.consumer(store, &coins));
+    let publisher = topics.publisher().await;
+    let (token, task) = spawn_poller(topics.poller(&group()), topics.consumer(store, &coins).await);
 
     let ticks = simulated(&coins, 120);
     publisher.publish(&ticks[..200]).await.unwrap();
@@ -293,8 +218,8 @@ async fn two_pollers_in_one_group_split_the_partitions_and_store_every_tick_once
     let coins: Vec<CoinId> = (0..20).map(|i| CoinId::parse(&format!("coin-{i:02}")).unwrap()).collect();
     let group = group();
     let (a, b) = (Arc::new(topics.poller(&group)), Arc::new(topics.poller(&group)));
-    let (ta, ja) = spawn_poller(a.clone(), topics.consumer(db.store.clone(), &coins));
-    let (tb, jb) = spawn_poller(b.clone(), topics.consumer(db.store.clone(), &coins));
+    let (ta, ja) = spawn_poller(a.clone(), topics.consumer(db.store.clone(), &coins).await);
+    let (tb, jb) = spawn_poller(b.clone(), topics.consumer(db.store.clone(), &coins).await);
     // Publish once both members own partitions, so the split is real.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     while a.assigned_partitions() + b.assigned_partitions() < 6
@@ -305,7 +230,7 @@ async fn two_pollers_in_one_group_split_the_partitions_and_store_every_tick_once
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 
-    topics.publisher().publish(simulated(&coins, 100)).await.unwrap();
+    topics.publisher().await.publish(simulated(&coins, 100)).await.unwrap();
     db.wait_for_count("price_ticks", 2000, WAIT).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     let (sa, sb) = (stop(ta, ja).await, stop(tb, jb).await);

@@ -44,6 +44,10 @@ pub struct Options {
     /// Ticks for each run of the write-path study.
     #[arg(long, default_value_t = 200_000)]
     write_path_ticks: usize,
+    /// Only the end-to-end throughput run (`just bench` runs it again over the
+    /// broker's SASL_SSL listener, to set TLS and SCRAM beside plaintext).
+    #[arg(long)]
+    throughput_only: bool,
     /// The reference consumer (scripts/bench/reference_consumer.py) to run on
     /// the same topic into the same, emptied table, with this Python.
     #[arg(long, requires = "python")]
@@ -276,13 +280,19 @@ pub async fn consume(database: &PgConfig, kafka: &KafkaConfig, options: Options)
 
 async fn run(kafka: &KafkaConfig, scratch: &Scratch, o: &Options) -> anyhow::Result<()> {
     let coins = CoinId::defaults();
-    let publisher = Publisher::to_topic(kafka, &scratch.topic)?;
+    let publisher = Publisher::connect_to(kafka, &scratch.topic).await?;
     let consumer = Consumer {
         store: scratch.store.clone(),
-        dead_letters: Publisher::to_topic(kafka, &scratch.dlq)?,
+        dead_letters: Publisher::connect_to(kafka, &scratch.dlq).await?,
         coins: coins.iter().cloned().collect(),
     };
-    println!("bench: {} ticks, 5 coins, topic with 6 partitions, batches of up to {}", o.ticks, o.batch);
+    println!(
+        "bench: {} ticks, 5 coins, topic with 6 partitions, batches of up to {}, Kafka over {:?}{}",
+        o.ticks,
+        o.batch,
+        kafka.security_protocol,
+        kafka.sasl_mechanism.map(|m| format!(" ({})", m.name())).unwrap_or_default()
+    );
 
     // 1. Throughput, end to end: publish everything, consume everything.
     let ticks = synthetic(&coins, o.ticks);
@@ -325,6 +335,9 @@ async fn run(kafka: &KafkaConfig, scratch: &Scratch, o: &Options) -> anyhow::Res
         rate(o.ticks, total),
         total.as_secs_f64()
     );
+    if o.throughput_only {
+        return Ok(());
+    }
 
     // 2. For scale: plain binary COPY of the same rows into the same table shape.
     let copy = scratch.copy(&ticks).await?;
@@ -376,7 +389,7 @@ async fn run(kafka: &KafkaConfig, scratch: &Scratch, o: &Options) -> anyhow::Res
         PollerConfig { max_records: 500, max_wait: Duration::from_millis(o.max_wait_ms), ..config },
     )?;
     let stop = CancellationToken::new();
-    let latency_publisher = Publisher::to_topic(kafka, &scratch.latency_topic)?;
+    let latency_publisher = Publisher::connect_to(kafka, &scratch.latency_topic).await?;
     let mut sent = None;
     {
         let run = poller.run(&timed, stop.clone());
@@ -544,7 +557,7 @@ impl Scratch {
         let (scratch, store) = storage::create_database(admin, &db).await?;
         let (topic, dlq, latency_topic) =
             (format!("bench-{id}"), format!("bench-dlq-{id}"), format!("bench-lat-{id}"));
-        provision::topics(&kafka.brokers, &[(&topic, 6), (&dlq, 1), (&latency_topic, 6)]).await?;
+        provision::topics(kafka, &[(&topic, 6), (&dlq, 1), (&latency_topic, 6)]).await?;
         Ok(Self {
             db,
             url: scratch.database_url,
@@ -699,6 +712,6 @@ impl Scratch {
         drop(self.store);
         let _ = storage::drop_database(&self.admin, &self.db).await;
         let topics = [self.topic.as_str(), &self.dlq, &self.latency_topic];
-        let _ = provision::delete_topics(&self.kafka.brokers, &topics).await;
+        let _ = provision::delete_topics(&self.kafka, &topics).await;
     }
 }

@@ -268,9 +268,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let kafka: KafkaConfig = env.load()?;
             match action {
                 TopicAction::Create { name, partitions } => {
-                    provision::topics(&kafka.brokers, &[(&name, partitions)]).await?
+                    provision::topics(&kafka, &[(&name, partitions)]).await?
                 }
-                TopicAction::Delete { name } => provision::delete_topics(&kafka.brokers, &[&name]).await?,
+                TopicAction::Delete { name } => provision::delete_topics(&kafka, &[&name]).await?,
                 TopicAction::Records { name } => {
                     println!("{}", streaming::topic_records(&kafka, &name).await?)
                 }
@@ -294,7 +294,7 @@ async fn setup(env: &Env) -> anyhow::Result<()> {
     }
     println!("setup: database {} migrated ({} new migrations)", db.store.target(), db.migrations_applied);
     let partitions = config.kafka_topic_partitions;
-    provision::topics(&kafka.brokers, &[(&kafka.topic, partitions), (&kafka.dlq_topic, 1)]).await?;
+    provision::topics(&kafka, &[(&kafka.topic, partitions), (&kafka.dlq_topic, 1)]).await?;
     println!("setup: topics {} ({partitions} partitions) and {} exist", kafka.topic, kafka.dlq_topic);
     provision::bucket(&s3, &config.raw_bucket).await?;
     println!("setup: bucket {} exists", config.raw_bucket);

@@ -6,7 +6,6 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use chrono::Utc;
 use domain::CoinId;
-use rdkafka::ClientConfig;
 use storage::PgConfig;
 use stream::replay::{coin_of_file, read_candles};
 use stream::simulate::Simulator;
@@ -75,7 +74,7 @@ pub async fn produce(
     let seed = seed.unwrap_or_else(rand_seed);
     info!(seed, coins = coins.len(), stored_prices = start.len(), interval_secs, "producer starting");
     let mut simulator = Simulator::new(coins, &start, interval_secs, seed);
-    let publisher = Publisher::new(kafka)?;
+    let publisher = Publisher::connect(kafka).await?;
     let mut timer = tokio::time::interval(Duration::from_secs(u64::from(interval_secs)));
     let mut sent = 0u64;
     while count.is_none_or(|c| sent < c) {
@@ -119,7 +118,7 @@ pub async fn replay(
     }
     // Interleave coins in event-time order, as a live feed would.
     ticks.sort_by(|a, b| a.event_time.cmp(&b.event_time).then_with(|| a.coin.cmp(&b.coin)));
-    let publisher = Publisher::new(kafka)?;
+    let publisher = Publisher::connect(kafka).await?;
     let shutdown = shutdown_on_signal();
     let started = std::time::Instant::now();
     let total = ticks.len();
@@ -176,6 +175,8 @@ pub async fn consume(
 ) -> anyhow::Result<()> {
     let consumer = consumer::Consumer::from_config(config).await?;
     let kafka = &config.kafka;
+    // Wrong credentials or an untrusted certificate fail here, not as a silent wait for records.
+    kafka.check(&[&kafka.topic]).await?;
     let poller = consumer::poller::Poller::new(kafka, &kafka.group, &kafka.topic, poller)?;
     info!(group = %kafka.group, topic = %kafka.topic, "poller starting");
     let stats = poller.run(&consumer, shutdown_on_signal()).await;
@@ -186,10 +187,12 @@ pub async fn consume(
 /// Records ever written to `name`: the sum of its partitions' high watermarks
 /// (the topics are never compacted or truncated here).
 pub async fn topic_records(kafka: &KafkaConfig, name: &str) -> anyhow::Result<i64> {
-    let (brokers, name) = (kafka.brokers.clone(), name.to_owned());
+    kafka.check(&[name]).await?;
+    let (config, context) = kafka.client_config()?;
+    let name = name.to_owned();
     tokio::task::spawn_blocking(move || {
         use rdkafka::consumer::{BaseConsumer, Consumer};
-        let consumer: BaseConsumer = ClientConfig::new().set("bootstrap.servers", &brokers).create()?;
+        let consumer: BaseConsumer<stream::KafkaContext> = config.create_with_context(context)?;
         let timeout = Duration::from_secs(10);
         let metadata = consumer.fetch_metadata(Some(&name), timeout)?;
         let topic = metadata.topics().first().context("no such topic")?;

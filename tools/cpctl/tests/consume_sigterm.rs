@@ -46,10 +46,9 @@ fn terminate(mut child: Child) -> std::process::ExitStatus {
 async fn sigterm_stops_the_poller_cleanly_and_a_restart_resumes() {
     let db = TestDb::new().await;
     let kafka: stream::KafkaConfig = testkit::config();
-    let (topic, dlq) =
-        (TestTopic::create(&kafka.brokers, 3).await, TestTopic::create(&kafka.brokers, 1).await);
+    let (topic, dlq) = (TestTopic::create(&kafka, 3).await, TestTopic::create(&kafka, 1).await);
     let group = format!("sigterm-{}", uuid::Uuid::new_v4().simple());
-    let publisher = Publisher::to_topic(&kafka, topic.name()).unwrap();
+    let publisher = Publisher::connect_to(&kafka, topic.name()).await.unwrap();
 
     publisher.publish(ticks(0, 500)).await.unwrap();
     let first = consume(&db, topic.name(), dlq.name(), &group);
