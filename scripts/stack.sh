@@ -365,15 +365,13 @@ kafka_wait_ready() {
 
 # kafka_wait_secure: the SASL_SSL listener completes a TLS handshake verified
 # against our CA for host name localhost, and the SCRAM user exists.
+kafka_tls_ok() { tls_handshake_ok "127.0.0.1:$KAFKA_SASL_SSL_PORT"; }
 kafka_wait_secure() {
   local t0
   t0="$(now)"
-  until tls_handshake_ok "127.0.0.1:$KAFKA_SASL_SSL_PORT"; do
-    kafka_running || die_log "Kafka exited during start-up" "$KAFKA_LOG"
-    (($(since "$t0" | cut -d. -f1) < WAIT_SECONDS)) ||
-      die_log "Kafka's SASL_SSL listener on 127.0.0.1:$KAFKA_SASL_SSL_PORT completes no TLS handshake verified against $KAFKA_TLS_DIR/ca.pem for localhost after ${WAIT_SECONDS}s (openssl's last answer: $LOGS/kafka-tls.log; if the tls folder was made anew while Kafka ran: scripts/stack.sh down, then up)" "$KAFKA_LOG"
-    sleep 0.5
-  done
+  # (openssl's last answer: kafka-tls.log; if the tls folder was made anew while Kafka ran: down, then up)
+  wait_ready kafka_tls_ok kafka_running "$KAFKA_LOG" \
+    "Kafka's SASL_SSL listener on 127.0.0.1:$KAFKA_SASL_SSL_PORT (TLS verified against $KAFKA_TLS_DIR/ca.pem for localhost)"
   kafka_scram_user
   if ((KAFKA_STARTED || SCRAM_CREATED)); then
     log "kafka: SASL_SSL on localhost:$KAFKA_SASL_SSL_PORT (TLS verified, SCRAM user $KAFKA_SCRAM_USER) in $(since "$t0")s"

@@ -5,8 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use secrecy::SecretString;
-use serde::de::Error as _;
-use serde::{Deserialize, Deserializer};
+use serde::Deserialize;
 use url::Url;
 
 /// The public API; the pro host (`https://pro-api.coingecko.com/api/v3`) for paid plans.
@@ -29,7 +28,7 @@ pub struct Config {
     pub api_key: Option<SecretString>,
     /// `COINGECKO_CA_BUNDLE`: extra PEM roots to trust, for networks behind a
     /// TLS-intercepting proxy. Verification itself is never turned off.
-    #[serde(rename = "coingecko_ca_bundle", default, deserialize_with = "pem_file")]
+    #[serde(rename = "coingecko_ca_bundle", default, deserialize_with = "settings::de::pem_file")]
     pub ca_bundle: Option<PathBuf>,
     /// `COINGECKO_TIMEOUT_SECS`: per request.
     #[serde(
@@ -81,18 +80,6 @@ fn default_retry_base() -> Duration {
 
 fn default_max_retry_after() -> Duration {
     Duration::from_secs(120)
-}
-
-/// An existing file, checked at start-up; its certificates are read when the client is built.
-fn pem_file<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<PathBuf>, D::Error> {
-    let path = PathBuf::from(String::deserialize(deserializer)?);
-    if !path.is_file() {
-        return Err(D::Error::custom(format!(
-            "no such file {}: point it at a PEM file of extra CA certificates",
-            path.display()
-        )));
-    }
-    Ok(Some(path))
 }
 
 #[cfg(test)]

@@ -226,18 +226,8 @@ mod tests {
         let fake = Fake::with(&[(ARN, r#"{"username":"pipeline"}"#)]);
         let err = resolve(&env(&[("KAFKA_SASL_SECRET_ARN", ARN)]), &fake).await.unwrap_err();
         assert_eq!(err.variable, "KAFKA_SASL_SECRET_ARN");
-        assert!(telemetry_free_chain(&err).contains("has no \"password\""), "{}", telemetry_free_chain(&err));
-    }
-
-    fn telemetry_free_chain(err: &dyn std::error::Error) -> String {
-        let mut text = err.to_string();
-        let mut source = err.source();
-        while let Some(s) = source {
-            text.push_str(": ");
-            text.push_str(&s.to_string());
-            source = s.source();
-        }
-        text
+        let text = telemetry::failure::Chain(&err).to_string();
+        assert!(text.contains("has no \"password\""), "{text}");
     }
 
     #[tokio::test]

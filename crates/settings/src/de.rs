@@ -4,6 +4,7 @@
 //! name. Numbers are quoted back in errors; secrets and URLs that may carry
 //! credentials never are.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use secrecy::SecretString;
@@ -79,6 +80,20 @@ pub fn http_url<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Url, D::Er
 /// [`http_url`], for a variable without a default.
 pub fn optional_http_url<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Url>, D::Error> {
     http_url(deserializer).map(Some)
+}
+
+/// A PEM file of CA certificates, for a variable without a default: it must
+/// exist at start-up, so a typo fails before any connection (the file is
+/// read when the client is built).
+pub fn pem_file<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<PathBuf>, D::Error> {
+    let path = PathBuf::from(String::deserialize(deserializer)?);
+    if !path.is_file() {
+        return Err(D::Error::custom(format!(
+            "no such file {}: point it at a PEM file of CA certificates",
+            path.display()
+        )));
+    }
+    Ok(Some(path))
 }
 
 /// A value kept out of `Debug` output and logs.

@@ -4,8 +4,7 @@
 use std::path::PathBuf;
 
 use secrecy::SecretString;
-use serde::de::Error as _;
-use serde::{Deserialize, Deserializer};
+use serde::Deserialize;
 
 /// Brokers, topics and the local poller's consumer group.
 #[derive(Debug, Clone, Deserialize)]
@@ -41,7 +40,7 @@ pub struct KafkaConfig {
     /// `KAFKA_SSL_CA_LOCATION`: a PEM file of the CA certificates that signed
     /// the brokers'. Unset: the system's trust store (MSK and Confluent Cloud
     /// present publicly trusted certificates).
-    #[serde(rename = "kafka_ssl_ca_location", default, deserialize_with = "pem_file")]
+    #[serde(rename = "kafka_ssl_ca_location", default, deserialize_with = "settings::de::pem_file")]
     pub ssl_ca_location: Option<PathBuf>,
 }
 
@@ -82,18 +81,6 @@ impl SaslMechanism {
             Self::AwsMskIam => "AWS_MSK_IAM",
         }
     }
-}
-
-/// An existing file, checked at start-up, so a typo fails before any connection.
-fn pem_file<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<PathBuf>, D::Error> {
-    let path = PathBuf::from(String::deserialize(deserializer)?);
-    if !path.is_file() {
-        return Err(D::Error::custom(format!(
-            "no such file {}: point it at a PEM file of the CA certificates that signed the brokers'",
-            path.display()
-        )));
-    }
-    Ok(Some(path))
 }
 
 fn default_brokers() -> String {

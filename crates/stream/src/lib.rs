@@ -19,7 +19,7 @@ use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
 
 pub use config::{KafkaConfig, SaslMechanism, SecurityProtocol};
-pub use security::{KafkaContext, Refusal};
+pub use security::KafkaContext;
 
 /// A Kafka client that could not be created or used.
 #[derive(Debug, thiserror::Error)]
@@ -90,6 +90,13 @@ pub struct TlsFailure {
 /// A producer that neither loses nor duplicates records on retry:
 /// idempotence on, `acks=all`.
 pub fn producer(kafka: &KafkaConfig) -> Result<FutureProducer<KafkaContext>, StreamError> {
+    producer_with_context(kafka).map(|(producer, _)| producer)
+}
+
+/// [`producer`], with a handle on its context (what librdkafka reported).
+fn producer_with_context(
+    kafka: &KafkaConfig,
+) -> Result<(FutureProducer<KafkaContext>, KafkaContext), StreamError> {
     let (mut config, context) = kafka.client_config()?;
     config
         .set("enable.idempotence", "true")
@@ -97,7 +104,8 @@ pub fn producer(kafka: &KafkaConfig) -> Result<FutureProducer<KafkaContext>, Str
         .set("compression.type", "lz4")
         .set("linger.ms", "5")
         .set("message.timeout.ms", "120000")
-        .create_with_context(context)
+        .create_with_context(context.clone())
+        .map(|producer| (producer, context))
         .map_err(|source| StreamError::Client { role: "producer", brokers: kafka.brokers.clone(), source })
 }
 
@@ -143,8 +151,10 @@ impl Publisher {
 
     /// A publisher to another topic (dead letters, tests, benchmarks), checked as [`Publisher::connect`].
     pub async fn connect_to(kafka: &KafkaConfig, topic: &str) -> Result<Self, StreamError> {
-        kafka.check(&[topic]).await?;
-        Ok(Self { producer: producer(kafka)?, topic: topic.to_owned() })
+        let (producer, context) = producer_with_context(kafka)?;
+        let publisher = Self { producer, topic: topic.to_owned() };
+        kafka.check_with(publisher.producer.clone(), context, &[topic]).await?;
+        Ok(publisher)
     }
 
     pub fn topic(&self) -> &str {

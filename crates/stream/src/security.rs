@@ -25,7 +25,7 @@ use crate::{AuthenticationFailure, KafkaConfig, SaslMechanism, SecurityProtocol,
 
 /// What librdkafka reported that no retry will cure.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Refusal {
+enum Refusal {
     /// The brokers refused the credentials (librdkafka's `_AUTHENTICATION`).
     Authentication(String),
     /// The TLS handshake failed: an unknown CA, a certificate for another host…
@@ -51,7 +51,7 @@ impl KafkaContext {
     }
 
     /// The first authentication or TLS failure reported since the client started.
-    pub fn refusal(&self) -> Option<Refusal> {
+    fn refusal(&self) -> Option<Refusal> {
         self.inner.refusal.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 }
@@ -95,49 +95,43 @@ struct MskIam {
 
 impl MskIam {
     /// librdkafka calls this from its own threads, outside any Tokio runtime,
-    /// and waits for the answer: the signing runs on a thread of its own with
-    /// a runtime of its own, bounded by a timeout.
+    /// and waits for the answer: loading the AWS configuration (the first
+    /// time) and signing run on a thread of their own with a runtime of their
+    /// own, within a timeout.
     fn token(&self) -> Result<OAuthToken, String> {
-        let aws = self.aws.get();
-        let (region, credentials) = match aws {
-            Some(aws) => aws.clone(),
-            None => {
-                let loaded = std::thread::scope(|s| s.spawn(|| block_on(load_aws())).join())
-                    .map_err(|_| String::from("loading the AWS configuration panicked"))???;
-                self.aws.get_or_init(|| loaded).clone()
-            }
+        let sign = async {
+            let (region, credentials) = match self.aws.get() {
+                Some(aws) => aws.clone(),
+                None => {
+                    let loaded = load_aws().await?;
+                    self.aws.get_or_init(|| loaded).clone()
+                }
+            };
+            aws_msk_iam_sasl_signer::generate_auth_token_from_credentials_provider(region, credentials)
+                .await
+                .map_err(|e| format!("cannot sign the MSK IAM token: {e}"))
         };
         let (token, lifetime_ms) = std::thread::scope(|s| {
             s.spawn(|| {
-                block_on(async {
-                    tokio::time::timeout(
-                        Duration::from_secs(10),
-                        aws_msk_iam_sasl_signer::generate_auth_token_from_credentials_provider(
-                            region,
-                            credentials,
-                        ),
-                    )
-                    .await
-                })
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .map_err(|e| format!("cannot start a runtime to sign the MSK IAM token: {e}"))?;
+                // The timer is made inside the runtime: a Sleep needs its reactor.
+                runtime
+                    .block_on(async { tokio::time::timeout(Duration::from_secs(10), sign).await })
+                    .map_err(|_| {
+                        String::from(
+                            "signing the MSK IAM token took more than 10 s (AWS credentials unreachable?)",
+                        )
+                    })?
             })
             .join()
-        })
-        .map_err(|_| String::from("signing the MSK IAM token panicked"))??
-        .map_err(|_| {
-            String::from("signing the MSK IAM token took more than 10 s (AWS credentials unreachable?)")
-        })?
-        .map_err(|e| format!("cannot sign the MSK IAM token: {e}"))?;
+            .map_err(|_| String::from("signing the MSK IAM token panicked"))?
+        })?;
         info!(expires_ms = lifetime_ms, "MSK IAM token signed");
         Ok(OAuthToken { token, principal_name: String::new(), lifetime_ms })
     }
-}
-
-fn block_on<F: Future>(future: F) -> Result<F::Output, String> {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map(|rt| rt.block_on(future))
-        .map_err(|e| format!("cannot start a runtime to sign the MSK IAM token: {e}"))
 }
 
 async fn load_aws() -> Result<(Region, SharedCredentialsProvider), String> {
@@ -265,12 +259,26 @@ impl KafkaConfig {
     /// their metadata only, when empty): wrong credentials, an untrusted
     /// certificate, unreachable brokers or a missing topic fail here, at
     /// start-up, with what to fix, rather than as a stalled first send.
+    ///
+    /// A producer, because its background thread serves the queue librdkafka
+    /// reports errors on (an admin client or a consumer would not, before
+    /// their first poll); a publisher checks through its own ([`crate::Publisher::connect_to`]).
     pub async fn check(&self, topics: &[&str]) -> Result<(), StreamError> {
         let (mut config, context) = self.client_config()?;
         let producer: FutureProducer<KafkaContext> =
             config.set("message.timeout.ms", "10000").create_with_context(context.clone()).map_err(
                 |source| StreamError::Client { role: "producer", brokers: self.brokers.clone(), source },
             )?;
+        self.check_with(producer, context, topics).await
+    }
+
+    /// [`KafkaConfig::check`] through `producer`, whose context is `context`.
+    pub(crate) async fn check_with(
+        &self,
+        producer: FutureProducer<KafkaContext>,
+        context: KafkaContext,
+        topics: &[&str],
+    ) -> Result<(), StreamError> {
         let kafka = self.clone();
         let topics: Vec<String> = topics.iter().map(|t| (*t).to_owned()).collect();
         tokio::task::spawn_blocking(move || {
