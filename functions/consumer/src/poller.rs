@@ -11,6 +11,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use aws_lambda_events::encodings::MillisecondTimestamp;
@@ -117,7 +118,8 @@ pub struct PollerStats {
 
 /// One member of the consumer group.
 pub struct Poller {
-    consumer: StreamConsumer<KafkaContext>,
+    /// Shared with the blocking pool, where offset commits wait for the broker.
+    consumer: Arc<StreamConsumer<KafkaContext>>,
     brokers: String,
     config: PollerConfig,
 }
@@ -145,7 +147,7 @@ impl Poller {
             brokers: kafka.brokers.clone(),
             source,
         })?;
-        Ok(Self { consumer, brokers: kafka.brokers.clone(), config })
+        Ok(Self { consumer: Arc::new(consumer), brokers: kafka.brokers.clone(), config })
     }
 
     /// How many partitions this member owns now (0 before the group settled).
@@ -188,8 +190,9 @@ impl Poller {
         to_event(batch, &self.brokers)
     }
 
-    /// Commits, per partition, the offset after the batch's last record.
-    pub fn commit(&self, batch: &[OwnedMessage]) -> Result<(), KafkaError> {
+    /// Commits, per partition, the offset after the batch's last record, and
+    /// returns once the broker has it.
+    pub async fn commit(&self, batch: &[OwnedMessage]) -> Result<(), KafkaError> {
         let mut next: BTreeMap<(&str, i32), i64> = BTreeMap::new();
         for m in batch {
             let entry = next.entry((m.topic(), m.partition())).or_insert(0);
@@ -199,7 +202,14 @@ impl Poller {
         for ((topic, partition), offset) in next {
             list.add_partition_offset(topic, partition, Offset::Offset(offset))?;
         }
-        self.consumer.commit(&list, CommitMode::Sync)
+        // librdkafka's synchronous commit blocks its thread until the group
+        // coordinator answers, which takes as long as the broker is away: on
+        // a runtime worker it would stall the runtime (timers included) for as
+        // long, so it waits on the blocking pool.
+        let consumer = Arc::clone(&self.consumer);
+        tokio::task::spawn_blocking(move || consumer.commit(&list, CommitMode::Sync))
+            .await
+            .unwrap_or(Err(KafkaError::Canceled))
     }
 
     /// Polls, handles and commits until `shutdown` is cancelled. On shutdown
@@ -220,7 +230,7 @@ impl Poller {
                 );
                 break;
             };
-            if let Err(err) = self.commit(&batch) {
+            if let Err(err) = self.commit(&batch).await {
                 // The batch is stored; the records come back to whoever owns the
                 // partitions now and are absorbed as duplicates.
                 warn!(
