@@ -61,6 +61,10 @@ backfill *ARGS:
 history:
     {{cpctl}} history
 
+# Publish the exchanges' live trades (Binance, Coinbase) as FEED_BAR_SECS bars to Kafka, in the foreground (`just feed --probe`: can it?).
+feed *ARGS:
+    {{cpctl}} feed {{ARGS}}
+
 # Publish simulated ticks every PRODUCER_INTERVAL_SECS (5) to Kafka, in the foreground.
 produce *ARGS:
     {{cpctl}} produce {{ARGS}}
@@ -102,7 +106,7 @@ load-history *ARGS:
 consume:
     {{cpctl}} consume
 
-# Run the whole pipeline here: stack, setup, `cargo lambda watch`, consumer, producer, schedule, dashboard.
+# Run the whole pipeline here: stack, setup, `cargo lambda watch`, consumer, live feed (offline: simulated ticks), schedule, dashboard.
 deploy-local:
     @scripts/deploy-local.sh
 
@@ -144,7 +148,8 @@ lint:
 fmt:
     cargo fmt --all
 
-# Benchmarks, printing figures: streaming throughput, COPY for scale, latency; transform and site generation times.
+# Benchmarks, printing figures: streaming throughput, COPY for scale, latency; transform and site generation times;
+# the live feed's aggregation rate and reconnect time.
 # The same build as the tests and deploy-local (dev, Polars optimised; see README, "Builds"), so no second
 # build of everything; on durable settings (synchronous_commit=on, as the stack runs).
 bench *ARGS:
@@ -164,3 +169,5 @@ bench *ARGS:
       KAFKA_SASL_USERNAME="$KAFKA_SECURE_USERNAME" KAFKA_SASL_PASSWORD="$(<"$KAFKA_SECURE_PASSWORD_FILE")" \
       KAFKA_SSL_CA_LOCATION="$KAFKA_SECURE_CA_LOCATION" {{cpctl_bin}} bench-consume --throughput-only {{ARGS}}
     {{cpctl_bin}} bench-transform --reference "$reference"
+    # The live feed against the fake exchange: trades/s aggregated (in process, then over a websocket), reconnect time.
+    cargo run --quiet --locked --example feed_bench -p exchanges

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `just deploy-local`: the whole pipeline here. The local stack and its setup
 # (`just up`), then, as jobs of scripts/stack.sh (`just down` stops them):
-# `cargo lambda watch`, the consumer, the producer, the scheduler, the
+# `cargo lambda watch`, the consumer, the live feed (or, offline, the
+# producer of simulated ticks), the scheduler, the
 # first-run history and the dashboard's file server. Waits for the outcome of
 # the scheduler's first cycle, which the scheduler writes to a status file.
 set -euo pipefail
@@ -19,12 +20,30 @@ just up
 export LOG_DIR="$ROOT/.state/logs"
 site="${SITE_OUTPUT:-.state/site}"
 echo "deploy-local: building the functions and cpctl"
-cargo build --quiet --locked -p cpctl -p ingest -p transform -p consumer -p site-gen
+cargo build --quiet --locked -p cpctl -p ingest -p transform -p consumer -p site-gen -p feed
 [[ $site == s3://* ]] || mkdir -p "$site"
 job lambda cargo lambda watch -A 127.0.0.1 -P "$LAMBDA_PORT"
 job consumer "$CPCTL" consume
-# The walk continues the stored prices (first ingest, or the history job below) once there are some.
-job producer "$CPCTL" produce --wait-for-prices 60
+# The ticks: the exchanges' live trades when one answers (`cpctl feed --probe`),
+# otherwise the simulator; DEPLOY_TICKS=live|simulated decides instead of asking.
+ticks="${DEPLOY_TICKS:-auto}"
+case $ticks in
+  auto)
+    if probe="$("$CPCTL" feed --probe 2>&1)"; then ticks=live; else ticks=simulated; fi
+    echo "deploy-local: exchanges: $(echo "$probe" | grep -E '^(binance|coinbase):' | paste -sd ';' - | sed 's/;/; /g')"
+    ;;
+  live | simulated) ;;
+  *) echo "deploy-local: DEPLOY_TICKS=$ticks: expected auto, live or simulated" >&2; exit 1 ;;
+esac
+if [[ $ticks == live ]]; then
+  job feed "$CPCTL" feed
+  ticks_said="live trades from the exchanges in ${FEED_BAR_SECS:-5}-second bars (feed.log)"
+else
+  # The walk continues the stored prices (first ingest, or the history job below) once there are some.
+  job producer "$CPCTL" produce --wait-for-prices 60
+  ticks_said="simulated ticks every $PRODUCER_INTERVAL_SECS s (producer.log; no exchange answered, or DEPLOY_TICKS=simulated)"
+fi
+echo "deploy-local: stream: $ticks_said"
 rm -f "$STATUS_FILE"
 job scheduler "$CPCTL" schedule --status-file "$STATUS_FILE"
 # History in the background, beside the first cycle: a backfill when CoinGecko
@@ -57,6 +76,6 @@ case $outcome in
   *) echo "deploy-local: the first cycle is still running; see .state/logs/scheduler.log" ;;
 esac
 echo "deploy-local: dashboard at $url"
-echo "deploy-local: schedule $INGEST_SCHEDULE; ticks every $PRODUCER_INTERVAL_SECS s; functions for 'cargo lambda invoke' on 127.0.0.1:$LAMBDA_PORT"
-echo "deploy-local: logs in .state/logs (ingest.log, producer.log, consumer.log, transform.log, site.log, scheduler.log)"
+echo "deploy-local: schedule $INGEST_SCHEDULE; stream: $ticks_said; functions for 'cargo lambda invoke' on 127.0.0.1:$LAMBDA_PORT"
+echo "deploy-local: logs in .state/logs (ingest.log, $([[ $ticks == live ]] && echo feed.log || echo producer.log), consumer.log, transform.log, site.log, scheduler.log)"
 echo "deploy-local: stop everything with 'just down' (data is kept)"

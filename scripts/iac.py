@@ -9,9 +9,10 @@ Usage: python iac.py COMMAND ARGS...
       keys set over them, so schedule.env always decides IngestSchedule.
   has-saved-parameters SAMCONFIG ENV
       Exit 0 if samconfig.toml holds saved parameters for ENV (a deploy happened).
-  check-template TEMPLATE SCHEDULE
-      The schedule's one definition is schedule.env: the template must take it as
-      the parameter IngestSchedule, with no default of its own, and use it.
+  check-template TEMPLATE PARAMETER=SCHEDULE...
+      The schedules' one definition is schedule.env: the template must take each
+      as its parameter (IngestSchedule, FeedSchedule), with no default of its own,
+      and every schedule of the template must be one of them.
   check-localstack ENDPOINT HEALTH_JSON
       LocalStack (its /_localstack/health answer) runs every service the stack uses.
   localstack-resources DATABASE_URL
@@ -84,32 +85,35 @@ def literal_schedules(node, where, errors):
         for i, value in enumerate(node):
             literal_schedules(value, f"{where}/{i}", errors)
     elif isinstance(node, str) and re.match(r"\s*(rate|cron)\(", node):
-        errors.append(f"{where} is a literal schedule {node!r}: use the parameter IngestSchedule")
+        errors.append(f"{where} is a literal schedule {node!r}: use a parameter from schedule.env")
 
 
-def check_template(path, schedule):
+def check_template(path, *pairs):
     from samcli.yamlhelper import yaml_parse
 
     with open(path, encoding="utf-8") as f:
         template = yaml_parse(f.read())
     errors = []
-    param = (template.get("Parameters") or {}).get("IngestSchedule")
-    if param is None:
-        errors.append("template.yaml has no parameter IngestSchedule")
-    else:
+    schedules = dict(pair.split("=", 1) for pair in pairs)
+    for name, schedule in schedules.items():
+        param = (template.get("Parameters") or {}).get(name)
+        if param is None:
+            errors.append(f"template.yaml has no parameter {name}")
+            continue
         if "Default" in param:
-            errors.append(
-                "parameter IngestSchedule has a Default: the schedule must come only from schedule.env (INGEST_SCHEDULE)"
-            )
+            errors.append(f"parameter {name} has a Default: the schedule must come only from schedule.env")
         pattern = param.get("AllowedPattern")
         if pattern and not re.fullmatch(pattern, schedule):
-            errors.append(f"INGEST_SCHEDULE={schedule!r} does not match IngestSchedule's AllowedPattern {pattern!r}")
+            errors.append(f"schedule.env's {schedule!r} does not match {name}'s AllowedPattern {pattern!r}")
     uses = schedule_uses(template)
-    if not uses:
-        errors.append("template.yaml has no schedule")
+    used = {value.get("Ref") for _, value in uses if isinstance(value, dict)}
+    for name in schedules:
+        if name not in used:
+            errors.append(f"template.yaml never uses the schedule parameter {name}")
     for where, value in uses:
-        if value != {"Ref": "IngestSchedule"}:
-            errors.append(f"{where} is {value!r}, not !Ref IngestSchedule (the schedule comes from schedule.env)")
+        if not (isinstance(value, dict) and value.get("Ref") in schedules):
+            names = " or ".join(f"!Ref {n}" for n in schedules)
+            errors.append(f"{where} is {value!r}, not {names} (schedules come from schedule.env)")
     literal_schedules({k: v for k, v in template.items() if k != "Parameters"}, "", errors)
     for e in errors:
         print(f"iac: ERROR: {e}", file=sys.stderr)

@@ -85,12 +85,16 @@ cargo_env() {
 read_schedule() {
   load_env_file "$ROOT/schedule.env" --override
   [[ -n ${INGEST_SCHEDULE:-} ]] || die "schedule.env does not set INGEST_SCHEDULE"
+  [[ -n ${FEED_SCHEDULE:-} ]] || die "schedule.env does not set FEED_SCHEDULE"
   cargo_env
   command -v cargo >/dev/null 2>&1 || die "checking the schedule needs cargo on PATH (rustup)"
-  say "checking INGEST_SCHEDULE=\"$INGEST_SCHEDULE\" with cpctl (built first if needed)"
+  say "checking INGEST_SCHEDULE=\"$INGEST_SCHEDULE\" and FEED_SCHEDULE=\"$FEED_SCHEDULE\" with cpctl (built first if needed)"
   (cd "$ROOT" && cargo build --quiet --locked -p cpctl) || die "cannot build cpctl, which checks the schedule"
-  "$CARGO_TARGET_DIR/debug/cpctl" schedule --check --schedule "$INGEST_SCHEDULE" >/dev/null ||
-    die "schedule.env: INGEST_SCHEDULE is not a schedule EventBridge takes (above)"
+  local name
+  for name in INGEST_SCHEDULE FEED_SCHEDULE; do
+    "$CARGO_TARGET_DIR/debug/cpctl" schedule --check --schedule "${!name}" >/dev/null ||
+      die "schedule.env: $name is not a schedule EventBridge takes (above)"
+  done
 }
 
 # ---------------------------------------------------------------- parameters
@@ -128,8 +132,8 @@ cmd_validate() {
 
   # The schedule's one definition is schedule.env: the template must take it as
   # the parameter IngestSchedule, with no default of its own, and use it.
-  "$SAM_PY" "$IAC_PY" check-template "$TEMPLATE" "$INGEST_SCHEDULE" || exit 1
-  say "schedule: INGEST_SCHEDULE=\"$INGEST_SCHEDULE\" (schedule.env) -> parameter IngestSchedule (no default in template.yaml)"
+  "$SAM_PY" "$IAC_PY" check-template "$TEMPLATE" "IngestSchedule=$INGEST_SCHEDULE" "FeedSchedule=$FEED_SCHEDULE" || exit 1
+  say "schedules: INGEST_SCHEDULE=\"$INGEST_SCHEDULE\", FEED_SCHEDULE=\"$FEED_SCHEDULE\" (schedule.env) -> parameters IngestSchedule, FeedSchedule (no defaults in template.yaml)"
 
   # Offline: dummy credentials and a proxy that refuses every connection, so
   # nothing reaches AWS (nor a LocalStack named in .env). `sam validate` runs
@@ -198,7 +202,7 @@ cmd_deploy_localstack() {
   say "      advertise a listener they can reach (the local stack's Kafka advertises 127.0.0.1 only)"
 
   local params=()
-  mapfile -d '' params < <(overrides "IngestSchedule=$INGEST_SCHEDULE" "Architecture=$arch" \
+  mapfile -d '' params < <(overrides "IngestSchedule=$INGEST_SCHEDULE" "FeedSchedule=$FEED_SCHEDULE" "Architecture=$arch" \
     "DatabaseSecretArn=$secret_arn" "KafkaBootstrapServers=$kafka" "KafkaTrigger=$trigger")
   ((${#params[@]})) || die "could not assemble the parameter overrides"
   # The same overrides for the build: Architecture decides the cargo lambda target.
@@ -218,7 +222,7 @@ cmd_deploy() {
     case "$a" in
       --guided | -g) guided=1 ;;
       --parameter-overrides | --parameter-overrides=*)
-        die "parameters live in samconfig.toml (parameter_overrides of [default.deploy.parameters], written by the guided deploy); scripts/iac.sh adds IngestSchedule from schedule.env" ;;
+        die "parameters live in samconfig.toml (parameter_overrides of [default.deploy.parameters], written by the guided deploy); scripts/iac.sh adds IngestSchedule and FeedSchedule from schedule.env" ;;
       *) args+=("$a") ;;
     esac
   done
@@ -243,7 +247,7 @@ cmd_deploy() {
   fi
 
   local params=() built_arch arch
-  mapfile -d '' params < <(overrides "IngestSchedule=$INGEST_SCHEDULE")
+  mapfile -d '' params < <(overrides "IngestSchedule=$INGEST_SCHEDULE" "FeedSchedule=$FEED_SCHEDULE")
   ((${#params[@]})) || die "could not assemble the parameter overrides"
   # The saved overrides go to the build too: Architecture decides the cargo lambda target.
   build --parameter-overrides "${params[@]}"
@@ -259,7 +263,7 @@ cmd_deploy() {
   arch="$(saved_architecture)"
   if [[ $arch != "$built_arch" ]]; then
     say "Architecture is now $arch (was $built_arch when building): rebuilding and deploying again"
-    mapfile -d '' params < <(overrides "IngestSchedule=$INGEST_SCHEDULE")
+    mapfile -d '' params < <(overrides "IngestSchedule=$INGEST_SCHEDULE" "FeedSchedule=$FEED_SCHEDULE")
     build --parameter-overrides "${params[@]}"
     deploy_built --parameter-overrides "${params[@]}" "${args[@]}"
   fi

@@ -6,6 +6,10 @@
 #              /coins/markets body shipped in data/coingecko
 #   consumer ← events/consumer.json (a Kafka event: two ticks, one poison record)
 #   transform ← events/transform.json (incremental: the 5 snapshots and 2 ticks above)
+#   feed     ← events/feed.json (an EventBridge scheduled event for 00:10 UTC);
+#              the fake exchange (crates/testkit, bin fake-exchange) stands in
+#              for Binance's klines and Coinbase's candles; twice, the second
+#              publishing nothing
 # It runs on a database, bucket and dead-letter topic of its own, removed at
 # the end, so the pipeline's own data is never touched. Run by `just test`
 # (needs the stack up and cpctl built).
@@ -16,6 +20,7 @@ local_stack_env
 cd "$ROOT"
 WATCH_PORT="${LAMBDA_WATCH_PORT:-9009}"
 FAKE_PORT="${FAKE_COINGECKO_PORT:-9010}"
+EXCHANGE_PORT="${FAKE_EXCHANGE_PORT:-9011}"
 LOG_DIR="$ROOT/.state/logs"
 CPCTL="${CARGO_TARGET_DIR:?}/debug/cpctl"
 mkdir -p "$LOG_DIR"
@@ -25,6 +30,8 @@ admin_url="$DATABASE_URL"
 export DATABASE_URL="${admin_url%/*}/$id"
 export RAW_BUCKET="$id"
 export KAFKA_DLQ_TOPIC="$id-dlq"
+# The feed function publishes here, not to the pipeline's topic.
+export KAFKA_TOPIC="$id-prices"
 export TRANSFORM_WATERMARK_LAG_SECS=0
 work="$(mktemp -d)"
 export SITE_OUTPUT="$work/site"
@@ -32,7 +39,7 @@ pids=()
 cleanup() {
   for pid in "${pids[@]}"; do kill -- "-$pid" 2>/dev/null || kill "$pid" 2>/dev/null || true; done
   wait 2>/dev/null || true
-  drop_scratch "$admin_url" "$id" "$CPCTL" "$KAFKA_DLQ_TOPIC"
+  drop_scratch "$admin_url" "$id" "$CPCTL" "$KAFKA_DLQ_TOPIC" "$KAFKA_TOPIC"
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -43,7 +50,11 @@ RUST_LOG=warn "$CPCTL" setup >/dev/null
 setsid python3 scripts/fake_coingecko.py --port "$FAKE_PORT" >"$LOG_DIR/fake-coingecko.log" 2>&1 &
 pids+=($!)
 
+setsid "${CARGO_TARGET_DIR:?}/debug/fake-exchange" "$EXCHANGE_PORT" >"$LOG_DIR/fake-exchange.log" 2>&1 &
+pids+=($!)
+
 export COINGECKO_BASE_URL="http://127.0.0.1:$FAKE_PORT"
+export FEED_BINANCE_REST_URL="http://127.0.0.1:$EXCHANGE_PORT" FEED_COINBASE_REST_URL="http://127.0.0.1:$EXCHANGE_PORT"
 setsid cargo lambda watch -A 127.0.0.1 -P "$WATCH_PORT" >"$LOG_DIR/lambda-watch.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 1 120); do
@@ -79,4 +90,20 @@ assert consumer["records"] == 3 and consumer["stored"] == 2 and consumer["dead_l
 PY
 rows="$(psql -At "$DATABASE_URL" -c "SELECT (SELECT count(*) FROM market_snapshots) || ' ' || (SELECT count(*) FROM price_ticks)")"
 [[ $rows == "5 2" ]] || { echo "lambda-smoke: expected 5 snapshots and 2 ticks, found $rows" >&2; exit 1; }
-echo "lambda-smoke: ok (ingest stored 5 snapshots, consumer stored 2 ticks and dead-lettered 1, transform made 7 hourly rows, site-gen published the dashboard)"
+
+feed="$(invoke feed events/feed.json)"
+echo "lambda-smoke: feed response: $(echo "$feed" | head -c 300)…"
+again="$(invoke feed events/feed.json)"
+published="$("$CPCTL" topic records "$KAFKA_TOPIC")"
+python3 - "$feed" "$again" "$published" <<'PY'
+import json, sys
+feed, again, published = json.loads(sys.argv[1]), json.loads(sys.argv[2]), int(sys.argv[3])
+# The first run publishes the last closed minute, 00:09, of every market: 5 on Binance, 4 on Coinbase (no BNB).
+assert feed["at"].startswith("2026-01-01T00:10:00"), feed
+assert len(feed["markets"]) == 9 and all(m["error"] is None for m in feed["markets"]), feed
+assert feed["published"] >= 1 and published == feed["published"], (feed["published"], published)
+assert again["published"] == 0, again
+PY
+cursors="$(psql -At "$DATABASE_URL" -c "SELECT count(*) FROM feed_cursors WHERE fetched_to = '2026-01-01T00:10:00Z'")"
+[[ $cursors == 9 ]] || { echo "lambda-smoke: expected 9 feed cursors at 00:10, found $cursors" >&2; exit 1; }
+echo "lambda-smoke: ok (ingest stored 5 snapshots, consumer stored 2 ticks and dead-lettered 1, transform made 7 hourly rows, site-gen published the dashboard, feed published $published candles once)"

@@ -5,10 +5,15 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use storage::{inputs, outputs, runs};
+use storage::{inputs, live, outputs, runs};
 
 use crate::SiteError;
 use crate::model::{Coin, Freshness, MAX_ALERTS, QUALITY_RUNS, RUNS_PER_FUNCTION, SiteData};
+
+/// The coin pages show the exchanges' bars that ended in the last this many minutes,
+const LIVE_MINUTES: i64 = 15;
+/// at most this many per exchange.
+const LIVE_BARS: i64 = 12;
 
 /// What to read: the coins in display order and the staleness limits.
 #[derive(Debug, Clone)]
@@ -76,7 +81,24 @@ pub async fn load(
     alerts.reverse();
     alerts.truncate(MAX_ALERTS as usize);
 
-    let freshness = freshness(db, options, &coins).await?;
+    // The coin pages list the exchanges' bars of the last quarter hour.
+    for (coin, bar) in
+        live::live_bars(db, ids, now - chrono::Duration::minutes(LIVE_MINUTES), LIVE_BARS).await?
+    {
+        coins[index[&coin]].live.push(bar);
+    }
+    let runs = runs::recent(db, RUNS_PER_FUNCTION).await?;
+    let feed_deployed = runs.iter().any(|r| r.function == "feed");
+    let mut freshness = freshness(db, options, &coins).await?;
+    // Each exchange that delivered in the last day, or every exchange once a feed runs here.
+    let mut at = 2; // after batch and stream
+    for (source, last) in live::live_freshness(db, now - chrono::Duration::days(1)).await? {
+        if last.is_some() || feed_deployed {
+            let stale_after_secs = Some(i64::try_from(options.stale_stream.as_secs()).unwrap_or(i64::MAX));
+            freshness.insert(at, Freshness { source: source.as_str().into(), last, stale_after_secs });
+            at += 1;
+        }
+    }
     let data = SiteData {
         generated_at: now,
         vs_currency: options.vs_currency.clone(),
@@ -84,7 +106,7 @@ pub async fn load(
         alerts,
         alerts_total,
         quality: outputs::quality(db, QUALITY_RUNS).await?,
-        runs: runs::recent(db, RUNS_PER_FUNCTION).await?,
+        runs,
         freshness,
     };
     tx.commit().await.map_err(|e| SiteError::query("end the read-only transaction", e))?;

@@ -56,18 +56,21 @@ pub struct Coin {
     /// Set when the coin's history is the shipped sample (offline first run):
     /// every page then says what it really is.
     pub sample: Option<Sample>,
+    /// The exchanges' latest bars of real trades, newest first (empty without a live feed).
+    pub live: Vec<LiveBar>,
 }
 
 // The rows the dashboard reads, as storage returns them (see storage's
 // `inputs`, `outputs` and `runs` modules, where their SQL is).
 pub use storage::inputs::{Observation, SampleRecord as Sample};
+pub use storage::live::LiveBar;
 pub use storage::outputs::{Alert, DailyRank, DailyVolume, Hourly, QualityRun};
 pub use storage::runs::RunRecord as Run;
 
 /// When a source last delivered data.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Freshness {
-    /// `batch`, `stream`, `history`, `sample` or `transform`.
+    /// `batch`, `stream`, `history`, `sample`, `transform`, or a live exchange (`binance`, `coinbase`).
     pub source: String,
     pub last: Option<DateTime<Utc>>,
     /// Older than this is stale (`None`: never stale, e.g. a one-off backfill).

@@ -186,6 +186,7 @@ pub fn render(data: &SiteData) -> Result<Site, SiteError> {
         alerts.truncate(100);
         context.insert("alerts", &alerts);
         context.insert("alerts_total", &coin.alerts.len());
+        context.insert("live", &live_groups(coin));
         let path = format!("coins/{}.html", coin.id);
         files.push(page("coin.html", &path, "../", &coin.id, context)?);
     }
@@ -297,6 +298,59 @@ fn sample_banner(data: &SiteData) -> Option<SampleBanner> {
 struct NavCoin {
     id: String,
     name: String,
+}
+
+/// One exchange's latest bars on a coin page.
+#[derive(Serialize)]
+struct LiveGroup {
+    source: &'static str,
+    /// `Binance, USDT`.
+    title: String,
+    bars: Vec<LiveRow>,
+}
+
+#[derive(Serialize)]
+struct LiveRow {
+    end_iso: String,
+    end_text: String,
+    interval: String,
+    price: String,
+    vwap: String,
+    volume: String,
+    trades: String,
+}
+
+fn live_groups(coin: &Coin) -> Vec<LiveGroup> {
+    let mut groups: Vec<LiveGroup> = Vec::new();
+    for bar in &coin.live {
+        let (name, quote) = match bar.source {
+            domain::TickSource::Binance => ("Binance", "usdt"),
+            domain::TickSource::Coinbase => ("Coinbase", "usd"),
+            _ => continue,
+        };
+        let row = LiveRow {
+            end_iso: format::iso(bar.end),
+            end_text: format::instant(bar.end),
+            interval: if bar.interval_secs % 60 == 0 {
+                format!("{} min", bar.interval_secs / 60)
+            } else {
+                format!("{} s", bar.interval_secs)
+            },
+            price: format::price(bar.price, quote),
+            vwap: bar.vwap.map(|v| format::price(v, quote)).unwrap_or_default(),
+            volume: bar.volume.map(|v| format!("{}", format::significant(v, 6))).unwrap_or_default(),
+            trades: bar.trades.map(|t| format::count(i64::from(t))).unwrap_or_default(),
+        };
+        match groups.iter_mut().find(|g| g.source == bar.source.as_str()) {
+            Some(group) => group.bars.push(row),
+            None => groups.push(LiveGroup {
+                source: bar.source.as_str(),
+                title: format!("{name}, {}", quote.to_uppercase()),
+                bars: vec![row],
+            }),
+        }
+    }
+    groups
 }
 
 fn display_name(coin: &Coin) -> String {
@@ -544,6 +598,8 @@ fn fresh_row(f: &Freshness, now: DateTime<Utc>) -> FreshRow {
             "history" => "History (CoinGecko backfill)",
             "sample" => "History (shipped sample, not market data)",
             "transform" => "Transforms",
+            "binance" => "Live: Binance trades (USDT)",
+            "coinbase" => "Live: Coinbase trades (USD)",
             _ => "Source",
         },
         last_iso: f.last.map(format::iso),
@@ -561,6 +617,43 @@ struct RunGroup {
     runs: Vec<RunRow>,
 }
 
+/// What a run's details add to its rows, in words: the live feed's
+/// reconnects, stalls, gaps and late trades per exchange, or the minutes its
+/// serverless form could not catch up.
+fn run_notes(details: &serde_json::Value) -> String {
+    let mut notes = Vec::new();
+    if let Some(exchanges) = details.get("exchanges").and_then(serde_json::Value::as_object) {
+        for (exchange, f) in exchanges {
+            let n = |key: &str| f.get(key).and_then(serde_json::Value::as_u64).unwrap_or_default();
+            let (gaps, missed) = f
+                .get("gaps")
+                .and_then(serde_json::Value::as_object)
+                .map(|g| {
+                    g.values().fold((0, 0), |(a, b), v| {
+                        (
+                            a + v["gaps"].as_u64().unwrap_or_default(),
+                            b + v["missed_trades"].as_u64().unwrap_or_default(),
+                        )
+                    })
+                })
+                .unwrap_or_default();
+            notes.push(format!(
+                "{exchange}: {} reconnects, {} stalls, {gaps} gaps ({missed} trades missed), {} late trades",
+                n("reconnects"),
+                n("stalls"),
+                n("late_trades")
+            ));
+        }
+    }
+    if let Some(markets) = details.get("markets").and_then(serde_json::Value::as_array) {
+        let skipped: i64 = markets.iter().filter_map(|m| m["skipped_minutes"].as_i64()).sum();
+        if skipped > 0 {
+            notes.push(format!("{skipped} minutes beyond FEED_CATCHUP_MINUTES skipped"));
+        }
+    }
+    notes.join("; ")
+}
+
 #[derive(Serialize)]
 struct RunRow {
     at_iso: String,
@@ -570,11 +663,12 @@ struct RunRow {
     rows_in: String,
     rows_out: String,
     error: String,
+    notes: String,
 }
 
 /// Runs grouped by function, the pipeline's own functions in pipeline order first.
 fn run_groups(data: &SiteData) -> Vec<RunGroup> {
-    const ORDER: [&str; 5] = ["ingest", "backfill", "consumer", "transform", "site-gen"];
+    const ORDER: [&str; 6] = ["ingest", "backfill", "feed", "consumer", "transform", "site-gen"];
     let mut names: Vec<&str> = data.runs.iter().map(|r| r.function.as_str()).collect();
     names.sort_by_key(|n| (ORDER.iter().position(|o| o == n).unwrap_or(ORDER.len()), *n));
     names.dedup();
@@ -597,6 +691,7 @@ fn run_groups(data: &SiteData) -> Vec<RunGroup> {
                     rows_in: r.rows_in.map(format::count).unwrap_or_default(),
                     rows_out: r.rows_out.map(format::count).unwrap_or_default(),
                     error: r.error.clone().unwrap_or_default(),
+                    notes: run_notes(&r.details),
                 })
                 .collect(),
         })

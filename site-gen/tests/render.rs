@@ -5,8 +5,9 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
+use domain::TickSource;
 use site_gen::model::{
-    Alert, Coin, DailyRank, DailyVolume, Freshness, Hourly, Observation, QualityRun, Run, SiteData,
+    Alert, Coin, DailyRank, DailyVolume, Freshness, Hourly, LiveBar, Observation, QualityRun, Run, SiteData,
 };
 use site_gen::render;
 
@@ -65,6 +66,26 @@ fn fixed() -> SiteData {
         ],
         alerts: btc_alerts.clone(),
         sample: None,
+        live: vec![
+            LiveBar {
+                source: TickSource::Binance,
+                end: generated_at - Duration::seconds(10),
+                interval_secs: 5,
+                price: 91_240.12,
+                vwap: Some(91_238.5),
+                volume: Some(1.234_567_89),
+                trades: Some(1_342),
+            },
+            LiveBar {
+                source: TickSource::Coinbase,
+                end: generated_at - Duration::minutes(1),
+                interval_secs: 60,
+                price: 91_251.0,
+                vwap: None,
+                volume: Some(3.5),
+                trades: None,
+            },
+        ],
     };
     let hostile_alerts = vec![alert("evil-coin", 20, 0.25, 0.5)];
     let hostile = Coin {
@@ -80,6 +101,7 @@ fn fixed() -> SiteData {
         ],
         alerts: hostile_alerts.clone(),
         sample: None,
+        live: Vec::new(),
     };
     let mut alerts: Vec<Alert> = btc_alerts.into_iter().chain(hostile_alerts).collect();
     alerts.sort_by_key(|a| std::cmp::Reverse(a.at));
@@ -91,6 +113,7 @@ fn fixed() -> SiteData {
         rows_in: Some(5),
         rows_out: Some(if status == "failed" { 0 } else { 5 }),
         error: error.map(str::to_owned),
+        details: serde_json::Value::Null,
     };
     SiteData {
         generated_at,
@@ -109,6 +132,13 @@ fn fixed() -> SiteData {
             run("ingest", 47, 850, "succeeded", None),
             run("ingest", 46, 15_200, "failed", Some(&format!("CoinGecko said {HOSTILE}"))),
             run("transform", 47, 1_240, "succeeded", None),
+            Run {
+                details: serde_json::json!({ "form": "websocket", "exchanges": { "binance": {
+                    "reconnects": 2, "stalls": 1, "late_trades": 3,
+                    "gaps": { "BTCUSDT": { "gaps": 1, "missed_trades": 7 }, "ETHUSDT": { "gaps": 2, "missed_trades": 3 } }
+                }}}),
+                ..run("feed", 47, 300_000, "succeeded", None)
+            },
         ],
         freshness: vec![
             Freshness {
@@ -119,6 +149,11 @@ fn fixed() -> SiteData {
             Freshness {
                 source: "stream".into(),
                 last: Some(generated_at - Duration::seconds(5)),
+                stale_after_secs: Some(60),
+            },
+            Freshness {
+                source: "binance".into(),
+                last: Some(generated_at - Duration::seconds(8)),
                 stale_after_secs: Some(60),
             },
             Freshness { source: "history".into(), last: None, stale_after_secs: None },
@@ -162,6 +197,26 @@ fn the_overview_shows_each_coin_and_flags_the_stale_batch() {
     assert!(index.contains(r#"<li class="fresh stale" data-source="batch""#), "{index}");
     assert!(index.contains(r#"<li class="fresh" data-source="stream""#), "{index}");
     assert!(!index.contains("No data yet."));
+}
+
+#[test]
+fn coin_pages_list_the_exchanges_bars_and_the_runs_page_the_feeds_figures() {
+    let site = render(&fixed()).unwrap();
+    let btc = site.page("coins/bitcoin.html").unwrap();
+    assert!(
+        btc.contains("<caption>Binance, USDT</caption>") && btc.contains("<caption>Coinbase, USD</caption>"),
+        "{btc}"
+    );
+    assert!(btc.contains("91,240.12 USDT") && btc.contains("91,238.50 USDT") && btc.contains("1,342"));
+    assert!(btc.contains("$91,251.00") && btc.contains("<td>1 min</td>") && btc.contains("<td>5 s</td>"));
+    assert!(!site.page("coins/evil-coin.html").unwrap().contains("Live bars"), "no bars, no section");
+    let runs = site.page("runs.html").unwrap();
+    assert!(
+        runs.contains("binance: 2 reconnects, 1 stalls, 3 gaps (10 trades missed), 3 late trades"),
+        "{runs}"
+    );
+    let index = site.page("index.html").unwrap();
+    assert!(index.contains("Live: Binance trades (USDT)"));
 }
 
 #[test]

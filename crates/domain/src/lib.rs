@@ -12,4 +12,4 @@ mod tick;
 pub use coin::{CoinId, DEFAULT_COINS, VsCurrency};
 pub use error::DomainError;
 pub use market::{HistoryPoint, MarketSnapshot};
-pub use tick::{Tick, TickSource};
+pub use tick::{BarStats, Tick, TickSource};

@@ -17,14 +17,30 @@ pub enum TickSource {
     /// be reached at first start: moved forward in time to end now, so never
     /// market data for the instants they carry (see `sample_history`).
     Sample,
+    /// Bars of real trades from Binance's public streams (quoted in USDT), or
+    /// its closed 1-minute klines.
+    Binance,
+    /// Bars of real trades from Coinbase Exchange's public feed (quoted in
+    /// USD), or its closed 1-minute candles.
+    Coinbase,
 }
 
 impl TickSource {
+    /// Every source, in the order the dashboard lists them.
+    pub const ALL: [Self; 5] = [Self::Simulated, Self::Replay, Self::Sample, Self::Binance, Self::Coinbase];
+
+    /// The exchanges' live trades, as opposed to simulated, replayed or sample ticks.
+    pub fn is_live(self) -> bool {
+        matches!(self, Self::Binance | Self::Coinbase)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Simulated => "simulated",
             Self::Replay => "replay",
             Self::Sample => "sample",
+            Self::Binance => "binance",
+            Self::Coinbase => "coinbase",
         }
     }
 }
@@ -51,4 +67,16 @@ pub struct Tick {
     pub source: TickSource,
     /// Producer sequence number, per producer run and coin.
     pub seq: u64,
+    /// What the trades of a bar of real trades add to its last price; `None`
+    /// for simulated ticks and for candles that do not report them.
+    pub bar: Option<BarStats>,
+}
+
+/// The trades a bar summarises.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct BarStats {
+    /// Volume-weighted average price: Σ price·size / Σ size.
+    pub vwap: f64,
+    /// Trades in the bar (at least one: an interval without trades is no bar).
+    pub trades: u32,
 }

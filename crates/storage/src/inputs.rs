@@ -148,14 +148,18 @@ impl TickStore for PgStore {
         let seqs: Vec<i64> = ticks.iter().map(|t| i64::try_from(t.tick.seq).unwrap_or(i64::MAX)).collect();
         let partitions: Vec<i32> = ticks.iter().map(|t| t.partition).collect();
         let offsets: Vec<i64> = ticks.iter().map(|t| t.offset).collect();
+        let (vwaps, trades) = bar_columns(ticks.iter().map(|t| &t.tick));
         let inserted = tx
             .execute(
                 "INSERT INTO price_ticks (coin_id, event_time, source, price, volume, interval_secs, seq,
-                                          kafka_partition, kafka_offset)
+                                          kafka_partition, kafka_offset, vwap, trade_count)
                  SELECT * FROM UNNEST($1::text[], $2::timestamptz[], $3::text[], $4::float8[], $5::float8[],
-                                      $6::int4[], $7::int8[], $8::int4[], $9::int8[])
-                 ON CONFLICT (coin_id, event_time, source) DO NOTHING",
-                &[&coins, &times, &sources, &prices, &volumes, &intervals, &seqs, &partitions, &offsets],
+                                      $6::int4[], $7::int8[], $8::int4[], $9::int8[], $10::float8[], $11::int4[])
+                 ON CONFLICT (coin_id, event_time, source, interval_secs) DO NOTHING",
+                &[
+                    &coins, &times, &sources, &prices, &volumes, &intervals, &seqs, &partitions, &offsets, &vwaps,
+                    &trades,
+                ],
             )
             .await
             .map_err(|e| StorageError::query("store price ticks", e))?;
@@ -167,12 +171,15 @@ impl TickStore for PgStore {
             let rows = tx
                 .query(
                     "SELECT i.n::int8, p.price, p.volume
-                       FROM UNNEST($1::text[], $2::timestamptz[], $3::text[], $4::float8[], $5::float8[])
-                            WITH ORDINALITY AS i(coin_id, event_time, source, price, volume, n)
-                       JOIN price_ticks p USING (coin_id, event_time, source)
+                       FROM UNNEST($1::text[], $2::timestamptz[], $3::text[], $4::float8[], $5::float8[],
+                                   $6::int4[], $7::float8[], $8::int4[])
+                            WITH ORDINALITY AS i(coin_id, event_time, source, price, volume, interval_secs,
+                                                 vwap, trade_count, n)
+                       JOIN price_ticks p USING (coin_id, event_time, source, interval_secs)
                       WHERE p.price <> i.price OR p.volume IS DISTINCT FROM i.volume
+                         OR p.vwap IS DISTINCT FROM i.vwap OR p.trade_count IS DISTINCT FROM i.trade_count
                       ORDER BY i.n",
-                    &[&coins, &times, &sources, &prices, &volumes],
+                    &[&coins, &times, &sources, &prices, &volumes, &intervals, &vwaps, &trades],
                 )
                 .await
                 .map_err(|e| StorageError::query("compare duplicates with the stored ticks", e))?;
@@ -314,6 +321,16 @@ impl PgStore {
     }
 }
 
+/// The `vwap` and `trade_count` columns of `ticks` (NULL where a tick is no bar of trades).
+fn bar_columns<'a>(ticks: impl Iterator<Item = &'a domain::Tick>) -> (Vec<Option<f64>>, Vec<Option<i32>>) {
+    ticks
+        .map(|t| match t.bar {
+            Some(bar) => (Some(bar.vwap), Some(i32::try_from(bar.trades).unwrap_or(i32::MAX))),
+            None => (None, None),
+        })
+        .unzip()
+}
+
 /// Inserts ticks that never went through Kafka (no partition or offset), in
 /// chunks of one statement each; already stored ticks are skipped.
 async fn insert_loaded_ticks(
@@ -335,7 +352,7 @@ async fn insert_loaded_ticks(
                 "INSERT INTO price_ticks (coin_id, event_time, source, price, volume, interval_secs, seq)
                  SELECT * FROM UNNEST($1::text[], $2::timestamptz[], $3::text[], $4::float8[], $5::float8[],
                                       $6::int4[], $7::int8[])
-                 ON CONFLICT (coin_id, event_time, source) DO NOTHING",
+                 ON CONFLICT (coin_id, event_time, source, interval_secs) DO NOTHING",
                 &[&coins, &times, &sources, &prices, &volumes, &intervals, &seqs],
             )
             .await
@@ -633,6 +650,7 @@ mod tests {
                 interval_secs: 5,
                 source: TickSource::Simulated,
                 seq: offset as u64,
+                bar: None,
             },
             partition: 0,
             offset,

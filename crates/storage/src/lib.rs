@@ -7,6 +7,7 @@
 mod config;
 mod error;
 pub mod inputs;
+pub mod live;
 mod objects;
 pub mod outputs;
 mod pg;
@@ -25,6 +26,7 @@ pub use config::{
 };
 pub use deadpool_postgres::Object as PgClient;
 pub use error::{BoxError, StorageError, pg_is_retryable};
+pub use live::{FeedCursors, LiveBar};
 pub use objects::{S3Store, s3_client};
 pub use pg::{PgStore, migrate};
 pub use runs::{Run, RunLog, RunOutcome, RunStatus};

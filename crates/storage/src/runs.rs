@@ -196,13 +196,15 @@ pub struct RunRecord {
     pub rows_in: Option<i64>,
     pub rows_out: Option<i64>,
     pub error: Option<String>,
+    /// What the run recorded besides its rows (the feed's reconnects and gaps…).
+    pub details: serde_json::Value,
 }
 
 /// The last `per_function` runs of every function, newest first.
 pub async fn recent(db: &tokio_postgres::Client, per_function: i64) -> Result<Vec<RunRecord>, StorageError> {
     let rows = db
         .query(
-            "SELECT function, started_at, finished_at, status, rows_in, rows_out, error FROM (
+            "SELECT function, started_at, finished_at, status, rows_in, rows_out, error, details FROM (
                  SELECT *, row_number() OVER (PARTITION BY function ORDER BY started_at DESC) AS n
                  FROM pipeline_runs) r
              WHERE n <= $1 ORDER BY started_at DESC, function",
@@ -220,6 +222,7 @@ pub async fn recent(db: &tokio_postgres::Client, per_function: i64) -> Result<Ve
             rows_in: row.get(4),
             rows_out: row.get(5),
             error: row.get(6),
+            details: row.get(7),
         })
         .collect())
 }

@@ -5,6 +5,9 @@
 //! {"v":1,"coin":"bitcoin","event_time":"2026-11-25T10:00:05Z","price":91234.5,
 //!  "volume":0.42,"interval_secs":5,"source":"simulated","seq":17}
 //! ```
+//! A bar of real trades adds `"vwap"` and `"trades"` (both or neither), and its
+//! `source` is the exchange (`binance`, `coinbase`).
+//!
 //! Unknown fields are ignored, so v1 can grow fields without breaking readers;
 //! anything that changes the meaning of a field takes a new `v`.
 
@@ -12,7 +15,7 @@ use std::collections::HashSet;
 use std::fmt;
 
 use chrono::{DateTime, Duration, Utc};
-use domain::{CoinId, Tick, TickSource};
+use domain::{BarStats, CoinId, Tick, TickSource};
 use serde::{Deserialize, Serialize};
 
 /// The only message version this code writes and reads.
@@ -29,6 +32,12 @@ struct WireV1 {
     interval_secs: u32,
     source: TickSource,
     seq: u64,
+    /// Volume-weighted average price of a bar of trades (with `trades`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    vwap: Option<f64>,
+    /// Trades in a bar of trades (with `vwap`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    trades: Option<u32>,
 }
 
 /// Encodes a tick as a v1 message.
@@ -42,6 +51,8 @@ pub fn encode(tick: &Tick) -> Vec<u8> {
         interval_secs: tick.interval_secs,
         source: tick.source,
         seq: tick.seq,
+        vwap: tick.bar.map(|b| b.vwap),
+        trades: tick.bar.map(|b| b.trades),
     };
     // A struct of strings and numbers always serialises.
     serde_json::to_vec(&wire).unwrap_or_default()
@@ -58,6 +69,11 @@ pub enum Rejection {
     BadPrice(f64),
     BadVolume(f64),
     BadInterval,
+    /// `vwap` and `trades` come together, positive, or not at all.
+    BadBar {
+        vwap: Option<f64>,
+        trades: Option<u32>,
+    },
     UnparseableTime(String),
     AbsurdTime(DateTime<Utc>),
 }
@@ -75,6 +91,9 @@ impl fmt::Display for Rejection {
             Self::BadPrice(p) => write!(f, "price {p} is not a positive finite number"),
             Self::BadVolume(v) => write!(f, "volume {v} is negative or not finite"),
             Self::BadInterval => write!(f, "interval_secs must be positive"),
+            Self::BadBar { vwap, trades } => {
+                write!(f, "vwap ({vwap:?}) and trades ({trades:?}) must both be positive, or both be absent")
+            }
             Self::UnparseableTime(t) => write!(f, "event_time {t:?} is not an RFC 3339 timestamp"),
             Self::AbsurdTime(t) => {
                 write!(f, "event_time {t} is before Bitcoin's genesis block or more than a day ahead")
@@ -104,6 +123,13 @@ pub fn decode(value: &[u8], known: &HashSet<CoinId>, now: DateTime<Utc>) -> Resu
     if wire.interval_secs == 0 {
         return Err(Rejection::BadInterval);
     }
+    let bar = match (wire.vwap, wire.trades) {
+        (None, None) => None,
+        (Some(vwap), Some(trades)) if vwap.is_finite() && vwap > 0.0 && trades > 0 => {
+            Some(BarStats { vwap, trades })
+        }
+        (vwap, trades) => return Err(Rejection::BadBar { vwap, trades }),
+    };
     let event_time = DateTime::parse_from_rfc3339(&wire.event_time)
         .map_err(|_| Rejection::UnparseableTime(wire.event_time.clone()))?
         .with_timezone(&Utc);
@@ -119,6 +145,7 @@ pub fn decode(value: &[u8], known: &HashSet<CoinId>, now: DateTime<Utc>) -> Resu
         interval_secs: wire.interval_secs,
         source: wire.source,
         seq: wire.seq,
+        bar,
     })
 }
 
@@ -139,12 +166,31 @@ mod tests {
             interval_secs: 3600,
             source: TickSource::Replay,
             seq: 7,
+            bar: None,
         }
     }
 
     #[test]
     fn a_tick_survives_encoding() {
         assert_eq!(decode(&encode(&tick()), &known(), Utc::now()), Ok(tick()));
+    }
+
+    #[test]
+    fn a_bar_of_trades_survives_encoding_and_half_a_bar_is_refused() {
+        let bar = Tick {
+            source: TickSource::Binance,
+            interval_secs: 5,
+            bar: Some(BarStats { vwap: 66_570.25, trades: 42 }),
+            ..tick()
+        };
+        let encoded = encode(&bar);
+        assert!(String::from_utf8_lossy(&encoded).contains(r#""source":"binance""#));
+        assert_eq!(decode(&encoded, &known(), Utc::now()), Ok(bar));
+        let half = br#"{"v":1,"coin":"bitcoin","event_time":"2024-01-01T00:00:05Z","price":1,"interval_secs":5,"source":"coinbase","seq":0,"vwap":1.0}"#;
+        let err = decode(half, &known(), Utc::now()).unwrap_err().to_string();
+        assert!(err.contains("must both be positive"), "{err}");
+        let no_trades = br#"{"v":1,"coin":"bitcoin","event_time":"2024-01-01T00:00:05Z","price":1,"interval_secs":5,"source":"coinbase","seq":0,"vwap":1.0,"trades":0}"#;
+        assert!(decode(no_trades, &known(), Utc::now()).is_err());
     }
 
     #[test]

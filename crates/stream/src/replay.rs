@@ -35,6 +35,7 @@ pub fn candle_ticks(
             interval_secs: 3600,
             source,
             seq: index as u64,
+            bar: None,
         })
         .collect()
 }

@@ -87,6 +87,7 @@ impl Simulator {
                     interval_secs,
                     source: TickSource::Simulated,
                     seq: state.seq,
+                    bar: None,
                 }
             })
             .collect()

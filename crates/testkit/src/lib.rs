@@ -11,6 +11,8 @@
 //! A service that is not there fails the test with a message saying so.
 #![allow(clippy::unwrap_used)] // a test harness panics by design, with a message
 
+pub mod exchange;
+
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -33,6 +35,7 @@ pub fn ticks(coins: &[domain::CoinId], steps: std::ops::Range<u64>) -> Vec<domai
                 interval_secs: 5,
                 source: domain::TickSource::Simulated,
                 seq: i,
+                bar: None,
             })
         })
         .collect()

@@ -305,6 +305,7 @@ mod tests {
             interval_secs: 5,
             source: TickSource::Simulated,
             seq,
+            bar: None,
         })
     }
 

@@ -301,6 +301,7 @@ mod tests {
                 interval_secs: 3600,
                 source: domain::TickSource::Replay,
                 seq: i as u64,
+                bar: None,
             })
             .collect()
     }

@@ -442,6 +442,7 @@ fn synthetic(coins: &[CoinId], n: u64) -> Vec<Tick> {
                 interval_secs: 5,
                 source: TickSource::Simulated,
                 seq: step,
+                bar: None,
             }
         })
         .collect()
@@ -476,6 +477,7 @@ async fn paced(
                     interval_secs: 5,
                     source: TickSource::Simulated,
                     seq,
+                    bar: None,
                 }
             })
             .collect();

@@ -86,6 +86,13 @@ enum Command {
         #[arg(long)]
         wait_for_prices: Option<u64>,
     },
+    /// Publish bars of the exchanges' live trades (Binance and Coinbase public websockets) to KAFKA_TOPIC
+    /// until Ctrl-C / SIGTERM, which publishes the open bars first. Configuration: FEED_* (.env.example).
+    Feed {
+        /// Only ask each exchange's REST API whether it answers, say so, and exit: success if one does.
+        #[arg(long)]
+        probe: bool,
+    },
     /// Publish real hourly candles (Binance CSVs) as ticks to KAFKA_TOPIC.
     Replay {
         /// CSV files (plain or .gz). Default: the shipped data/binance_1h (or $CRYPTO_DATA_DIR/binance_1h).
@@ -149,6 +156,7 @@ async fn main() -> std::process::ExitCode {
         Command::Backfill { .. } => "backfill",
         Command::History => "history",
         Command::Produce { .. } => "producer",
+        Command::Feed { .. } => "feed",
         Command::Replay { .. } => "replay",
         Command::Consume => "consumer",
         Command::Transform { .. } => "transform",
@@ -236,6 +244,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let seed = seed.or(config.producer_seed);
             streaming::produce(&database, &kafka, &coins, interval_secs, seed, count, wait).await?;
         }
+        Command::Feed { probe: true } => streaming::probe_exchanges(&env.load()?).await?,
+        Command::Feed { probe: false } => streaming::feed(env.load()?, &env.load()?, &env.load()?).await?,
         Command::Replay { files, speed, limit } => {
             streaming::replay(&env.load()?, files, speed, limit).await?;
         }

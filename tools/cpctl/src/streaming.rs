@@ -99,6 +99,47 @@ fn rand_seed() -> u64 {
     hasher.finish()
 }
 
+/// Says which exchanges answer their public REST API; fails if none does.
+pub async fn probe_exchanges(config: &exchanges::FeedConfig) -> anyhow::Result<()> {
+    let client = exchanges::RestClient::new(config)?;
+    // Together, so an offline machine knows within one timeout.
+    let answers = futures::future::join_all(config.exchanges.iter().map(|&exchange| {
+        let (client, rest) = (&client, config.endpoints(exchange).rest);
+        async move { (exchange, client.probe(exchange, &rest).await) }
+    }))
+    .await;
+    let mut reachable = 0;
+    for (exchange, answer) in answers {
+        match answer {
+            Ok(()) => {
+                println!("{exchange}: reachable");
+                reachable += 1;
+            }
+            Err(reason) => println!("{exchange}: unreachable ({reason})"),
+        }
+    }
+    if reachable == 0 {
+        bail!("no exchange answers: the live feed cannot run here (the simulator can: `just produce`)");
+    }
+    Ok(())
+}
+
+/// The live feed until Ctrl-C / SIGTERM.
+pub async fn feed(
+    config: exchanges::FeedConfig,
+    database: &PgConfig,
+    kafka: &KafkaConfig,
+) -> anyhow::Result<()> {
+    let store = storage::PgStore::connect(database).await?;
+    let publisher = Publisher::connect(kafka).await?;
+    let feed = exchanges::feed::Feed::new(config);
+    feed.run(publisher, &store, shutdown_on_signal()).await?;
+    for (exchange, figures) in feed.figures().total() {
+        info!(%exchange, trades = figures.trades, bars = figures.bars_published, reconnects = figures.reconnects, gaps = figures.gap_count(), "feed stopped");
+    }
+    Ok(())
+}
+
 pub async fn replay(
     kafka: &KafkaConfig,
     files: Vec<PathBuf>,
