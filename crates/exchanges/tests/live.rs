@@ -12,7 +12,6 @@ use consumer::poller::{Poller, PollerConfig};
 use domain::CoinId;
 use exchanges::feed::{ExchangeFigures, Feed, Gaps};
 use exchanges::{Exchange, FeedConfig};
-use rdkafka::consumer::{BaseConsumer, Consumer as _};
 use stream::{KafkaConfig, Publisher};
 use testkit::exchange::{FakeExchange, Session, binance, coinbase};
 use testkit::{TestDb, TestTopic};
@@ -95,12 +94,8 @@ impl Running {
     }
 
     /// Records ever written to the feed's topic.
-    fn records(&self) -> i64 {
-        let (config, context) = self.kafka.client_config().unwrap();
-        let consumer: BaseConsumer<stream::KafkaContext> = config.create_with_context(context).unwrap();
-        (0..3)
-            .map(|p| consumer.fetch_watermarks(&self.kafka.topic, p, Duration::from_secs(10)).unwrap().1)
-            .sum()
+    async fn records(&self) -> i64 {
+        stream::topic_records(&self.kafka, &self.kafka.topic).await.unwrap()
     }
 
     /// Runs the consumer over the topic into the test database until `price_ticks` has `n` rows.
@@ -191,7 +186,7 @@ async fn bars_cut_by_a_dropped_connection_are_published_once_end_to_end() {
     assert_eq!(figures.gaps.get("BTCUSDT"), Some(&Gaps { gaps: 1, missed_trades: 2 }));
 
     // Exactly once: three records on the topic, three rows stored.
-    assert_eq!(running.records(), 3);
+    assert_eq!(running.records().await, 3);
     running.consume(3).await;
     assert_eq!(running.db.count("price_ticks").await, 3);
     let start = *bar.get().unwrap();
@@ -328,7 +323,7 @@ async fn coinbase_gaps_are_counted_from_trade_ids_and_heartbeats_and_recorded() 
         .get(0);
     assert_eq!(details["exchanges"]["coinbase"]["gaps"]["BTC-USD"]["missed_trades"], 7);
     // Stopping flushed the open bar: the trades are on the topic.
-    assert_eq!(running.records(), 1);
+    assert_eq!(running.records().await, 1);
 }
 
 #[tokio::test]
@@ -363,7 +358,7 @@ async fn malformed_frames_unknown_messages_and_refused_subscriptions_never_stop_
     assert_eq!(figures.subscription_errors, 1);
     assert_eq!(figures.malformed_frames, 2);
     assert_eq!(figures.unknown_messages, 3);
-    assert_eq!(running.records(), 1, "the good trade's bar was published");
+    assert_eq!(running.records().await, 1, "the good trade's bar was published");
 }
 
 #[tokio::test]

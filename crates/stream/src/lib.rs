@@ -246,6 +246,29 @@ impl Publisher {
     }
 }
 
+/// Records ever written to `topic`: the sum of its partitions' high
+/// watermarks (the pipeline's topics are never compacted or truncated).
+pub async fn topic_records(kafka: &KafkaConfig, topic: &str) -> Result<i64, StreamError> {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    kafka.check(&[topic]).await?;
+    let (config, context) = kafka.client_config()?;
+    let (topic, brokers) = (topic.to_owned(), kafka.brokers.clone());
+    let unreachable = move |source| StreamError::Unreachable { brokers: brokers.clone(), source };
+    tokio::task::spawn_blocking(move || {
+        let consumer: BaseConsumer<KafkaContext> =
+            config.create_with_context(context).map_err(&unreachable)?;
+        let timeout = Duration::from_secs(10);
+        let metadata = consumer.fetch_metadata(Some(&topic), timeout).map_err(&unreachable)?;
+        let mut total = 0;
+        for partition in metadata.topics().iter().flat_map(|t| t.partitions()) {
+            total += consumer.fetch_watermarks(&topic, partition.id(), timeout).map_err(&unreachable)?.1;
+        }
+        Ok(total)
+    })
+    .await
+    .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
+}
+
 /// Headers of a dead letter: the original record's, in their order (as Kafka
 /// Connect's dead-letter queue keeps them, so tracing ids and content types
 /// survive), then why it was parked and where it came from.

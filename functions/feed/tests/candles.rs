@@ -13,7 +13,6 @@ use exchanges::candles::RestCandles;
 use exchanges::{FeedConfig, Markets, RestClient};
 use feed::{Feed, FeedRequest};
 use lambda_runtime::{Context, LambdaEvent};
-use rdkafka::consumer::{BaseConsumer, Consumer as _};
 use storage::PgStore;
 use stream::{KafkaConfig, Publisher};
 use testkit::exchange::{Candle, CandleServer};
@@ -68,12 +67,8 @@ impl Setup {
         feed::handle(&self.feed, LambdaEvent::new(event, Context::default())).await.unwrap()
     }
 
-    fn records(&self) -> i64 {
-        let (config, context) = self.kafka.client_config().unwrap();
-        let consumer: BaseConsumer<stream::KafkaContext> = config.create_with_context(context).unwrap();
-        (0..3)
-            .map(|p| consumer.fetch_watermarks(&self.kafka.topic, p, Duration::from_secs(10)).unwrap().1)
-            .sum()
+    async fn records(&self) -> i64 {
+        stream::topic_records(&self.kafka, &self.kafka.topic).await.unwrap()
     }
 
     /// Consumes the whole topic (a group of its own) into the test database; returns the rows stored.
@@ -94,7 +89,7 @@ impl Setup {
         };
         let stop = CancellationToken::new();
         let token = stop.clone();
-        let records = self.records();
+        let records = self.records().await;
         let db = &self.db;
         let waiting = async move {
             // Every record read: the consumer's batches together saw them all.
@@ -145,12 +140,12 @@ async fn catches_up_a_gap_once_and_a_rerun_of_the_same_minute_publishes_nothing(
     assert_eq!(second.published, gap);
     assert!(second.markets.iter().all(|m| m.skipped_minutes == 0 && m.error.is_none()));
     let total = i64::try_from(first.published + gap).unwrap();
-    assert_eq!(setup.records(), total);
+    assert_eq!(setup.records().await, total);
 
     // The same scheduled minute again (EventBridge retries): nothing new.
     let again = setup.invoke(at("2026-11-30T10:37:05Z")).await;
     assert_eq!(again.published, 0);
-    assert_eq!(setup.records(), total, "nothing published twice across invocations");
+    assert_eq!(setup.records().await, total, "nothing published twice across invocations");
     assert_eq!(setup.consume_all().await, total);
 
     // A crash after Kafka took the candles but before the cursor moved: the
@@ -256,7 +251,7 @@ async fn exchange_errors_are_retried_and_a_failed_market_is_caught_up_next_time(
         .find(|m| m.from == Some(at("2026-11-30T08:10:00Z")))
         .expect("the failed market");
     assert_eq!(caught_up.to, at("2026-11-30T08:21:00Z"));
-    assert_eq!(setup.records(), {
+    assert_eq!(setup.records().await, {
         let all = expected(at("2026-11-30T07:59:00Z"), at("2026-11-30T08:21:00Z"));
         i64::try_from(all).unwrap()
     });

@@ -282,7 +282,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 }
                 TopicAction::Delete { name } => provision::delete_topics(&kafka, &[&name]).await?,
                 TopicAction::Records { name } => {
-                    println!("{}", streaming::topic_records(&kafka, &name).await?)
+                    println!("{}", stream::topic_records(&kafka, &name).await?)
                 }
             }
         }

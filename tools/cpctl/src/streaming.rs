@@ -224,25 +224,3 @@ pub async fn consume(
     println!("{stats:?}");
     Ok(())
 }
-
-/// Records ever written to `name`: the sum of its partitions' high watermarks
-/// (the topics are never compacted or truncated here).
-pub async fn topic_records(kafka: &KafkaConfig, name: &str) -> anyhow::Result<i64> {
-    kafka.check(&[name]).await?;
-    let (config, context) = kafka.client_config()?;
-    let name = name.to_owned();
-    tokio::task::spawn_blocking(move || {
-        use rdkafka::consumer::{BaseConsumer, Consumer};
-        let consumer: BaseConsumer<stream::KafkaContext> = config.create_with_context(context)?;
-        let timeout = Duration::from_secs(10);
-        let metadata = consumer.fetch_metadata(Some(&name), timeout)?;
-        let topic = metadata.topics().first().context("no such topic")?;
-        let mut total = 0;
-        for partition in topic.partitions() {
-            let (_, high) = consumer.fetch_watermarks(&name, partition.id(), timeout)?;
-            total += high;
-        }
-        Ok(total)
-    })
-    .await?
-}
