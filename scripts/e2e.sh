@@ -34,6 +34,9 @@ fail() { echo "e2e: FAILED: $*" >&2; exit 1; }
 admin_url="$DATABASE_URL"
 work="$(mktemp -d)"
 export COINGECKO_BASE_URL="http://127.0.0.1:$FAKE_PORT" COINGECKO_MAX_RETRIES=1 COINGECKO_RETRY_BASE_MS=200
+# No exchange answers here (nothing outside does, and port 1 refuses): deploy-local
+# must run the simulator instead of the live feed, and say so.
+export FEED_BINANCE_REST_URL="http://127.0.0.1:1" FEED_COINBASE_REST_URL="http://127.0.0.1:1"
 export SCHEDULE_EVERY_SECS="${E2E_TICK_SECS:-10}" PRODUCER_INTERVAL_SECS=1 TRANSFORM_WATERMARK_LAG_SECS=0
 export DASHBOARD_PORT="${E2E_DASHBOARD_PORT:-8089}" LAMBDA_PORT="${E2E_LAMBDA_PORT:-9089}"
 fake_pid=""
@@ -116,6 +119,7 @@ say "part 1: CoinGecko unreachable"
 scratch e2eoff
 deploy offline
 grep -q "first cycle failed" "$work/offline.out" || fail "the first cycle should fail: CoinGecko is down"
+grep -q "stream: simulated ticks" "$work/offline.out" || fail "with no exchange answering, deploy-local must say it runs the simulator"
 [[ "$(q "SELECT count(*) FROM pipeline_runs WHERE function = 'ingest' AND status = 'failed'")" -ge 1 ]] ||
   fail "the failed ingest is not recorded"
 wait_for_history

@@ -383,3 +383,31 @@ async fn wss_is_verified_an_untrusted_exchange_is_refused_and_feed_ca_bundle_tru
     running.wait_until("a trade over wss", |r| r.figures(Exchange::Binance).trades == 1).await;
     running.stop().await;
 }
+
+#[tokio::test]
+async fn the_connection_is_replaced_at_its_age_limit_and_on_binance_server_shutdown() {
+    let exchange = FakeExchange::start(|mut s: Session| async move {
+        ack(&mut s).await;
+        s.send(binance::trade("BTCUSDT", 1 + s.index as u64, 100.0, 1.0, Utc::now())).await;
+        if s.index == 1 {
+            // Binance announces a restart: the feed moves to a new connection at once.
+            s.send(binance::server_shutdown()).await;
+        }
+        s.hold(Duration::from_secs(60)).await;
+    })
+    .await;
+    // Binance's 24-hour limit, scaled down: the feed replaces the connection itself, without a stall.
+    let mut aged = config(Some(&exchange), None, 30);
+    aged.max_connection_age = Duration::from_secs(2);
+    let started = tokio::time::Instant::now();
+    let running = Running::start(aged).await;
+    exchange.wait_for_connections(3, WAIT).await;
+    // The first connection lived its 2 s; the second ended at serverShutdown, well before its own limit.
+    let took = started.elapsed();
+    assert!(took >= Duration::from_secs(2) && took < Duration::from_secs(4), "{took:?}");
+    running.wait_until("a trade per connection", |r| r.figures(Exchange::Binance).trades >= 3).await;
+    let figures = running.figures(Exchange::Binance);
+    assert_eq!(figures.stalls, 0);
+    assert!(figures.gaps.is_empty(), "consecutive ids across connections: {:?}", figures.gaps);
+    running.stop().await;
+}

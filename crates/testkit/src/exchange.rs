@@ -74,12 +74,29 @@ impl FakeExchange {
         exchange
     }
 
+    /// [`FakeExchange::start`] on a port of the caller's choosing.
+    pub async fn start_on<F, Fut>(port: u16, script: F) -> Self
+    where
+        F: Fn(Session) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        Self::serve_on(port, None, script).await
+    }
+
     async fn serve<F, Fut>(tls: Option<tokio_rustls::TlsAcceptor>, script: F) -> Self
     where
         F: Fn(Session) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = ()> + Send + 'static,
     {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        Self::serve_on(0, tls, script).await
+    }
+
+    async fn serve_on<F, Fut>(port: u16, tls: Option<tokio_rustls::TlsAcceptor>, script: F) -> Self
+    where
+        F: Fn(Session) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.unwrap();
         let addr = listener.local_addr().unwrap();
         let connections = Arc::new(AtomicUsize::new(0));
         let subscriptions = Arc::new(Mutex::new(Vec::new()));
