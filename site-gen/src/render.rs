@@ -39,8 +39,8 @@ impl SiteFile {
     }
 }
 
-/// The whole site, in publishing order: assets first, then each coin's hourly
-/// data before its page, the overview last, so a visitor never gets a page
+/// The whole site, in publishing order: assets first, then the Atom feeds,
+/// each coin's hourly data before its page, the overview last, so a visitor never gets a page
 /// whose assets or data are not there yet.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Site {
@@ -71,7 +71,7 @@ const ASSET_CACHE: &str = "public, max-age=31536000, immutable";
 /// it (a content-hashed name would be deleted by the next run under it).
 const DATA_CACHE: &str = "no-cache";
 
-const TEMPLATES: [(&str, &str); 8] = [
+const TEMPLATES: [(&str, &str); 9] = [
     ("base.html", include_str!("../../templates/base.html")),
     ("alerts_table.html", include_str!("../../templates/alerts_table.html")),
     ("index.html", include_str!("../../templates/index.html")),
@@ -80,6 +80,7 @@ const TEMPLATES: [(&str, &str); 8] = [
     ("quality.html", include_str!("../../templates/quality.html")),
     ("runs.html", include_str!("../../templates/runs.html")),
     ("404.html", include_str!("../../templates/404.html")),
+    ("alerts.xml", include_str!("../../templates/alerts.xml")),
 ];
 
 /// Shipped assets: (logical name, file name, extension, bytes). uPlot is
@@ -117,7 +118,7 @@ static STATIC: LazyLock<Result<Static, Arc<tera::Error>>> = LazyLock::new(|| {
     let mut tera = Tera::default();
     tera.add_raw_templates(TEMPLATES).map_err(Arc::new)?;
     // Tera's default already escapes .html; said here because the site's safety rests on it.
-    tera.autoescape_on(vec![".html"]);
+    tera.autoescape_on(vec![".html", ".xml"]);
     let mut assets = Vec::new();
     let mut paths = serde_json::Map::new();
     for (name, stem, ext, body) in ASSETS {
@@ -164,6 +165,14 @@ pub fn render(data: &SiteData) -> Result<Site, SiteError> {
 
     let cards: Vec<Card> = data.coins.iter().map(|c| card(c, data)).collect();
     let latest_alerts: Vec<AlertRow> = data.alerts.iter().map(|a| alert_row(a, data)).collect();
+
+    // The Atom feeds go up before the pages, which all link to them.
+    let feed_alerts: Vec<&Alert> = data.alerts.iter().take(FEED_ENTRIES).collect();
+    files.push(atom_feed(tera, data, None, &feed_alerts)?);
+    for coin in &data.coins {
+        let alerts: Vec<&Alert> = coin.alerts.iter().rev().take(FEED_ENTRIES).collect();
+        files.push(atom_feed(tera, data, Some(coin), &alerts)?);
+    }
 
     for (coin, card) in data.coins.iter().zip(&cards) {
         let (older, recent) = split_hours(&coin.hourly);
@@ -247,6 +256,8 @@ pub fn content_type(ext: &str) -> &'static str {
         "js" => "text/javascript; charset=utf-8",
         "json" => "application/json",
         "svg" => "image/svg+xml",
+        // The only XML the site publishes: its Atom feeds.
+        "xml" => "application/atom+xml; charset=utf-8",
         _ => "application/octet-stream",
     }
 }
@@ -351,6 +362,91 @@ fn live_groups(coin: &Coin) -> Vec<LiveGroup> {
         }
     }
     groups
+}
+
+/// Entries of each Atom feed: the latest alerts.
+const FEED_ENTRIES: usize = 100;
+
+#[derive(Serialize)]
+struct FeedHead {
+    id: String,
+    title: String,
+    updated: String,
+    self_href: String,
+    html_href: String,
+}
+
+#[derive(Serialize)]
+struct FeedEntry {
+    id: String,
+    title: String,
+    at_iso: String,
+    href: String,
+    coin_id: String,
+    coin_name: String,
+    summary: String,
+}
+
+/// `alerts.xml` (every coin), or `coins/{id}.xml` (one coin): an Atom feed
+/// of the latest alerts, newest first, for any feed reader. Ids are tag URIs
+/// that name the alert's key, so a reader never shows one alert twice; links
+/// are relative to the feed.
+fn atom_feed(
+    tera: &Tera,
+    data: &SiteData,
+    coin: Option<&Coin>,
+    alerts: &[&Alert],
+) -> Result<SiteFile, SiteError> {
+    const TAG: &str = "tag:crypto-pipeline,2026";
+    let (path, id, title, html_href, page_of) = match coin {
+        None => (
+            String::from("alerts.xml"),
+            format!("{TAG}:alerts"),
+            String::from("Crypto dashboard: alerts"),
+            String::from("alerts.html"),
+            "coins/",
+        ),
+        Some(c) => (
+            format!("coins/{}.xml", c.id),
+            format!("{TAG}:alerts/{}", c.id),
+            format!("Crypto dashboard: {} alerts", display_name(c)),
+            format!("{}.html", c.id),
+            "",
+        ),
+    };
+    let entries: Vec<FeedEntry> = alerts
+        .iter()
+        .map(|a| {
+            let row = alert_row(a, data);
+            FeedEntry {
+                id: format!("{TAG}:alert/{}/{}/{}", a.coin_id, row.at_iso, a.window_secs),
+                title: format!("{}: {} in {}", row.coin_name, row.change, row.window),
+                href: format!("{page_of}{}.html", a.coin_id),
+                summary: format!(
+                    "{} moved {} in {}, from {} to {}, at {}.",
+                    row.coin_name, row.change, row.window, row.before, row.after, row.at_text
+                ),
+                at_iso: row.at_iso,
+                coin_id: row.coin_id,
+                coin_name: row.coin_name,
+            }
+        })
+        .collect();
+    let updated = alerts.first().map(|a| a.at).unwrap_or(data.generated_at);
+    let file_name = path.rsplit('/').next().unwrap_or(&path).to_owned();
+    let head = FeedHead { id, title, updated: format::iso(updated), self_href: file_name, html_href };
+    let mut context = Context::new();
+    context.insert("feed", &head);
+    context.insert("entries", &entries);
+    let xml = tera
+        .render("alerts.xml", &context)
+        .map_err(|source| SiteError::Render { page: path.clone(), source })?;
+    Ok(SiteFile {
+        path,
+        body: xml.into_bytes(),
+        content_type: content_type("xml"),
+        cache_control: PAGE_CACHE,
+    })
 }
 
 fn display_name(coin: &Coin) -> String {

@@ -219,6 +219,77 @@ fn coin_pages_list_the_exchanges_bars_and_the_runs_page_the_feeds_figures() {
     assert!(index.contains("Live: Binance trades (USDT)"));
 }
 
+/// The Atom elements RFC 4287 requires of a feed and of each entry, checked
+/// on a parsed document; returns the entries' titles.
+fn atom_titles(xml: &str) -> Vec<String> {
+    let doc = roxmltree::Document::parse(xml).unwrap_or_else(|e| panic!("not XML: {e}\n{xml}"));
+    let feed = doc.root_element();
+    let atom = "http://www.w3.org/2005/Atom";
+    assert_eq!((feed.tag_name().namespace(), feed.tag_name().name()), (Some(atom), "feed"));
+    fn child<'a, 'i>(node: roxmltree::Node<'a, 'i>, name: &str) -> Option<roxmltree::Node<'a, 'i>> {
+        node.children().find(|c| {
+            c.is_element()
+                && c.tag_name().name() == name
+                && c.tag_name().namespace() == Some("http://www.w3.org/2005/Atom")
+        })
+    }
+    let text = |node: roxmltree::Node, name: &str| {
+        child(node, name).and_then(|c| c.text()).unwrap_or_default().to_owned()
+    };
+    for name in ["id", "title", "updated"] {
+        assert!(!text(feed, name).is_empty(), "feed without {name}");
+    }
+    // atom:updated is an RFC 3339 date-time.
+    assert!(DateTime::parse_from_rfc3339(&text(feed, "updated")).is_ok());
+    // An author on the feed stands for every entry's.
+    assert!(child(feed, "author").and_then(|a| child(a, "name")).is_some(), "feed without author");
+    let self_link =
+        feed.children().any(|c| c.tag_name().name() == "link" && c.attribute("rel") == Some("self"));
+    assert!(self_link, "feed without a self link");
+    let mut ids = std::collections::HashSet::new();
+    feed.children()
+        .filter(|c| c.tag_name().name() == "entry")
+        .map(|entry| {
+            for name in ["id", "title", "updated"] {
+                assert!(!text(entry, name).is_empty(), "entry without {name}");
+            }
+            assert!(DateTime::parse_from_rfc3339(&text(entry, "updated")).is_ok());
+            assert!(ids.insert(text(entry, "id")), "two entries with one id");
+            assert!(child(entry, "link").and_then(|l| l.attribute("href")).is_some(), "entry without a link");
+            text(entry, "title")
+        })
+        .collect()
+}
+
+#[test]
+fn alerts_have_atom_feeds_valid_per_rfc_4287_with_names_escaped() {
+    let site = render(&fixed()).unwrap();
+    let all = site.get("alerts.xml").unwrap();
+    assert_eq!(all.content_type, "application/atom+xml; charset=utf-8");
+    let xml = std::str::from_utf8(&all.body).unwrap();
+    let titles = atom_titles(xml);
+    // Newest first, every coin.
+    assert_eq!(
+        titles,
+        [
+            "Bitcoin: -7.20% in 1 h".to_owned(),
+            format!("{HOSTILE}: +25.00% in 1 h"),
+            "Bitcoin: +6.10% in 1 h".to_owned(),
+        ]
+    );
+    // The hostile name is text after parsing, never markup in the file.
+    assert!(!xml.contains(HOSTILE), "{xml}");
+    assert!(xml.contains("&lt;script&gt;"));
+    let btc = atom_titles(site.page("coins/bitcoin.xml").unwrap());
+    assert_eq!(btc, ["Bitcoin: -7.20% in 1 h", "Bitcoin: +6.10% in 1 h"]);
+    let evil = site.page("coins/evil-coin.xml").unwrap();
+    assert_eq!(atom_titles(evil), [format!("{HOSTILE}: +25.00% in 1 h")]);
+    assert!(evil.contains("<link rel=\"alternate\" type=\"text/html\" href=\"evil-coin.html\"/>"));
+    // Pages point feed readers at them.
+    assert!(site.page("alerts.html").unwrap().contains(r#"href="alerts.xml""#));
+    assert!(site.page("coins/bitcoin.html").unwrap().contains(r#"href="bitcoin.xml""#));
+}
+
 #[test]
 fn hostile_text_is_escaped_on_every_page() {
     let site = render(&fixed()).unwrap();

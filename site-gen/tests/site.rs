@@ -86,13 +86,14 @@ async fn real_data_fills_every_page_and_a_rerun_rewrites_only_pages() {
     assert_eq!(again.published.deleted, 0);
     assert!(dir.read("runs.html").contains("site-gen"));
 
-    // A coin no longer followed loses its page and its hourly data.
+    // A coin no longer followed loses its page, its alerts feed and its hourly data.
     let mut fewer = options();
     fewer.coins.retain(|c| c != "ripple");
     let site = SiteGen::new(db.store.clone(), fewer, Output::Dir(dir.0.clone()), None).await;
     let third = site.run().await.unwrap();
-    assert_eq!(third.published.deleted, 2);
+    assert_eq!(third.published.deleted, 3);
     assert!(!dir.0.join("coins/ripple.html").exists());
+    assert!(!dir.0.join("coins/ripple.xml").exists());
     assert!(!dir.0.join("data/coins/ripple.hourly.json").exists());
 }
 
@@ -166,6 +167,11 @@ async fn the_s3_website_serves_the_published_site_with_its_headers() {
         .unwrap()
         .get(0);
     assert_eq!(file["t"].as_array().unwrap().len() as i64, hours);
+    // The alerts feed, as a feed reader fetches it.
+    let feed = website_get(bucket.name(), "alerts.xml").await;
+    assert_eq!(feed.status(), 200);
+    assert_eq!(feed.headers()["content-type"], "application/atom+xml; charset=utf-8");
+    assert!(feed.text().await.unwrap().contains(r#"<feed xmlns="http://www.w3.org/2005/Atom">"#));
     let missing = website_get(bucket.name(), "no/such/page.html").await;
     assert_eq!(missing.status(), 404);
     assert!(missing.text().await.unwrap().contains("There is no such page"), "the error document");
@@ -177,7 +183,8 @@ async fn the_s3_website_serves_the_published_site_with_its_headers() {
     );
     assert_eq!(again.published.uploaded + again.published.unchanged, again.files);
     assert_eq!(bucket.keys().await.len(), again.files);
-    assert_eq!(COINS.len(), bucket.keys().await.iter().filter(|k| k.starts_with("coins/")).count());
+    // A page and an alerts feed per coin.
+    assert_eq!(2 * COINS.len(), bucket.keys().await.iter().filter(|k| k.starts_with("coins/")).count());
 }
 
 /// Cuts the S3 endpoint off before the `after`-th upload, then passes calls on.
