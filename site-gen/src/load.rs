@@ -89,16 +89,7 @@ pub async fn load(
     }
     let runs = runs::recent(db, RUNS_PER_FUNCTION).await?;
     let feed_deployed = runs.iter().any(|r| r.function == "feed");
-    let mut freshness = freshness(db, options, &coins).await?;
-    // Each exchange that delivered in the last day, or every exchange once a feed runs here.
-    let mut at = 2; // after batch and stream
-    for (source, last) in live::live_freshness(db, now - chrono::Duration::days(1)).await? {
-        if last.is_some() || feed_deployed {
-            let stale_after_secs = Some(i64::try_from(options.stale_stream.as_secs()).unwrap_or(i64::MAX));
-            freshness.insert(at, Freshness { source: source.as_str().into(), last, stale_after_secs });
-            at += 1;
-        }
-    }
+    let freshness = freshness(db, options, &coins, now, feed_deployed).await?;
     let data = SiteData {
         generated_at: now,
         vs_currency: options.vs_currency.clone(),
@@ -117,6 +108,8 @@ async fn freshness(
     db: &tokio_postgres::Client,
     options: &LoadOptions,
     coins: &[Coin],
+    now: DateTime<Utc>,
+    feed_deployed: bool,
 ) -> Result<Vec<Freshness>, SiteError> {
     // Each max() reads one end of an ingested_at / started_at index.
     let [batch, stream, history] = inputs::last_ingested(db).await?;
@@ -142,5 +135,11 @@ async fn freshness(
     if let Some(loaded) = coins.iter().filter_map(|c| c.sample.map(|s| s.loaded_at)).max() {
         rows.insert(3, Freshness { source: "sample".into(), last: Some(loaded), stale_after_secs: None });
     }
+    // After the stream, each exchange that delivered in the last day, or every exchange once a feed runs here.
+    let live = live::live_freshness(db, now - chrono::Duration::days(1)).await?;
+    let live = live.into_iter().filter(|(_, last)| last.is_some() || feed_deployed).map(|(source, last)| {
+        Freshness { source: source.as_str().into(), last, stale_after_secs: Some(secs(options.stale_stream)) }
+    });
+    rows.splice(2..2, live);
     Ok(rows)
 }

@@ -145,8 +145,9 @@ impl Aggregator {
 
 impl Bar {
     /// The bar as a tick v1 message: the last price, the exchange as source,
-    /// the bar's end as event time.
-    pub fn tick(&self, markets: &Markets, bar_secs: u32, seq: u64) -> Option<Tick> {
+    /// the bar's end as event time, its place on the grid as sequence number
+    /// (a bar published again carries the same message).
+    pub fn tick(&self, markets: &Markets, bar_secs: u32) -> Option<Tick> {
         Some(Tick {
             coin: markets.coin(self.market)?.clone(),
             event_time: self.end,
@@ -154,7 +155,7 @@ impl Bar {
             volume: Some(self.volume),
             interval_secs: bar_secs,
             source: self.exchange.source(),
-            seq,
+            seq: crate::grid_seq(self.end, bar_secs),
             bar: Some(BarStats { vwap: self.vwap, trades: self.trades }),
         })
     }

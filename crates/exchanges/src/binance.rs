@@ -21,7 +21,7 @@ use domain::{BarStats, Tick};
 use serde::Deserialize;
 
 use crate::feed::Frame;
-use crate::{Exchange, Market, Markets, Trade, positive_decimal};
+use crate::{Exchange, Market, Markets, Trade, minute_tick, positive_decimal};
 
 /// Binance accepts at most this many klines per request.
 pub const KLINES_LIMIT: usize = 1000;
@@ -143,7 +143,7 @@ pub fn klines_query(market: &Market, from: DateTime<Utc>, to: DateTime<Utc>) -> 
 /// quote volume, trades, taker buy base, taker buy quote, ignore]`. `None`
 /// for a minute without trades (Binance still lists it). The tick's time is
 /// the minute's end.
-pub fn kline_tick(row: &serde_json::Value, market: &Market, seq: u64) -> Result<Option<Tick>, String> {
+pub fn kline_tick(row: &serde_json::Value, market: &Market) -> Result<Option<Tick>, String> {
     let field = |i: usize| row.get(i).ok_or_else(|| format!("kline has no field {i}: {row}"));
     let decimal = |i: usize| -> Result<f64, String> {
         field(i)?
@@ -152,7 +152,7 @@ pub fn kline_tick(row: &serde_json::Value, market: &Market, seq: u64) -> Result<
             .filter(|v| v.is_finite() && *v >= 0.0)
             .ok_or_else(|| format!("kline field {i} is not a decimal string: {row}"))
     };
-    let open_ms = field(0)?.as_i64().ok_or_else(|| format!("kline open time is not a number: {row}"))?;
+    let open = kline_open(row).ok_or_else(|| format!("kline open time is not a Unix time in ms: {row}"))?;
     let trades = field(8)?.as_u64().ok_or_else(|| format!("kline trade count is not a number: {row}"))?;
     let (close, volume, quote_volume) = (decimal(4)?, decimal(5)?, decimal(7)?);
     if trades == 0 || volume <= 0.0 {
@@ -161,21 +161,8 @@ pub fn kline_tick(row: &serde_json::Value, market: &Market, seq: u64) -> Result<
     if close <= 0.0 {
         return Err(format!("kline with trades has no positive close: {row}"));
     }
-    let open = DateTime::<Utc>::from_timestamp_millis(open_ms)
-        .ok_or_else(|| format!("kline open time out of range: {row}"))?;
-    Ok(Some(Tick {
-        coin: market.coin.clone(),
-        event_time: open + chrono::Duration::minutes(1),
-        price: close,
-        volume: Some(volume),
-        interval_secs: 60,
-        source: Exchange::Binance.source(),
-        seq,
-        bar: Some(BarStats {
-            vwap: quote_volume / volume,
-            trades: u32::try_from(trades).unwrap_or(u32::MAX),
-        }),
-    }))
+    let bar = BarStats { vwap: quote_volume / volume, trades: u32::try_from(trades).unwrap_or(u32::MAX) };
+    Ok(Some(minute_tick(Exchange::Binance, market, open, close, volume, Some(bar))))
 }
 
 /// The open time of a kline row, to page through a range.
@@ -234,13 +221,13 @@ mod tests {
             r#"[1735689600000,"93500.0","93600.0","93400.0","93550.5","12.5",1735689659999,"1168750.0",420,"6.0","561000.0","0"]"#,
         )
         .unwrap();
-        let tick = kline_tick(&row, market, 1).unwrap().unwrap();
+        let tick = kline_tick(&row, market).unwrap().unwrap();
         assert_eq!(tick.event_time.to_rfc3339(), "2025-01-01T00:01:00+00:00");
         assert_eq!((tick.price, tick.volume, tick.interval_secs), (93550.5, Some(12.5), 60));
         assert_eq!(tick.bar, Some(BarStats { vwap: 93_500.0, trades: 420 }));
         let empty: serde_json::Value =
             serde_json::from_str(r#"[1735689600000,"1","1","1","1","0",1735689659999,"0",0,"0","0","0"]"#)
                 .unwrap();
-        assert_eq!(kline_tick(&empty, market, 2), Ok(None));
+        assert_eq!(kline_tick(&empty, market), Ok(None));
     }
 }

@@ -66,9 +66,16 @@ fn malformed(exchange: Exchange, endpoint: &str, reason: String) -> ExchangeErro
     }
 }
 
-fn minute_seq(t: DateTime<Utc>) -> u64 {
-    // Deterministic: the same minute published again is the same message.
-    u64::try_from(t.timestamp() / 60).unwrap_or_default()
+/// The rows of an answer that must be a JSON array.
+fn rows(
+    body: serde_json::Value,
+    exchange: Exchange,
+    endpoint: &str,
+) -> Result<Vec<serde_json::Value>, ExchangeError> {
+    match body {
+        serde_json::Value::Array(rows) => Ok(rows),
+        _ => Err(malformed(exchange, endpoint, String::from("the answer is not an array"))),
+    }
 }
 
 impl CandleSource for RestCandles {
@@ -87,9 +94,7 @@ impl CandleSource for RestCandles {
                     let query = binance::klines_query(market, cursor, to);
                     let body =
                         self.client.get_json(exchange, &self.binance, "/api/v3/klines", &query).await?;
-                    let rows = body.as_array().cloned().ok_or_else(|| {
-                        malformed(exchange, "/api/v3/klines", String::from("the answer is not an array"))
-                    })?;
+                    let rows = rows(body, exchange, "/api/v3/klines")?;
                     // A full page may have more after it; a short one is the end.
                     let next = match rows.last().and_then(binance::kline_open) {
                         Some(last) if rows.len() >= binance::KLINES_LIMIT => last + Duration::minutes(1),
@@ -102,25 +107,22 @@ impl CandleSource for RestCandles {
                     let path = format!("/products/{}/candles", market.symbol);
                     let query = coinbase::candles_query(cursor, end);
                     let body = self.client.get_json(exchange, &self.coinbase, &path, &query).await?;
-                    let rows = body.as_array().cloned().ok_or_else(|| {
-                        malformed(exchange, &path, String::from("the answer is not an array"))
-                    })?;
+                    let rows = rows(body, exchange, &path)?;
                     (rows, end)
                 }
             };
             for row in &rows {
-                let (open, tick) = match exchange {
-                    Exchange::Binance => (binance::kline_open(row), binance::kline_tick(row, market, 0)),
-                    Exchange::Coinbase => (coinbase::candle_open(row), coinbase::candle_tick(row, market, 0)),
+                let tick = match exchange {
+                    Exchange::Binance => binance::kline_tick(row, market),
+                    Exchange::Coinbase => coinbase::candle_tick(row, market),
                 };
                 let tick = tick.map_err(|reason| malformed(exchange, "candles", reason))?;
                 // Only what was asked: the APIs' range edges are inclusive.
-                if let (Some(open), Some(mut tick)) = (open, tick)
-                    && open >= cursor
-                    && open < next.min(to)
-                {
-                    tick.seq = minute_seq(tick.event_time);
-                    ticks.push(tick);
+                if let Some(tick) = tick {
+                    let open = tick.event_time - Duration::minutes(1);
+                    if open >= cursor && open < next.min(to) {
+                        ticks.push(tick);
+                    }
                 }
             }
             if next <= cursor {

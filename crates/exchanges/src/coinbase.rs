@@ -22,7 +22,7 @@ use domain::Tick;
 use serde::Deserialize;
 
 use crate::feed::Frame;
-use crate::{Exchange, Market, Markets, Trade, positive_decimal};
+use crate::{Exchange, Market, Markets, Trade, minute_tick, positive_decimal};
 
 /// Coinbase answers at most this many candles per request.
 pub const CANDLES_LIMIT: usize = 300;
@@ -123,7 +123,7 @@ pub fn candles_query(from: DateTime<Utc>, to: DateTime<Utc>) -> Vec<(&'static st
 /// One candle, `[time, low, high, open, close, volume]` (time: the minute's
 /// start, Unix seconds). Coinbase lists only minutes with trades. The tick's
 /// time is the minute's end; candles carry no VWAP or trade count.
-pub fn candle_tick(row: &serde_json::Value, market: &Market, seq: u64) -> Result<Option<Tick>, String> {
+pub fn candle_tick(row: &serde_json::Value, market: &Market) -> Result<Option<Tick>, String> {
     let number = |i: usize| -> Result<f64, String> {
         row.get(i)
             .and_then(serde_json::Value::as_f64)
@@ -137,16 +137,7 @@ pub fn candle_tick(row: &serde_json::Value, market: &Market, seq: u64) -> Result
     if !(close.is_finite() && close > 0.0 && volume.is_finite()) {
         return Err(format!("candle with a volume has no positive close: {row}"));
     }
-    Ok(Some(Tick {
-        coin: market.coin.clone(),
-        event_time: open + chrono::Duration::minutes(1),
-        price: close,
-        volume: Some(volume),
-        interval_secs: 60,
-        source: Exchange::Coinbase.source(),
-        seq,
-        bar: None,
-    }))
+    Ok(Some(minute_tick(Exchange::Coinbase, market, open, close, volume, None)))
 }
 
 /// A candle's start.
@@ -193,7 +184,7 @@ mod tests {
         let market = &markets().markets(Exchange::Coinbase)[0].clone();
         let row: serde_json::Value =
             serde_json::from_str("[1735689600, 93400.0, 93600.0, 93500.0, 93550.5, 3.25]").unwrap();
-        let tick = candle_tick(&row, market, 1).unwrap().unwrap();
+        let tick = candle_tick(&row, market).unwrap().unwrap();
         assert_eq!(tick.event_time.to_rfc3339(), "2025-01-01T00:01:00+00:00");
         assert_eq!((tick.price, tick.volume, tick.bar), (93550.5, Some(3.25), None));
     }

@@ -339,64 +339,56 @@ async fn publish_bars<P: TickSink>(
     bar_secs: u32,
     figures: Arc<Figures>,
 ) -> usize {
+    const FIRST_RETRY: Duration = Duration::from_millis(500);
     let mut pending: Vec<Tick> = Vec::new();
-    let mut open = true;
-    let mut retry = Duration::from_millis(500);
+    let mut retry = FIRST_RETRY;
     loop {
-        if pending.is_empty() || open {
-            // Wait for bars, or (with bars held back) for the moment to try again.
-            let received = if pending.is_empty() {
-                bars.recv().await
-            } else {
-                tokio::time::timeout(retry, bars.recv()).await.unwrap_or(Some(Vec::new()))
-            };
-            match received {
-                Some(closed) => pending.extend(closed.iter().filter_map(|b| {
-                    // Deterministic: a bar published again carries the same message.
-                    let seq = u64::try_from(b.end.timestamp() / i64::from(bar_secs)).unwrap_or_default();
-                    b.tick(&markets, bar_secs, seq)
-                })),
-                None => open = false,
-            }
-        }
+        // With nothing held, wait for bars; with bars held, at most until the next try.
+        let received = if pending.is_empty() {
+            bars.recv().await
+        } else {
+            tokio::time::timeout(retry, bars.recv()).await.unwrap_or(Some(Vec::new()))
+        };
+        // `None`: the bar loop ended, and handed over its last bars before.
+        let Some(closed) = received else { break };
+        pending.extend(closed.iter().filter_map(|b| b.tick(&markets, bar_secs)));
         if pending.is_empty() {
-            if !open {
-                return 0;
-            }
             continue;
         }
-        match sink.publish(&pending).await {
-            Ok(_) => {
-                let mut counts: HashMap<Exchange, u64> = HashMap::new();
-                for tick in &pending {
-                    if let Some(exchange) = Exchange::of(tick.source) {
-                        *counts.entry(exchange).or_default() += 1;
-                    }
-                }
-                for (exchange, n) in counts {
-                    figures.update(exchange, |f| f.bars_published += n);
-                }
-                debug!(bars = pending.len(), "bars published");
-                pending.clear();
-                retry = Duration::from_millis(500);
+        retry = if publish_held(&sink, &mut pending, &figures).await {
+            FIRST_RETRY
+        } else {
+            (retry * 2).min(Duration::from_secs(10))
+        };
+    }
+    // Stopping: what is still held gets one last try.
+    if !pending.is_empty() && !publish_held(&sink, &mut pending, &figures).await {
+        error!(bars = pending.len(), "bars lost: Kafka did not take them before the feed stopped");
+        return pending.len();
+    }
+    0
+}
+
+/// Publishes the held bars; on success counts and clears them, on failure keeps them.
+async fn publish_held<P: TickSink>(sink: &P, pending: &mut Vec<Tick>, figures: &Figures) -> bool {
+    match sink.publish(pending).await {
+        Ok(_) => {
+            let mut counts: HashMap<Exchange, u64> = HashMap::new();
+            for exchange in pending.iter().filter_map(|t| Exchange::of(t.source)) {
+                *counts.entry(exchange).or_default() += 1;
             }
-            Err(e) => {
-                let error = telemetry::failure::Chain(&e).to_string();
-                warn!(bars = pending.len(), %error, "bars not published; kept and retried");
-                figures.publish_failed(error);
-                if !open {
-                    // Stopping: one more try, then give up (and say so).
-                    if sink.publish(&pending).await.is_ok() {
-                        return 0;
-                    }
-                    error!(
-                        bars = pending.len(),
-                        "bars lost: Kafka did not take them before the feed stopped"
-                    );
-                    return pending.len();
-                }
-                retry = (retry * 2).min(Duration::from_secs(10));
+            for (exchange, n) in counts {
+                figures.update(exchange, |f| f.bars_published += n);
             }
+            debug!(bars = pending.len(), "bars published");
+            pending.clear();
+            true
+        }
+        Err(e) => {
+            let error = telemetry::failure::Chain(&e).to_string();
+            warn!(bars = pending.len(), %error, "bars not published; kept and retried");
+            figures.publish_failed(error);
+            false
         }
     }
 }

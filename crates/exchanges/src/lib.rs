@@ -100,6 +100,35 @@ pub struct Trade {
     pub id: u64,
 }
 
+/// The sequence number of a bar or candle ending at `end`: its index on the
+/// grid of `secs`-long intervals, so the same interval published again is the
+/// same message, byte for byte.
+pub(crate) fn grid_seq(end: DateTime<Utc>, secs: u32) -> u64 {
+    u64::try_from(end.timestamp() / i64::from(secs.max(1))).unwrap_or_default()
+}
+
+/// A closed 1-minute candle that had trades, as a tick: its close, at the minute's end.
+pub(crate) fn minute_tick(
+    exchange: Exchange,
+    market: &Market,
+    open: DateTime<Utc>,
+    close: f64,
+    volume: f64,
+    bar: Option<domain::BarStats>,
+) -> domain::Tick {
+    let end = open + chrono::Duration::minutes(1);
+    domain::Tick {
+        coin: market.coin.clone(),
+        event_time: end,
+        price: close,
+        volume: Some(volume),
+        interval_secs: 60,
+        source: exchange.source(),
+        seq: grid_seq(end, 60),
+        bar,
+    }
+}
+
 /// A number the exchanges send as a decimal string (`"66577.01000000"`):
 /// finite and positive, or `None`.
 pub(crate) fn positive_decimal(raw: &str) -> Option<f64> {

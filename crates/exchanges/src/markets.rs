@@ -106,8 +106,9 @@ pub struct Market {
 pub struct Markets {
     coins: Vec<CoinId>,
     by_exchange: Vec<(Exchange, Vec<Market>)>,
-    /// Symbol (upper case) → coin index, per exchange.
-    lookup: HashMap<(Exchange, String), usize>,
+    /// Per exchange, symbol (as configured, upper case) → coin index; looked
+    /// up with a borrowed `&str` for every trade, so nothing is allocated.
+    lookup: HashMap<Exchange, HashMap<String, usize>>,
 }
 
 impl Markets {
@@ -116,7 +117,7 @@ impl Markets {
     pub fn from_config(config: &FeedConfig) -> Self {
         let coins = config.coins.clone();
         let mut by_exchange = Vec::new();
-        let mut lookup = HashMap::new();
+        let mut lookup: HashMap<Exchange, HashMap<String, usize>> = HashMap::new();
         for &exchange in &config.exchanges {
             let symbols = config.symbols(exchange);
             let markets: Vec<Market> = coins
@@ -124,7 +125,7 @@ impl Markets {
                 .enumerate()
                 .filter_map(|(index, coin)| {
                     let symbol = symbols.get(coin)?.to_owned();
-                    lookup.insert((exchange, symbol.clone()), index);
+                    lookup.entry(exchange).or_default().insert(symbol.clone(), index);
                     Some(Market { index, coin: coin.clone(), symbol })
                 })
                 .collect();
@@ -152,10 +153,8 @@ impl Markets {
 
     /// The coin a symbol (as the exchange spells it, any case) stands for.
     pub fn find(&self, exchange: Exchange, symbol: &str) -> Option<usize> {
-        if let Some(index) = self.lookup.get(&(exchange, symbol.to_owned())) {
-            return Some(*index);
-        }
-        self.lookup.get(&(exchange, symbol.to_ascii_uppercase())).copied()
+        let symbols = self.lookup.get(&exchange)?;
+        symbols.get(symbol).or_else(|| symbols.get(&symbol.to_ascii_uppercase())).copied()
     }
 
     /// Coins a configured exchange has no symbol for (Coinbase lists no BNB).

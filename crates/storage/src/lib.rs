@@ -13,6 +13,7 @@ pub mod outputs;
 mod pg;
 pub mod runs;
 mod scratch;
+pub mod tls;
 
 use std::future::Future;
 

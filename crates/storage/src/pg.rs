@@ -1,15 +1,12 @@
 use std::borrow::Cow;
-use std::path::{Path, PathBuf};
-use std::sync::{Arc, OnceLock};
+use std::path::PathBuf;
 
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod};
-use rustls::pki_types::CertificateDer;
-use rustls::pki_types::pem::PemObject;
 use secrecy::ExposeSecret;
 use tokio_postgres::NoTls;
 use tokio_postgres::config::SslMode;
 use tokio_postgres_rustls::MakeRustlsConnect;
-use tracing::{info, instrument, warn};
+use tracing::{info, instrument};
 
 use crate::StorageError;
 use crate::config::{PgConfig, PgSslMode};
@@ -162,28 +159,15 @@ impl ConnectOptions {
         }
         let target = describe(&self.config);
         let fail = |problem| StorageError::Config(format!("TLS to {target}: {problem}"));
-        let mut roots = rustls::RootCertStore::empty();
-        roots.add_parsable_certificates(system_roots().iter().cloned());
-        if let Some(path) = &self.root_cert {
-            for cert in ca_bundle(path).map_err(fail)? {
-                roots
-                    .add(cert)
-                    .map_err(|e| fail(format!("a certificate in {} is unusable: {e}", path.display())))?;
-            }
-        }
+        let roots = crate::tls::roots(self.root_cert.as_deref())
+            .map_err(|problem| fail(format!("{problem} (sslrootcert / PGSSLROOTCERT)")))?;
         if roots.is_empty() && self.config.get_ssl_mode() == SslMode::Require {
             return Err(fail(String::from(
                 "sslmode requires TLS but no CA certificate is trusted: the system has none; \
                  set sslrootcert=PATH in the URL or PGSSLROOTCERT to a PEM bundle",
             )));
         }
-        // The provider reqwest and the AWS SDK use; named, so that no process-wide default is needed.
-        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-        let config = rustls::ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .map_err(|e| fail(e.to_string()))?
-            .with_root_certificates(roots)
-            .with_no_client_auth();
+        let config = crate::tls::client_config(roots).map_err(fail)?;
         Ok(Some(MakeRustlsConnect::new(config)))
     }
 }
@@ -191,29 +175,6 @@ impl ConnectOptions {
 /// Percent-decoding of a URL query part, as tokio-postgres does.
 fn decode(raw: &str) -> Cow<'_, str> {
     percent_encoding::percent_decode_str(raw).decode_utf8_lossy()
-}
-
-/// The system's CA certificates, read once per process.
-fn system_roots() -> &'static [CertificateDer<'static>] {
-    static ROOTS: OnceLock<Vec<CertificateDer<'static>>> = OnceLock::new();
-    ROOTS.get_or_init(|| {
-        let found = rustls_native_certs::load_native_certs();
-        if let Some(first) = found.errors.first() {
-            warn!(errors = found.errors.len(), loaded = found.certs.len(), "system CA certificates: {first}");
-        }
-        found.certs
-    })
-}
-
-fn ca_bundle(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
-    let certs =
-        CertificateDer::pem_file_iter(path).and_then(|certs| certs.collect::<Result<Vec<_>, _>>()).map_err(
-            |e| format!("cannot read the CA bundle {} (sslrootcert / PGSSLROOTCERT): {e}", path.display()),
-        )?;
-    if certs.is_empty() {
-        return Err(format!("{} holds no PEM certificate (sslrootcert / PGSSLROOTCERT)", path.display()));
-    }
-    Ok(certs)
 }
 
 /// What to try when a connection fails: the default, or, when the server's
@@ -277,8 +238,11 @@ pub async fn migrate(store: &PgStore) -> Result<usize, StorageError> {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
     use std::time::Duration;
 
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
     use secrecy::SecretString;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
