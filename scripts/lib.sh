@@ -59,6 +59,10 @@ local_stack_env() {
   export AWS_REGION="${AWS_REGION:-us-east-1}"
   export AWS_ACCESS_KEY_ID="${AWS_ACCESS_KEY_ID:-test}"
   export AWS_SECRET_ACCESS_KEY="${AWS_SECRET_ACCESS_KEY:-test}"
+  # Alert messages link to the coin's page on the dashboard `just deploy-local` serves.
+  export DASHBOARD_URL="${DASHBOARD_URL:-http://127.0.0.1:$DASHBOARD_PORT/}"
+  # The shipped alert rules (the rule `default` from ALERT_THRESHOLD_PCT and ALERT_WINDOW_HOURS).
+  export ALERT_RULES_FILE="${ALERT_RULES_FILE:-$ROOT/alerts.toml}"
   export KAFKA_SECURE_BROKERS="${KAFKA_SECURE_BROKERS:-localhost:$KAFKA_SASL_SSL_PORT}"
   export KAFKA_SECURE_CA_LOCATION="${KAFKA_SECURE_CA_LOCATION:-$KAFKA_TLS_DIR/ca.pem}"
   export KAFKA_SECURE_USERNAME="${KAFKA_SECURE_USERNAME:-$KAFKA_SCRAM_USER}"

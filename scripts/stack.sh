@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The one supervisor of our long-running processes, without Docker: the
-# services PostgreSQL, Kafka (KRaft, single node) and S3 (LocalStack, or moto
+# services PostgreSQL, Kafka (KRaft, single node) and S3 + SNS + SQS (LocalStack, or moto
 # when bootstrap fell back to it), all on 127.0.0.1, and the pipeline's jobs
 # (`just deploy-local`: scheduler, producer, consumer, …). Each runs detached in
 # a session of its own, with a pid file in .state/run (Postgres: pg_ctl's) and
@@ -635,7 +635,11 @@ s3_running() {
 }
 s3_healthy() {
   if [[ $S3_KIND == localstack ]]; then
-    curl -fsS --max-time 2 "$S3_URL/_localstack/health" 2>/dev/null | grep -Eq '"s3": *"(available|running)"'
+    local health service
+    health="$(curl -fsS --max-time 2 "$S3_URL/_localstack/health" 2>/dev/null)" || return 1
+    for service in ${LOCALSTACK_SERVICES//,/ }; do
+      grep -Eq "\"$service\": *\"(available|running)\"" <<<"$health" || return 1
+    done
   else
     curl -sS --max-time 2 -o /dev/null "$S3_URL/" 2>/dev/null
   fi
@@ -659,7 +663,7 @@ s3_start() {
     # hypercorn + GATEWAY_LISTEN: the default server binds 0.0.0.0.
     (cd "$LS_DIR" && spawn "$LS_LOG" "$LS_PID" env \
       OVERRIDE_IN_DOCKER=0 GATEWAY_SERVER=hypercorn GATEWAY_LISTEN="127.0.0.1:$S3_PORT" \
-      DNS_ADDRESS=0 SKIP_SSL_CERT_DOWNLOAD=1 DISABLE_EVENTS=1 SERVICES=s3 EAGER_SERVICE_LOADING=1 \
+      DNS_ADDRESS=0 SKIP_SSL_CERT_DOWNLOAD=1 DISABLE_EVENTS=1 SERVICES="$LOCALSTACK_SERVICES" EAGER_SERVICE_LOADING=1 \
       FILESYSTEM_ROOT="$LS_DIR/fs" LOCALSTACK_HOST="localhost.localstack.cloud:$S3_PORT" \
       AWS_DEFAULT_REGION="$AWS_REGION" \
       "$S3_PY" -c "$LS_MAIN")

@@ -39,4 +39,11 @@ pub enum ProvisionError {
         #[source]
         source: BoxError,
     },
+
+    #[error("cannot create SNS topic {topic} (SNS at AWS_ENDPOINT_URL, or AWS); is it up? `just up` starts the local stack")]
+    SnsTopic {
+        topic: String,
+        #[source]
+        source: BoxError,
+    },
 }

@@ -1,5 +1,5 @@
 //! What a deployment needs before its first run: its database (migrated), its
-//! Kafka topics and its buckets. Each function creates what is missing and
+//! Kafka topics, its buckets and its alerts' SNS topic. Each function creates what is missing and
 //! leaves what exists, so every call is safe to repeat.
 //!
 //! `cpctl setup` is the one place a deployment is set up, with these
@@ -13,7 +13,7 @@ use std::time::Duration;
 use aws_sdk_s3::types::{ErrorDocument, IndexDocument, WebsiteConfiguration};
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::types::RDKafkaErrorCode;
-use storage::{PgConfig, PgStore};
+use storage::{BoxError, PgConfig, PgStore};
 use stream::{KafkaConfig, KafkaContext, SaslMechanism};
 
 pub use error::ProvisionError;
@@ -125,4 +125,12 @@ pub async fn website(s3: &aws_sdk_s3::Client, name: &str) -> Result<(), Provisio
         .await
         .map_err(|e| failed(e.into()))?;
     Ok(())
+}
+
+/// Creates SNS topic `name` unless it exists (SNS's CreateTopic is
+/// idempotent); returns its ARN.
+pub async fn sns_topic(sns: &aws_sdk_sns::Client, name: &str) -> Result<String, ProvisionError> {
+    let failed = |source: BoxError| ProvisionError::SnsTopic { topic: name.to_owned(), source };
+    let out = sns.create_topic().name(name).send().await.map_err(|e| failed(e.into()))?;
+    out.topic_arn().map(str::to_owned).ok_or_else(|| failed("CreateTopic answered without an ARN".into()))
 }

@@ -9,6 +9,7 @@ mod error;
 pub mod inputs;
 pub mod live;
 mod objects;
+pub mod outbox;
 pub mod outputs;
 mod pg;
 pub mod runs;

@@ -184,6 +184,8 @@ pub struct Alert {
     pub coin_id: String,
     pub at: DateTime<Utc>,
     pub window_secs: i32,
+    /// The alerts.toml rule that raised it.
+    pub rule: String,
     /// In percent, as the transforms store it (5.2 = +5.2 %).
     pub change_pct: f64,
     /// `up` or `down`.
@@ -272,8 +274,8 @@ pub async fn ranks(
 pub async fn alerts(db: &tokio_postgres::Client, coins: &[String]) -> Result<Vec<Alert>, StorageError> {
     let rows = db
         .query(
-            "SELECT coin_id, at, window_secs, change_pct, direction, price_before, price_after
-             FROM price_alerts WHERE coin_id = ANY($1) ORDER BY at, coin_id, window_secs",
+            "SELECT coin_id, at, window_secs, change_pct, direction, price_before, price_after, rule
+             FROM price_alerts WHERE coin_id = ANY($1) ORDER BY at, coin_id, window_secs, rule",
             &[&coins],
         )
         .await
@@ -288,6 +290,7 @@ pub async fn alerts(db: &tokio_postgres::Client, coins: &[String]) -> Result<Vec
             direction: r.get(4),
             price_before: r.get(5),
             price_after: r.get(6),
+            rule: r.get(7),
         })
         .collect())
 }

@@ -1,5 +1,6 @@
 //! What the transform function reads from the environment, and only that.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::de::Error as _;
@@ -12,6 +13,9 @@ use storage::PgConfig;
 pub struct Config {
     pub database: PgConfig,
     pub tuning: Tuning,
+    /// `ALERT_SNS_TOPIC`, `ALERT_WEBHOOKS`: the transform queues one notification per
+    /// new alert and channel (it sends nothing; the notify function does).
+    pub channels: alerting::Channels,
 }
 
 /// The knobs of the transforms.
@@ -26,9 +30,19 @@ pub struct Tuning {
     )]
     pub alert_threshold: f64,
     /// `ALERT_WINDOW_HOURS`: alerts compare a close with the close this long
-    /// before (whole hours, at most 24).
+    /// before (whole hours, at most 24). With the threshold, the rule `default`
+    /// when there is no rules file, and the default of a rule that leaves it out.
     #[serde(rename = "alert_window_hours", default = "one_hour", deserialize_with = "alert_window")]
     pub alert_window: Duration,
+    /// `ALERT_RULES_FILE`: the alert rules (`alerts.toml`); unset: one rule, `default`,
+    /// from `ALERT_THRESHOLD_PCT` and `ALERT_WINDOW_HOURS`.
+    #[serde(rename = "alert_rules_file", default)]
+    pub alert_rules_file: Option<PathBuf>,
+    /// `ALERT_NOTIFY_MAX_AGE`: only alerts this recent when first seen are sent
+    /// (`2h`, `90m`); older ones (a backfill, a replay, a rebuild) are recorded as
+    /// "not sent: historical".
+    #[serde(rename = "alert_notify_max_age", default = "two_hours", deserialize_with = "human_duration")]
+    pub notify_max_age: Duration,
     /// `CLEAN_MAX_DEVIATION_PCT`: a price further than this fraction from its
     /// neighbourhood's median is aberrant.
     #[serde(
@@ -66,6 +80,16 @@ fn one_hour() -> Duration {
     Duration::from_secs(3600)
 }
 
+fn two_hours() -> Duration {
+    Duration::from_secs(2 * 3600)
+}
+
+/// A duration as people write it: `2h`, `90m`, `1h 30m`.
+fn human_duration<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
+    let raw = String::deserialize(deserializer)?;
+    humantime::parse_duration(&raw).map_err(|e| D::Error::custom(format!("{raw:?}: {e} (e.g. 2h, 90m)")))
+}
+
 fn six_hours() -> Duration {
     Duration::from_secs(6 * 3600)
 }
@@ -86,7 +110,7 @@ fn alert_window<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, 
 impl Config {
     /// Loads what the transform uses from `env`.
     pub fn load(env: &Env) -> Result<Self, ConfigError> {
-        Ok(Self { database: env.load()?, tuning: env.load()? })
+        Ok(Self { database: env.load()?, tuning: env.load()?, channels: env.load()? })
     }
 }
 
@@ -104,6 +128,11 @@ mod tests {
         assert_eq!((t.alert_threshold, t.alert_window), (0.05, Duration::from_secs(3600)));
         assert_eq!((t.max_deviation, t.neighbourhood), (0.5, Duration::from_secs(6 * 3600)));
         assert_eq!(t.watermark_lag, Duration::from_secs(30));
+        assert_eq!((t.alert_rules_file, t.notify_max_age), (None, Duration::from_secs(7200)));
+        assert_eq!(
+            load(&[("ALERT_NOTIFY_MAX_AGE", "1h 30m")]).unwrap().tuning.notify_max_age,
+            Duration::from_secs(5400)
+        );
         assert_eq!(
             load(&[("TRANSFORM_WATERMARK_LAG_SECS", "0")]).unwrap().tuning.watermark_lag,
             Duration::ZERO
@@ -121,6 +150,8 @@ mod tests {
             ("CLEAN_NEIGHBOURHOOD_HOURS", "0"),
             ("TRANSFORM_WATERMARK_LAG_SECS", "-5"),
             ("TRANSFORM_WATERMARK_LAG_SECS", " "),
+            ("ALERT_NOTIFY_MAX_AGE", "two hours"),
+            ("ALERT_WEBHOOKS", "team=slack:ftp://x"),
         ] {
             assert_eq!(load(&[(name, bad)]).unwrap_err().variable(), name, "{bad}");
         }

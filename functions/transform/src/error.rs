@@ -12,6 +12,10 @@ pub enum TransformError {
     #[error("invalid transform settings")]
     Config(#[source] transforms::TransformError),
 
+    /// The alert rules file is unreadable or wrong (the error names the line).
+    #[error(transparent)]
+    Rules(#[from] alerting::RulesError),
+
     #[error(transparent)]
     Storage(#[from] StorageError),
 
@@ -31,7 +35,7 @@ impl Classify for TransformError {
     fn disposition(&self) -> Disposition {
         let retryable = match self {
             Self::Storage(e) => e.is_retryable(),
-            Self::BadRequest(_) | Self::Config(_) | Self::Missing(_) | Self::Ended | Self::Polars(_) => false,
+            Self::BadRequest(_) | Self::Config(_) | Self::Rules(_) | Self::Missing(_) | Self::Ended | Self::Polars(_) => false,
         };
         if retryable { Disposition::Retryable } else { Disposition::Permanent }
     }

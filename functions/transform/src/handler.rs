@@ -1,10 +1,12 @@
 use std::collections::{BTreeMap, BTreeSet, HashSet};
-use std::time::Instant;
+use std::time::{Duration as StdDuration, Instant};
 
 use chrono::{DateTime, Duration, NaiveDate, NaiveTime, Utc};
+use alerting::{RuleDefaults, Rules};
 use lambda_runtime::LambdaEvent;
 use polars::prelude::*;
 use serde::{Deserialize, Serialize};
+use storage::outbox::{Enqueued, RuleCooldown};
 use storage::{PgStore, Run, RunOutcome};
 use tracing::{info, instrument, warn};
 use transforms::{AlertConfig, CleanConfig};
@@ -20,6 +22,10 @@ pub struct TransformRequest {
     /// Rebuild every table from every observation.
     #[serde(default)]
     pub full: bool,
+    /// Queue every new alert for sending, however old (a rebuild that should
+    /// tell people about history); by default only those within `ALERT_NOTIFY_MAX_AGE`.
+    #[serde(default)]
+    pub notify_history: bool,
 }
 
 /// What one run did.
@@ -34,6 +40,8 @@ pub struct TransformReport {
     pub hourly_rows: usize,
     pub ranking_rows: usize,
     pub alerts: usize,
+    /// Notifications queued for the notify step, and those of alerts too old to send.
+    pub notifications: Enqueued,
     pub volume_rows: usize,
     /// Observations of the recomputed days dropped by cleaning, by reason.
     pub dropped: BTreeMap<String, i64>,
@@ -50,9 +58,34 @@ pub struct TransformReport {
 pub struct Transform<S = PgStore> {
     pub store: S,
     pub clean: CleanConfig,
-    pub alerts: AlertConfig,
+    pub rules: Rules,
+    /// The channels each new alert is queued for (`sns`, `webhook:NAME`).
+    pub channels: Vec<String>,
+    /// Only alerts this recent when first seen are queued to be sent.
+    pub notify_max_age: StdDuration,
     /// Rows ingested within this many seconds wait for the next run (see `io::watermarks`).
     pub watermark_lag_secs: f64,
+}
+
+impl<S> Transform<S> {
+    /// The job with the defaults of every setting: one rule, `default` (±5 % in
+    /// 1 h), no channels (tests, benchmarks).
+    pub fn with_defaults(store: S) -> Self {
+        Self {
+            store,
+            clean: CleanConfig::default(),
+            rules: Rules::from_defaults(default_rule()),
+            channels: Vec::new(),
+            notify_max_age: StdDuration::from_secs(2 * 3600),
+            watermark_lag_secs: 30.0,
+        }
+    }
+}
+
+/// `ALERT_THRESHOLD_PCT` and `ALERT_WINDOW_HOURS`'s defaults.
+fn default_rule() -> RuleDefaults {
+    let AlertConfig { threshold, window } = AlertConfig::default();
+    RuleDefaults { threshold, window }
 }
 
 impl Transform {
@@ -64,11 +97,34 @@ impl Transform {
     pub fn with_store(config: &Config, store: PgStore) -> Result<Self, TransformError> {
         let t = &config.tuning;
         let clean = CleanConfig { max_deviation: t.max_deviation, neighbourhood: t.neighbourhood };
-        let alerts = AlertConfig { threshold: t.alert_threshold, window: t.alert_window };
         clean.validate().map_err(TransformError::Config)?;
-        alerts.validate().map_err(TransformError::Config)?;
-        Ok(Self { store, clean, alerts, watermark_lag_secs: t.watermark_lag.as_secs_f64() })
+        let defaults = RuleDefaults { threshold: t.alert_threshold, window: t.alert_window };
+        let rules = match &t.alert_rules_file {
+            Some(path) => Rules::load(path, defaults)?,
+            None => Rules::from_defaults(defaults),
+        };
+        for rule in rules.iter() {
+            alert_config(rule).validate().map_err(TransformError::Config)?;
+        }
+        info!(
+            rules = rules.len(),
+            channels = ?config.channels.names(),
+            file = ?t.alert_rules_file,
+            "alert rules loaded"
+        );
+        Ok(Self {
+            store,
+            clean,
+            rules,
+            channels: config.channels.names(),
+            notify_max_age: t.notify_max_age,
+            watermark_lag_secs: t.watermark_lag.as_secs_f64(),
+        })
     }
+}
+
+fn alert_config(rule: &alerting::Rule) -> AlertConfig {
+    AlertConfig { threshold: rule.threshold, window: rule.window }
 }
 
 /// The Lambda handler.
@@ -116,7 +172,7 @@ impl<S: TransformStore> Transform<S> {
     #[instrument(skip_all, fields(full = request.full))]
     pub async fn run(&self, request: TransformRequest) -> Result<TransformReport, TransformError> {
         let run = Run::start(&self.store, "transform").await?;
-        let result = self.transform(run.id(), request.full).await;
+        let result = self.transform(run.id(), &request).await;
         let result = run
             .finish(&self.store, result, |result| match result {
                 Ok(report) => RunOutcome::succeeded(
@@ -140,7 +196,8 @@ impl<S: TransformStore> Transform<S> {
         result
     }
 
-    async fn transform(&self, run_id: Uuid, full: bool) -> Result<TransformReport, TransformError> {
+    async fn transform(&self, run_id: Uuid, request: &TransformRequest) -> Result<TransformReport, TransformError> {
+        let full = request.full;
         let started = Instant::now();
         // A full rebuild reads everything stored up to now, whoever asks for it
         // (the CLI's --full or the event's {"full": true}).
@@ -177,7 +234,7 @@ impl<S: TransformStore> Transform<S> {
         let observed = observations.height();
         let load_ms = started.elapsed().as_millis() as u64;
         let computing = Instant::now();
-        let outputs = compute(observations, &self.clean, &self.alerts, recompute.as_ref())?;
+        let outputs = compute(observations, &self.clean, &self.rules, recompute.as_ref())?;
         let compute_ms = computing.elapsed().as_millis() as u64;
         let writing = Instant::now();
         let days = match &recompute {
@@ -185,6 +242,20 @@ impl<S: TransformStore> Transform<S> {
             None => distinct_days(&outputs.hourly)?,
         };
         snapshot.write(run_id, recompute.as_ref(), &outputs).await?;
+        // In the same transaction as the alerts: a notification exists if and only if its alert does.
+        let cooldowns: Vec<RuleCooldown> = self
+            .rules
+            .iter()
+            .map(|r| RuleCooldown {
+                rule: r.name.clone(),
+                cooldown_secs: i32::try_from(r.cooldown.as_secs()).unwrap_or(i32::MAX),
+            })
+            .collect();
+        let send_from = Utc::now()
+            - Duration::from_std(self.notify_max_age).unwrap_or(Duration::MAX);
+        let notifications = snapshot
+            .enqueue(run_id, &self.channels, &cooldowns, send_from, request.notify_history)
+            .await?;
         snapshot.write_watermarks(&marks).await?;
         snapshot.commit().await?;
         let write_ms = writing.elapsed().as_millis() as u64;
@@ -199,6 +270,7 @@ impl<S: TransformStore> Transform<S> {
             hourly_rows: outputs.hourly.height(),
             ranking_rows: outputs.ranking.height(),
             alerts: outputs.alerts.height(),
+            notifications,
             volume_rows: outputs.volume.height(),
             dropped,
             elapsed_ms: started.elapsed().as_millis() as u64,
@@ -215,7 +287,7 @@ impl<S: TransformStore> Transform<S> {
 pub fn compute(
     observations: DataFrame,
     clean_config: &CleanConfig,
-    alert_config: &AlertConfig,
+    rules: &Rules,
     days: Option<&BTreeSet<NaiveDate>>,
 ) -> Result<Outputs, TransformError> {
     let mut steps = Vec::with_capacity(5);
@@ -231,9 +303,25 @@ pub fn compute(
     let ranking = transforms::daily_ranking(clean.clone().lazy()).collect()?;
     timed("ranking", started);
     let started = Instant::now();
-    let hour_alerts = transforms::alerts(hourly.clone().lazy(), alert_config).collect()?;
-    let day_alerts = transforms::snapshot_alerts(clean.clone().lazy(), alert_config).collect()?;
-    let alerts = hour_alerts.vstack(&day_alerts)?;
+    // Each rule's alerts (its hourly closes, and CoinGecko's 24 h change), tagged with its name.
+    let mut per_rule = Vec::with_capacity(2 * rules.len());
+    for rule in rules.iter() {
+        let config = alert_config(rule);
+        for frame in [
+            transforms::alerts(hourly.clone().lazy(), &config),
+            transforms::snapshot_alerts(clean.clone().lazy(), &config),
+        ] {
+            let frame = match &rule.coins {
+                None => frame,
+                Some(coins) => {
+                    let ids: Vec<&str> = coins.iter().map(domain::CoinId::as_str).collect();
+                    frame.filter(col("coin").is_in(lit(Series::new("coins".into(), ids)).implode(false), false))
+                }
+            };
+            per_rule.push(frame.with_column(lit(rule.name.as_str()).alias("rule")));
+        }
+    }
+    let alerts = concat(per_rule, UnionArgs::default())?.collect()?;
     timed("alerts", started);
     let started = Instant::now();
     let volume = transforms::daily_volume(clean.lazy()).collect()?;
@@ -314,7 +402,7 @@ mod tests {
         all.extend(ticks("solana", &[10.0, 10.1, 10.0, 10.05]));
         all.push(all[0].clone());
         let frame = crate::ticks_frame(&all).unwrap();
-        let out = compute(frame, &CleanConfig::default(), &AlertConfig::default(), None).unwrap();
+        let out = compute(frame, &CleanConfig::default(), &Rules::from_defaults(default_rule()), None).unwrap();
         assert_eq!(out.hourly.height(), 8, "one candle per coin and hour");
         assert_eq!(out.alert_counts().unwrap(), BTreeMap::from([("bitcoin".to_owned(), 1)]));
         assert_eq!(floats(&out.alerts, "price_after").unwrap(), vec![106.0]);
@@ -331,7 +419,7 @@ mod tests {
         let frame = crate::ticks_frame(&ticks("bitcoin", &[100.0, 100.0, 106.0, 106.5])).unwrap();
         let day = NaiveDate::from_ymd_opt(2024, 3, 31).unwrap();
         let out =
-            compute(frame, &CleanConfig::default(), &AlertConfig::default(), Some(&BTreeSet::from([day])))
+            compute(frame, &CleanConfig::default(), &Rules::from_defaults(default_rule()), Some(&BTreeSet::from([day])))
                 .unwrap();
         assert_eq!(out.hourly.height(), 2, "the two hours of the 31st");
         assert_eq!(out.alerts.height(), 1, "the jump at 00:00 on the 31st");
@@ -427,6 +515,17 @@ mod tests {
             self.0.writes.lock().unwrap().push((days.cloned(), outputs.hourly.height()));
             Ok(())
         }
+        async fn enqueue(
+            &mut self,
+            _run_id: Uuid,
+            channels: &[String],
+            _rules: &[RuleCooldown],
+            _send_from: DateTime<Utc>,
+            _notify_history: bool,
+        ) -> Result<Enqueued, TransformError> {
+            assert!(channels.is_empty(), "the fake has no channels");
+            Ok(Enqueued::default())
+        }
         async fn write_watermarks(
             &mut self,
             marks: &[storage::inputs::Watermark],
@@ -469,19 +568,14 @@ mod tests {
     }
 
     fn job(memory: Memory) -> Transform<Fake> {
-        Transform {
-            store: Fake(std::sync::Arc::new(memory)),
-            clean: CleanConfig::default(),
-            alerts: AlertConfig::default(),
-            watermark_lag_secs: 30.0,
-        }
+        Transform::with_defaults(Fake(std::sync::Arc::new(memory)))
     }
 
     // Polars blocks in place: a multi-threaded runtime, as the function's.
     #[tokio::test(flavor = "multi_thread")]
     async fn an_incremental_run_recomputes_the_days_new_rows_touch_and_their_neighbours() {
         let job = job(memory("2024-04-02T00:00:00Z"));
-        let report = job.run(TransformRequest { full: false }).await.unwrap();
+        let report = job.run(TransformRequest::default()).await.unwrap();
         let m = &job.store.0;
         let days = BTreeSet::from([day("2024-04-04"), day("2024-04-05"), day("2024-04-06")]);
         assert_eq!(*m.writes.lock().unwrap(), vec![(Some(days), 2)], "the two new hours, nothing older");
@@ -499,7 +593,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread")]
     async fn with_nothing_new_only_the_watermark_moves() {
         let job = job(memory("2024-04-06T06:00:00Z"));
-        let report = job.run(TransformRequest { full: false }).await.unwrap();
+        let report = job.run(TransformRequest::default()).await.unwrap();
         let m = &job.store.0;
         assert!(m.writes.lock().unwrap().is_empty() && m.loads.lock().unwrap().is_empty());
         assert_eq!(*m.mark.lock().unwrap(), m.now);
@@ -510,7 +604,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread")]
     async fn a_full_run_reads_everything_and_replaces_every_day() {
         let job = job(memory("2024-04-06T06:00:00Z"));
-        let report = job.run(TransformRequest { full: true }).await.unwrap();
+        let report = job.run(TransformRequest { full: true, ..Default::default() }).await.unwrap();
         let m = &job.store.0;
         assert_eq!(*m.loads.lock().unwrap(), vec![(None, None)]);
         assert_eq!(*m.writes.lock().unwrap(), vec![(None, 28)], "every hour of every day");

@@ -8,6 +8,7 @@ use std::future::Future;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use storage::inputs::{self, Observations, Watermark};
+use storage::outbox::{self, Enqueued, RuleCooldown};
 use storage::outputs::{self, Column};
 use storage::{PgClient, PgStore, RunLog};
 use uuid::Uuid;
@@ -55,6 +56,17 @@ pub trait Snapshot {
         days: Option<&BTreeSet<NaiveDate>>,
         outputs: &Outputs,
     ) -> impl Future<Output = Result<(), TransformError>> + Send;
+    /// Queues a notification per channel for each alert this run wrote that
+    /// has none yet: pending from `send_from` on (or all, `notify_history`),
+    /// older ones recorded as historical.
+    fn enqueue(
+        &mut self,
+        run_id: Uuid,
+        channels: &[String],
+        rules: &[RuleCooldown],
+        send_from: DateTime<Utc>,
+        notify_history: bool,
+    ) -> impl Future<Output = Result<Enqueued, TransformError>> + Send;
     /// Moves the watermarks to this run's.
     fn write_watermarks(
         &mut self,
@@ -98,6 +110,7 @@ const ALERTS: Columns = &[
     ("direction", "direction", Text),
     ("price_before", "price_before", Float8),
     ("price_after", "price_after", Float8),
+    ("rule", "rule", Text),
 ];
 const QUALITY: Columns = &[("reason", "reason", Text), ("rows", "rows", Int8)];
 
@@ -183,6 +196,17 @@ impl Snapshot for PgSnapshot {
             outputs::copy_into(db, table, &columns).await?;
         }
         Ok(())
+    }
+
+    async fn enqueue(
+        &mut self,
+        run_id: Uuid,
+        channels: &[String],
+        rules: &[RuleCooldown],
+        send_from: DateTime<Utc>,
+        notify_history: bool,
+    ) -> Result<Enqueued, TransformError> {
+        Ok(outbox::enqueue(self.client()?, run_id, channels, rules, send_from, notify_history).await?)
     }
 
     async fn write_watermarks(&mut self, marks: &[Watermark]) -> Result<(), TransformError> {

@@ -25,11 +25,8 @@ fn candles(hours: usize) -> Vec<Tick> {
 
 fn transform(db: &TestDb) -> Transform {
     Transform {
-        store: db.store.clone(),
-        clean: Default::default(),
-        alerts: Default::default(),
-        // Tests insert and transform at once; nothing commits late here.
         watermark_lag_secs: 0.0,
+        ..Transform::with_defaults(db.store.clone())
     }
 }
 
@@ -72,12 +69,12 @@ async fn incremental_runs_over_random_pieces_equal_one_full_run() {
     let cuts = [0, 37, 300, 301, 900, 1400, ticks.len()];
     for window in cuts.windows(2) {
         db.store.load_ticks(&ticks[window[0]..window[1]]).await.unwrap();
-        let report = job.run(TransformRequest { full: false }).await.unwrap();
+        let report = job.run(TransformRequest::default()).await.unwrap();
         assert!(report.days > 0, "each piece touches some days");
     }
     let incremental = tables(&db).await;
 
-    let report = job.run(TransformRequest { full: true }).await.unwrap();
+    let report = job.run(TransformRequest { full: true, ..Default::default() }).await.unwrap();
     let full = tables(&db).await;
 
     assert_eq!(report.hourly_rows, 2 * 24 * 40);
@@ -99,7 +96,7 @@ async fn running_again_changes_nothing_and_every_run_is_recorded() {
     let first = job.run(TransformRequest::default()).await.unwrap();
     let before = tables(&db).await;
     let idle = job.run(TransformRequest::default()).await.unwrap();
-    let full = job.run(TransformRequest { full: true }).await.unwrap();
+    let full = job.run(TransformRequest { full: true, ..Default::default() }).await.unwrap();
 
     assert_eq!(first.hourly_rows, 2 * 24 * 10);
     assert_eq!((idle.days, idle.observations), (0, 0), "nothing new, nothing read");

@@ -29,12 +29,10 @@ pub async fn populated(hours: usize) -> TestDb {
     let run = storage::Run::start(&db.store, "ingest").await.unwrap();
     db.store.upsert_snapshots(run.id(), &snapshots).await.unwrap();
     let transform = transform::Transform {
-        store: db.store.clone(),
-        clean: Default::default(),
-        alerts: Default::default(),
         watermark_lag_secs: 0.0,
+        ..transform::Transform::with_defaults(db.store.clone())
     };
-    transform.run(transform::TransformRequest { full: true }).await.unwrap();
+    transform.run(transform::TransformRequest { full: true, ..Default::default() }).await.unwrap();
     db
 }
 

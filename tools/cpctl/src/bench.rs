@@ -114,12 +114,10 @@ async fn run_transform(
     }
     scratch.store.load_ticks(&ticks).await?;
     let job = transform::Transform {
-        store: scratch.store.clone(),
-        clean: Default::default(),
-        alerts: Default::default(),
         watermark_lag_secs: 0.0,
+        ..transform::Transform::with_defaults(scratch.store.clone())
     };
-    let full = job.run(transform::TransformRequest { full: true }).await?;
+    let full = job.run(transform::TransformRequest { full: true, ..Default::default() }).await?;
     println!(
         "bench: transform full run     {:>7} ms for {} observations ({} hourly rows, {} alerts): \
          load {} ms, compute {} ms, write {} ms",
@@ -139,7 +137,7 @@ async fn run_transform(
         .map(|t| Tick { event_time: last + chrono::Duration::hours(1), seq: t.seq + 1, ..t.clone() })
         .collect();
     scratch.store.load_ticks(&next).await?;
-    let incremental = job.run(transform::TransformRequest { full: false }).await?;
+    let incremental = job.run(transform::TransformRequest::default()).await?;
     println!(
         "bench: transform incremental  {:>7} ms after one new hour ({} days recomputed, {} observations read)",
         incremental.elapsed_ms, incremental.days, incremental.observations
@@ -195,7 +193,7 @@ fn compute_only(job: &transform::Transform, ticks: &[Tick], runs: u32) -> anyhow
     let mut best: Option<ComputeOnly> = None;
     for _ in 0..runs.max(1) {
         let started = Instant::now();
-        let outputs = transform::compute(frame.clone(), &job.clean, &job.alerts, None)?;
+        let outputs = transform::compute(frame.clone(), &job.clean, &job.rules, None)?;
         let took = started.elapsed();
         if best.as_ref().is_none_or(|(fastest, ..)| took < *fastest) {
             best = Some((took, outputs.alert_counts()?, outputs.steps));

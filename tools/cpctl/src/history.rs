@@ -107,7 +107,7 @@ pub async fn run(config: &Config) -> anyhow::Result<HistoryReport> {
     // The new rows reach the dashboard now, not on the next scheduled cycle;
     // on this job's pool.
     let transform = transform::Transform::with_store(&config.transform, store.clone())?;
-    transform.run(transform::TransformRequest { full: true }).await?;
+    transform.run(transform::TransformRequest { full: true, ..Default::default() }).await?;
     site_gen::SiteGen::with_store(&config.site, store).await?.run().await?;
     Ok(report)
 }

@@ -34,7 +34,7 @@ enum Command {
     /// Prepare a deployment: database (created if missing) and its migrations, Kafka topics, raw bucket,
     /// website bucket (all idempotent). The one place any of them is created; `just up` runs it.
     Setup,
-    /// Run ingest → transform → site-gen on every tick of INGEST_SCHEDULE (schedule.env), until stopped.
+    /// Run ingest → transform → notify → site-gen on every tick of INGEST_SCHEDULE (schedule.env), until stopped.
     Schedule {
         /// The ingest schedule, an EventBridge rate expression. Default: INGEST_SCHEDULE, else rate(10 minutes).
         #[arg(long)]
@@ -111,6 +111,10 @@ enum Command {
         /// Rebuild every table from every observation.
         #[arg(long)]
         full: bool,
+        /// Queue notifications for every new alert however old, not only those within
+        /// ALERT_NOTIFY_MAX_AGE (older ones are otherwise recorded as "not sent: historical").
+        #[arg(long)]
+        notify_history: bool,
     },
     /// Load real hourly candles (Binance CSVs) as observations, straight into Postgres (no Kafka).
     LoadHistory {
@@ -124,6 +128,8 @@ enum Command {
     },
     /// Benchmark the streaming path on a scratch database and topic (both removed afterwards).
     BenchConsume(bench::Options),
+    /// Send the alert notifications waiting in the outbox (SNS, webhooks: ALERT_SNS_TOPIC, ALERT_WEBHOOKS), once.
+    Notify,
     /// Generate the dashboard once (SITE_OUTPUT: a folder or s3://BUCKET) from the transformed tables.
     Site,
     /// Benchmark the transform on a scratch database (a full run over the five coins' candles, then one
@@ -161,6 +167,7 @@ async fn main() -> std::process::ExitCode {
         Command::Consume => "consumer",
         Command::Transform { .. } => "transform",
         Command::Site => "site",
+        Command::Notify => "notify",
         Command::Schedule { .. } => "scheduler",
         _ => "cpctl",
     });
@@ -250,9 +257,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             streaming::replay(&env.load()?, files, speed, limit).await?;
         }
         Command::Consume => streaming::consume(&consumer::Config::load(&env)?, env.load()?).await?,
-        Command::Transform { full } => {
+        Command::Transform { full, notify_history } => {
             let job = transform::Transform::from_config(&transform::Config::load(&env)?).await?;
-            let report = job.run(transform::TransformRequest { full }).await?;
+            let report = job.run(transform::TransformRequest { full, notify_history }).await?;
+            println!("{}", serde_json::to_string(&report)?);
+        }
+        Command::Notify => {
+            let job = notify::Notify::from_config(&notify::Config::load(&env)?).await?;
+            let report = job.run().await?;
             println!("{}", serde_json::to_string(&report)?);
         }
         Command::Site => {
@@ -317,6 +329,13 @@ async fn setup(env: &Env) -> anyhow::Result<()> {
     for bucket in websites {
         provision::website(&s3, &bucket).await?;
         println!("setup: bucket {bucket} serves the dashboard as a website");
+    }
+    // The alerts' topic by name (LocalStack); a topic given by ARN is the template's, on AWS.
+    let channels: alerting::Channels = env.load()?;
+    if let Some(topic) = channels.sns.filter(|t| !t.starts_with("arn:")) {
+        let sns = notify::sns_client(env.load::<storage::S3Config>()?.endpoint_url.as_ref()).await;
+        let arn = provision::sns_topic(&sns, &topic).await?;
+        println!("setup: SNS topic {arn} exists (the alerts' channel)");
     }
     Ok(())
 }

@@ -1,7 +1,8 @@
 //! The local scheduler of `just deploy-local`: on every tick of the ingest
 //! schedule (schedule.env's `INGEST_SCHEDULE`, the expression AWS EventBridge
-//! gets too) it runs ingest, then transform, then site-gen, each only after the
-//! previous one succeeded: the chain the Lambda destinations make on AWS.
+//! gets too) it runs ingest, then transform, then notify, then site-gen, each
+//! only after the previous one succeeded: the chain the Lambda destinations
+//! make on AWS.
 //!
 //! Each step is this binary again (`cpctl ingest`, …) in a process of its own,
 //! as each function is its own Lambda: a crash or a leak stays in its step, and
@@ -19,7 +20,10 @@ use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
 /// The chain, in order: (function, cpctl subcommand).
-const STEPS: [(&str, &str); 3] = [("ingest", "ingest"), ("transform", "transform"), ("site-gen", "site")];
+/// Notify before site-gen: people hear of an alert before the dashboard's
+/// rebuild, which then shows how each channel took it.
+const STEPS: [(&str, &str); 4] =
+    [("ingest", "ingest"), ("transform", "transform"), ("notify", "notify"), ("site-gen", "site")];
 
 /// How long a step may finish its work after a stop was asked for.
 const GRACE: Duration = Duration::from_secs(20);
@@ -188,7 +192,7 @@ async fn run_cycle(exe: &Path, cycle: u64, shutdown: &CancellationToken) -> Outc
             }
         }
     }
-    info!(cycle, secs = started.elapsed().as_secs_f64(), "cycle done: ingest, transform, site-gen");
+    info!(cycle, secs = started.elapsed().as_secs_f64(), "cycle done: ingest, transform, notify, site-gen");
     Outcome::Succeeded
 }
 
