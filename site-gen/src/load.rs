@@ -5,10 +5,10 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use storage::{inputs, live, outputs, runs};
+use storage::{inputs, live, outbox, outputs, runs};
 
 use crate::SiteError;
-use crate::model::{Coin, Freshness, MAX_ALERTS, QUALITY_RUNS, RUNS_PER_FUNCTION, SiteData};
+use crate::model::{Coin, FAILED_DELIVERIES, Freshness, MAX_ALERTS, QUALITY_RUNS, RUNS_PER_FUNCTION, SiteData};
 
 /// The coin pages show the exchanges' bars that ended in the last this many minutes,
 const LIVE_MINUTES: i64 = 15;
@@ -87,6 +87,17 @@ pub async fn load(
     {
         coins[index[&coin]].live.push(bar);
     }
+    // Each listed alert's notifications: from the oldest alert any page lists.
+    let oldest_listed = coins
+        .iter()
+        .filter_map(|c| c.alerts.iter().rev().take(100).last().map(|a| a.at))
+        .chain(alerts.last().map(|a| a.at))
+        .min();
+    let deliveries = match oldest_listed {
+        Some(since) => outbox::deliveries(db, ids, since).await?,
+        None => Vec::new(),
+    };
+    let failed_deliveries = outbox::failed(db, FAILED_DELIVERIES).await?;
     let runs = runs::recent(db, RUNS_PER_FUNCTION).await?;
     let feed_deployed = runs.iter().any(|r| r.function == "feed");
     let freshness = freshness(db, options, &coins, now, feed_deployed).await?;
@@ -99,6 +110,8 @@ pub async fn load(
         quality: outputs::quality(db, QUALITY_RUNS).await?,
         runs,
         freshness,
+        deliveries,
+        failed_deliveries,
     };
     tx.commit().await.map_err(|e| SiteError::query("end the read-only transaction", e))?;
     Ok(data)

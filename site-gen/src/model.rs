@@ -20,12 +20,18 @@ pub struct SiteData {
     /// The latest runs of each function, newest first.
     pub runs: Vec<Run>,
     pub freshness: Vec<Freshness>,
+    /// The notifications of the alerts listed (one per alert and channel).
+    pub deliveries: Vec<Delivery>,
+    /// The latest notifications that failed for good, newest first (the Runs page).
+    pub failed_deliveries: Vec<Delivery>,
 }
 
 /// Alerts listed on the alerts page.
 pub const MAX_ALERTS: i64 = 500;
 /// Runs listed per function on the runs page.
 pub const RUNS_PER_FUNCTION: i64 = 20;
+/// Failed notifications listed on the runs page.
+pub const FAILED_DELIVERIES: i64 = 50;
 /// Transform runs listed on the data-quality page.
 pub const QUALITY_RUNS: i64 = 50;
 
@@ -64,6 +70,7 @@ pub struct Coin {
 // `inputs`, `outputs` and `runs` modules, where their SQL is).
 pub use storage::inputs::{Observation, SampleRecord as Sample};
 pub use storage::live::LiveBar;
+pub use storage::outbox::{AlertKey, Delivery};
 pub use storage::outputs::{Alert, DailyRank, DailyVolume, Hourly, QualityRun};
 pub use storage::runs::RunRecord as Run;
 

@@ -20,7 +20,7 @@ use tera::{Context, Tera};
 
 use crate::SiteError;
 use crate::format;
-use crate::model::{Alert, Coin, Freshness, Hourly, Sample, SiteData};
+use crate::model::{Alert, Coin, Delivery, Freshness, Hourly, Sample, SiteData};
 
 /// One file of the site.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -232,6 +232,7 @@ pub fn render(data: &SiteData) -> Result<Site, SiteError> {
 
     let mut context = Context::new();
     context.insert("functions", &run_groups(data));
+    context.insert("failed_deliveries", &failed_rows(data));
     files.push(page("runs.html", "runs.html", "", "runs", context)?);
 
     // The error document is served at any depth: its links are absolute.
@@ -419,7 +420,11 @@ fn atom_feed(
         .map(|a| {
             let row = alert_row(a, data);
             FeedEntry {
-                id: format!("{TAG}:alert/{}/{}/{}", a.coin_id, row.at_iso, a.window_secs),
+                // The rule joins the id only when it is not `default`: ids given before rules existed stay.
+                id: match a.rule.as_str() {
+                    "default" => format!("{TAG}:alert/{}/{}/{}", a.coin_id, row.at_iso, a.window_secs),
+                    rule => format!("{TAG}:alert/{}/{}/{}/{rule}", a.coin_id, row.at_iso, a.window_secs),
+                },
                 title: format!("{}: {} in {}", row.coin_name, row.change, row.window),
                 href: format!("{page_of}{}.html", a.coin_id),
                 summary: format!(
@@ -640,6 +645,9 @@ fn chart_json(coin: &Coin, older: &[Hourly], recent: &[Hourly], currency: &str) 
 struct AlertRow {
     coin_id: String,
     coin_name: String,
+    rule: String,
+    /// How each channel took the alert's notification.
+    deliveries: Vec<DeliveryCell>,
     at_iso: String,
     at_text: String,
     window: String,
@@ -649,10 +657,59 @@ struct AlertRow {
     after: String,
 }
 
+/// One channel's state for one alert, as the alerts tables show it.
+#[derive(Serialize)]
+struct DeliveryCell {
+    channel: String,
+    /// `sent`, `suppressed`, `failed`, `pending` or `historical` (a CSS class too).
+    state: String,
+    label: String,
+    /// The last error, if a try failed.
+    error: Option<String>,
+}
+
+fn tries(n: i32) -> String {
+    if n == 1 { String::from("1 try") } else { format!("{n} tries") }
+}
+
+fn delivery_cell(d: &Delivery) -> DeliveryCell {
+    let label = match d.state.as_str() {
+        "sent" => {
+            let mut label = String::from("sent");
+            if let Some(n) = d.suppressed.filter(|n| *n > 0) {
+                label.push_str(&format!(", {n} suppressed before it"));
+            }
+            if d.attempts > 1 {
+                label.push_str(&format!(" ({})", tries(d.attempts)));
+            }
+            label
+        }
+        "suppressed" => String::from("not sent: cool-down"),
+        "historical" => String::from("not sent: historical"),
+        "failed" => format!("failed after {}", tries(d.attempts)),
+        _ if d.attempts > 0 => format!("pending ({} failed)", tries(d.attempts)),
+        _ => String::from("pending"),
+    };
+    DeliveryCell { channel: d.channel.clone(), state: d.state.clone(), label, error: d.last_error.clone() }
+}
+
 fn alert_row(alert: &Alert, data: &SiteData) -> AlertRow {
+    let deliveries = data
+        .deliveries
+        .iter()
+        .filter(|d| {
+            d.key.coin_id == alert.coin_id
+                && d.key.at == alert.at
+                && d.key.window_secs == alert.window_secs
+                && d.key.rule == alert.rule
+        })
+        .map(delivery_cell)
+        .collect();
     AlertRow {
         coin_id: alert.coin_id.clone(),
         coin_name: name_of(&alert.coin_id, data),
+        rule: alert.rule.clone(),
+        deliveries,
         at_iso: format::iso(alert.at),
         at_text: format::instant(alert.at),
         window: format::window(alert.window_secs),
@@ -741,6 +798,22 @@ fn run_notes(details: &serde_json::Value) -> String {
             ));
         }
     }
+    // A notify run's counts.
+    if details.get("pending").is_some() && details.get("sent").is_some() {
+        let n = |key: &str| details.get(key).and_then(serde_json::Value::as_u64).unwrap_or_default();
+        if details.get("skipped").and_then(serde_json::Value::as_bool) == Some(true) {
+            notes.push(String::from("skipped: another notify run was sending"));
+        } else {
+            notes.push(format!(
+                "{} sent, {} suppressed, {} failed, {} deferred, {} retries",
+                n("sent"),
+                n("suppressed"),
+                n("failed"),
+                n("deferred"),
+                n("retries")
+            ));
+        }
+    }
     if let Some(markets) = details.get("markets").and_then(serde_json::Value::as_array) {
         let skipped: i64 = markets.iter().filter_map(|m| m["skipped_minutes"].as_i64()).sum();
         if skipped > 0 {
@@ -748,6 +821,41 @@ fn run_notes(details: &serde_json::Value) -> String {
         }
     }
     notes.join("; ")
+}
+
+/// A notification that failed for good, for the runs page.
+#[derive(Serialize)]
+struct FailedRow {
+    coin_id: String,
+    coin_name: String,
+    at_iso: String,
+    at_text: String,
+    window: String,
+    rule: String,
+    channel: String,
+    tries: String,
+    error: String,
+    updated_iso: String,
+    updated_text: String,
+}
+
+fn failed_rows(data: &SiteData) -> Vec<FailedRow> {
+    data.failed_deliveries
+        .iter()
+        .map(|d| FailedRow {
+            coin_id: d.key.coin_id.clone(),
+            coin_name: name_of(&d.key.coin_id, data),
+            at_iso: format::iso(d.key.at),
+            at_text: format::instant(d.key.at),
+            window: format::window(d.key.window_secs),
+            rule: d.key.rule.clone(),
+            channel: d.channel.clone(),
+            tries: tries(d.attempts),
+            error: d.last_error.clone().unwrap_or_default(),
+            updated_iso: format::iso(d.updated_at),
+            updated_text: format::instant(d.updated_at),
+        })
+        .collect()
 }
 
 #[derive(Serialize)]
@@ -764,7 +872,7 @@ struct RunRow {
 
 /// Runs grouped by function, the pipeline's own functions in pipeline order first.
 fn run_groups(data: &SiteData) -> Vec<RunGroup> {
-    const ORDER: [&str; 6] = ["ingest", "backfill", "feed", "consumer", "transform", "site-gen"];
+    const ORDER: [&str; 7] = ["ingest", "backfill", "feed", "consumer", "transform", "notify", "site-gen"];
     let mut names: Vec<&str> = data.runs.iter().map(|r| r.function.as_str()).collect();
     names.sort_by_key(|n| (ORDER.iter().position(|o| o == n).unwrap_or(ORDER.len()), *n));
     names.dedup();

@@ -7,9 +7,11 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
 use domain::TickSource;
 use site_gen::model::{
+    Delivery,
     Alert, Coin, DailyRank, DailyVolume, Freshness, Hourly, LiveBar, Observation, QualityRun, Run, SiteData,
 };
 use site_gen::render;
+use site_gen::model::AlertKey;
 
 const HOSTILE: &str = "<script>alert(1)</script>";
 
@@ -42,6 +44,26 @@ fn alert(coin: &str, h: i64, change: f64, before: f64) -> Alert {
         direction: if change > 0.0 { "up" } else { "down" }.to_owned(),
         price_before: before,
         price_after: before * (1.0 + change),
+        rule: "default".into(),
+    }
+}
+
+/// A notification of `alert` on `channel`.
+fn delivery(alert: &Alert, channel: &str, state: &str, attempts: i32, error: Option<&str>) -> Delivery {
+    Delivery {
+        key: AlertKey {
+            coin_id: alert.coin_id.clone(),
+            at: alert.at,
+            window_secs: alert.window_secs,
+            rule: alert.rule.clone(),
+        },
+        channel: channel.into(),
+        state: state.into(),
+        attempts,
+        last_error: error.map(str::to_owned),
+        sent_at: (state == "sent").then_some(alert.at + Duration::minutes(1)),
+        suppressed: (state == "sent").then_some(2),
+        updated_at: alert.at + Duration::minutes(1),
     }
 }
 
@@ -103,6 +125,13 @@ fn fixed() -> SiteData {
         sample: None,
         live: Vec::new(),
     };
+    let deliveries = vec![
+        delivery(&btc_alerts[1], "sns", "sent", 1, None),
+        delivery(&btc_alerts[1], "webhook:team", "sent", 3, Some("HTTP 500: busy")),
+        delivery(&hostile_alerts[0], "sns", "suppressed", 0, None),
+        delivery(&hostile_alerts[0], "webhook:team", "failed", 5, Some(&format!("HTTP 400: {HOSTILE}"))),
+    ];
+    let failed_deliveries = vec![deliveries[3].clone()];
     let mut alerts: Vec<Alert> = btc_alerts.into_iter().chain(hostile_alerts).collect();
     alerts.sort_by_key(|a| std::cmp::Reverse(a.at));
     let run = |function: &str, h: i64, ms: i64, status: &str, error: Option<&str>| Run {
@@ -163,6 +192,8 @@ fn fixed() -> SiteData {
                 stale_after_secs: Some(1500),
             },
         ],
+        deliveries,
+        failed_deliveries,
     }
 }
 
@@ -305,6 +336,7 @@ fn hostile_text_is_escaped_on_every_page() {
     assert!(overview.contains("&lt;script&gt;alert(1)&lt;&#x2F;script&gt;"), "the name shows as text");
     let runs = site.page("runs.html").unwrap();
     assert!(runs.contains("CoinGecko said &lt;script&gt;"), "errors show as text");
+    assert!(runs.contains("HTTP 400: &lt;script&gt;"), "a failed notification's error shows as text");
     // The chart data of the coin page sits in an attribute, quotes escaped.
     let coin = site.page("coins/evil-coin.html").unwrap();
     assert!(coin.contains("data-chart=\"{&quot;alerts&quot;:"), "{}", &coin[..coin.len().min(400)]);
