@@ -73,10 +73,15 @@ produce *ARGS:
 replay *ARGS:
     {{cpctl}} replay {{ARGS}}
 
-# Transform what arrived since the last run (`just transform --full` rebuilds everything), then render the dashboard.
+# Transform what arrived since the last run (`just transform --full` rebuilds everything), send the new alerts, then render the dashboard.
 transform *ARGS:
     {{cpctl}} transform {{ARGS}}
+    {{cpctl}} notify
     {{cpctl}} site
+
+# Send the alert notifications waiting in the outbox (SNS topic ALERT_SNS_TOPIC, webhooks ALERT_WEBHOOKS in .env).
+notify:
+    {{cpctl}} notify
 
 # Render the dashboard from the transformed tables into SITE_OUTPUT (.state/site, or s3://BUCKET).
 site:

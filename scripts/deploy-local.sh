@@ -20,8 +20,16 @@ just up
 export LOG_DIR="$ROOT/.state/logs"
 site="${SITE_OUTPUT:-.state/site}"
 echo "deploy-local: building the functions and cpctl"
-cargo build --quiet --locked -p cpctl -p ingest -p transform -p consumer -p site-gen -p feed
+cargo build --quiet --locked -p cpctl -p ingest -p transform -p notify -p consumer -p site-gen -p feed
 [[ $site == s3://* ]] || mkdir -p "$site"
+if [[ $site == s3://* ]]; then
+  bucket="${site#s3://}"
+  url="http://${bucket%%/*}.s3-website.localhost:$S3_PORT/"
+else
+  url="http://127.0.0.1:$DASHBOARD_PORT/"
+fi
+# Alert messages link to the coin's page here (unless DASHBOARD_URL says otherwise).
+[[ $DASHBOARD_URL != "http://127.0.0.1:$DASHBOARD_PORT/" ]] || export DASHBOARD_URL="$url"
 job lambda cargo lambda watch -A 127.0.0.1 -P "$LAMBDA_PORT"
 job consumer "$CPCTL" consume
 # The ticks: the exchanges' live trades when one answers (`cpctl feed --probe`),
@@ -49,12 +57,8 @@ job scheduler "$CPCTL" schedule --status-file "$STATUS_FILE"
 # History in the background, beside the first cycle: a backfill when CoinGecko
 # answers, otherwise the shipped candles as a sample the dashboard labels.
 job history "$CPCTL" history
-if [[ $site == s3://* ]]; then
-  bucket="${site#s3://}"
-  url="http://${bucket%%/*}.s3-website.localhost:$S3_PORT/"
-else
+if [[ $site != s3://* ]]; then
   job dashboard python3 -m http.server "$DASHBOARD_PORT" --bind 127.0.0.1 --directory "$site"
-  url="http://127.0.0.1:$DASHBOARD_PORT/"
 fi
 
 # The first cycle starts at once; wait for its outcome (ingest retries for up to a minute).
@@ -67,7 +71,7 @@ for _ in $(seq 1 180); do
   sleep 1
 done
 case $outcome in
-  succeeded) echo "deploy-local: first cycle done (ingest, transform, site-gen) $((SECONDS - start)) s after the command" ;;
+  succeeded) echo "deploy-local: first cycle done (ingest, transform, notify, site-gen) $((SECONDS - start)) s after the command" ;;
   failed)
     echo "deploy-local: the first cycle failed at $step (see .state/logs/scheduler.log and the step's log); it runs again on the next tick (${SCHEDULE_EVERY_SECS:+every $SCHEDULE_EVERY_SECS s, SCHEDULE_EVERY_SECS, not }$INGEST_SCHEDULE)"
     # A dashboard all the same: it shows what the stream brought and the failed run.
@@ -77,5 +81,8 @@ case $outcome in
 esac
 echo "deploy-local: dashboard at $url"
 echo "deploy-local: schedule $INGEST_SCHEDULE; stream: $ticks_said; functions for 'cargo lambda invoke' on 127.0.0.1:$LAMBDA_PORT"
-echo "deploy-local: logs in .state/logs (ingest.log, $([[ $ticks == live ]] && echo feed.log || echo producer.log), consumer.log, transform.log, site.log, scheduler.log)"
+# Where alerts go: the channel names only (webhook URLs are secrets).
+hooks="$(tr ',' '\n' <<<"${ALERT_WEBHOOKS:-}" | sed -n 's/^ *\([a-z0-9_-]*\)=\([a-z]*\):.*/\1 (\2)/p' | paste -sd ',' - | sed 's/,/, /g')"
+echo "deploy-local: alerts: rules ${ALERT_RULES_FILE:-from ALERT_THRESHOLD_PCT/ALERT_WINDOW_HOURS}; SNS topic ${ALERT_SNS_TOPIC:-none}; webhooks: ${hooks:-none (set ALERT_WEBHOOKS in .env, see README, Alerts)}"
+echo "deploy-local: logs in .state/logs (ingest.log, $([[ $ticks == live ]] && echo feed.log || echo producer.log), consumer.log, transform.log, notify.log, site.log, scheduler.log)"
 echo "deploy-local: stop everything with 'just down' (data is kept)"

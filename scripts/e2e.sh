@@ -13,7 +13,10 @@
 #    `cpctl history`, now online, replaces the sample with real history.
 # 2. Online: CoinGecko is up from the start. The first cycle succeeds and the
 #    backfill fills market_history; the coin pages have charts within the same
-#    deadline, with no sample banner.
+#    deadline, with no sample banner. CoinGecko says bitcoin moved +7.5 % in
+#    24 h: the alert reaches a webhook set in the environment (as in .env) and
+#    the SNS topic exactly once, though every later cycle sees the move again
+#    (the cool-down); the time from CoinGecko's update to the message is printed.
 # Each part ends with `just down`, which must leave no process behind.
 # Short intervals: a cycle every E2E_TICK_SECS (10) s, a simulated tick every second.
 #
@@ -40,9 +43,11 @@ export FEED_BINANCE_REST_URL="http://127.0.0.1:1" FEED_COINBASE_REST_URL="http:/
 export SCHEDULE_EVERY_SECS="${E2E_TICK_SECS:-10}" PRODUCER_INTERVAL_SECS=1 TRANSFORM_WATERMARK_LAG_SECS=0
 export DASHBOARD_PORT="${E2E_DASHBOARD_PORT:-8089}" LAMBDA_PORT="${E2E_LAMBDA_PORT:-9089}"
 fake_pid=""
+receiver_pid=""
 ids=()
 cleanup() {
   stop_fake
+  [[ -z $receiver_pid ]] || kill "$receiver_pid" 2>/dev/null || true
   scripts/stack.sh stop >/dev/null 2>&1 || true
   # The scratch databases, topics and buckets go; the services stay up, as before the test.
   scripts/stack.sh up >/dev/null 2>&1 || true
@@ -52,8 +57,8 @@ cleanup() {
 trap cleanup EXIT
 q() { psql -At "$DATABASE_URL" -c "$1"; }
 
-start_fake() {
-  python3 scripts/fake_coingecko.py --port "$FAKE_PORT" >>"$LOGS/e2e-fake-coingecko.out" 2>&1 &
+start_fake() { # [--live --move ID=PCT]: see scripts/fake_coingecko.py
+  python3 scripts/fake_coingecko.py --port "$FAKE_PORT" "$@" >>"$LOGS/e2e-fake-coingecko.out" 2>&1 &
   fake_pid=$!
   for _ in $(seq 1 50); do port_open "$FAKE_PORT" && return; sleep 0.1; done
   fail "the fake CoinGecko did not start"
@@ -215,10 +220,15 @@ stop_fake
 down_clean
 
 # ---------------------------------------------------------------- 2. online first run
-say "part 2: CoinGecko answers from the start"
+say "part 2: CoinGecko answers from the start, bitcoin +7.5 % in 24 h; a webhook in the environment"
 scratch e2eon
-start_fake
+RECEIVER_PORT="${E2E_WEBHOOK_PORT:-9013}"
+python3 scripts/webhook_receiver.py --port "$RECEIVER_PORT" --log "$work/hooks.jsonl" >>"$LOGS/e2e-webhook.out" 2>&1 &
+receiver_pid=$!
+export ALERT_WEBHOOKS="e2e=json:http://127.0.0.1:$RECEIVER_PORT/hook"
+start_fake --live --move bitcoin=7.5
 deploy online
+grep -q "webhooks: e2e (json)" "$work/online.out" || fail "deploy-local does not say where alerts go"
 grep -q "first cycle done" "$work/online.out" || fail "the first cycle should succeed: CoinGecko is up"
 wait_for_history
 [[ "$(q "SELECT count(DISTINCT coin_id) FROM market_history")" -eq 5 ]] || fail "the backfill did not fill market_history"
@@ -226,6 +236,36 @@ wait_for_history
 [[ "$(q "SELECT count(*) FROM pipeline_runs WHERE function = 'backfill' AND status = 'succeeded'")" -ge 1 ]] ||
   fail "no successful backfill run recorded"
 grep -q 'id="sample-banner"' "$SITE_OUTPUT/index.html" && fail "the dashboard labels real history as a sample"
+say "the alert reaches the webhook and SNS once"
+for _ in $(seq 1 60); do
+  [[ -s $work/hooks.jsonl ]] && break
+  sleep 1
+done
+# More cycles: each ingests bitcoin's move again, within the rule's cool-down. Then
+# the scheduler stops, and a last notify settles what its last transform queued.
+sleep $((3 * SCHEDULE_EVERY_SECS))
+scripts/stack.sh stop scheduler >/dev/null
+LOG_DIR="$LOGS" "$CPCTL" notify >/dev/null
+python3 - "$work/hooks.jsonl" <<'PY'
+import json, sys
+from datetime import datetime
+lines = [json.loads(l) for l in open(sys.argv[1])]
+assert len(lines) == 1, f"{len(lines)} messages: {lines}"
+body = lines[0]["body"]
+assert body["coin"]["id"] == "bitcoin" and body["change_pct"] == 7.5 and body["window"] == "24 h", body
+assert body["dashboard_url"].endswith("/coins/bitcoin.html"), body
+at = datetime.fromisoformat(body["at"].replace("Z", "+00:00")).timestamp()
+print(f"e2e: alert latency: CoinGecko's update of bitcoin at {body['at']} -> the webhook's message "
+      f"{lines[0]['received'] - at:.1f} s later (ingest, transform, notify of one cycle; at whole seconds)")
+PY
+q "SELECT channel, state, count(*) FROM alert_outbox GROUP BY 1, 2 ORDER BY 1, 2" | sed 's/^/e2e: outbox: /'
+[[ "$(q "SELECT count(*) FROM alert_outbox WHERE state = 'sent' AND channel IN ('sns', 'webhook:e2e')")" -eq 2 ]] ||
+  fail "the alert was not sent once to SNS and once to the webhook"
+[[ "$(q "SELECT count(*) FROM alert_outbox WHERE state = 'suppressed' AND channel = 'webhook:e2e'")" -ge 1 ]] ||
+  fail "later cycles' alerts are not recorded as suppressed"
+[[ "$(q "SELECT count(*) FROM alert_outbox WHERE state IN ('failed', 'pending')")" -eq 0 ]] ||
+  fail "a notification failed or is left pending"
+grep -q "webhook:e2e: sent" "$SITE_OUTPUT/alerts.html" || fail "the alerts page does not show the delivery"
 stop_fake
 down_clean
 say "ok"

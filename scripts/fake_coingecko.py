@@ -15,7 +15,12 @@ It speaks the documented endpoints the pipeline calls:
                                          the real markets response
 Anything else gets CoinGecko's JSON error shape with a 404.
 
-Usage: fake_coingecko.py --port PORT [--data DATA_DIR]
+--live: /coins/markets says each coin was updated now (`last_updated`), so
+every ingest stores new snapshots, as the real API's do. --move ID=PCT (with
+--live; repeatable): that coin's 24 h change is PCT percent, so the pipeline
+sees a move beyond its alert threshold (the end-to-end run's alert).
+
+Usage: fake_coingecko.py --port PORT [--data DATA_DIR] [--live [--move ID=PCT]...]
 """
 
 import argparse
@@ -24,6 +29,7 @@ import json
 import math
 import re
 import sys
+from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -59,6 +65,8 @@ def chart(item: dict, start: int, end: int) -> dict:
 
 class Handler(BaseHTTPRequestHandler):
     markets: dict = {}
+    live: bool = False
+    moves: dict = {}
 
     def log_message(self, fmt, *args):
         sys.stderr.write("fake-coingecko: " + (fmt % args) + "\n")
@@ -82,7 +90,16 @@ class Handler(BaseHTTPRequestHandler):
                 return self.reply(400, {"error": "Missing parameter vs_currency"})
             ids = query.get("ids")
             wanted = set(ids.split(",")) if ids else set(self.markets)
-            return self.reply(200, [item for key, item in self.markets.items() if key in wanted])
+            items = [dict(item) for key, item in self.markets.items() if key in wanted]
+            if self.live:
+                now = datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+                for item in items:
+                    item["last_updated"] = now
+                    if item["id"] in self.moves:
+                        pct = self.moves[item["id"]]
+                        item["price_change_percentage_24h"] = pct
+                        item["price_change_24h"] = item["current_price"] * pct / (100 + pct)
+            return self.reply(200, items)
         match = re.fullmatch(r"/coins/([^/]+)/market_chart/range", path)
         if match:
             item = self.markets.get(match.group(1))
@@ -100,8 +117,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--data", type=Path, default=Path(__file__).resolve().parent.parent / "data")
+    parser.add_argument("--live", action="store_true", help="last_updated is now")
+    parser.add_argument("--move", action="append", default=[], metavar="ID=PCT", help="a coin's 24 h change (with --live)")
     args = parser.parse_args()
     Handler.markets = {item["id"]: item for item in load_markets(args.data)}
+    Handler.live = args.live
+    for move in args.move:
+        coin, pct = move.split("=", 1)
+        Handler.moves[coin] = float(pct)
     server = ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
     sys.stderr.write(f"fake-coingecko: listening on 127.0.0.1:{args.port}\n")
     server.serve_forever()

@@ -5,7 +5,11 @@
 #              scripts/fake_coingecko.py stands in for CoinGecko with the real
 #              /coins/markets body shipped in data/coingecko
 #   consumer ← events/consumer.json (a Kafka event: two ticks, one poison record)
-#   transform ← events/transform.json (incremental: the 5 snapshots and 2 ticks above)
+#   transform ← events/transform.json (incremental: the 5 snapshots and 2 ticks above;
+#              the fake CoinGecko says ethereum moved −6 % in 24 h: one alert)
+#   notify   ← events/notify.json (the transform's success destination record):
+#              the alert to the stack's SNS topic and to a webhook receiver
+#              (scripts/webhook_receiver.py) in Slack's format
 #   feed     ← events/feed.json (an EventBridge scheduled event for 00:10 UTC);
 #              the fake exchange (crates/testkit, bin fake-exchange) stands in
 #              for Binance's klines and Coinbase's candles; twice, the second
@@ -21,6 +25,7 @@ cd "$ROOT"
 WATCH_PORT="${LAMBDA_WATCH_PORT:-9009}"
 FAKE_PORT="${FAKE_COINGECKO_PORT:-9010}"
 EXCHANGE_PORT="${FAKE_EXCHANGE_PORT:-9012}"
+RECEIVER_PORT="${WEBHOOK_RECEIVER_PORT:-9014}"
 LOG_DIR="$ROOT/.state/logs"
 CPCTL="${CARGO_TARGET_DIR:?}/debug/cpctl"
 mkdir -p "$LOG_DIR"
@@ -47,13 +52,16 @@ trap cleanup EXIT
 # Its database, bucket and dead-letter topic, as every deployment gets them.
 RUST_LOG=warn "$CPCTL" setup >/dev/null
 
-setsid python3 scripts/fake_coingecko.py --port "$FAKE_PORT" >"$LOG_DIR/fake-coingecko.log" 2>&1 &
+setsid python3 scripts/fake_coingecko.py --port "$FAKE_PORT" --live --move ethereum=-6 >"$LOG_DIR/fake-coingecko.log" 2>&1 &
+pids+=($!)
+setsid python3 scripts/webhook_receiver.py --port "$RECEIVER_PORT" --log "$work/hooks.jsonl" >"$LOG_DIR/webhook-receiver.log" 2>&1 &
 pids+=($!)
 
 setsid "${CARGO_TARGET_DIR:?}/debug/fake-exchange" "$EXCHANGE_PORT" >"$LOG_DIR/fake-exchange.log" 2>&1 &
 pids+=($!)
 
 export COINGECKO_BASE_URL="http://127.0.0.1:$FAKE_PORT"
+export ALERT_WEBHOOKS="smoke=slack:http://127.0.0.1:$RECEIVER_PORT/hook"
 export FEED_BINANCE_REST_URL="http://127.0.0.1:$EXCHANGE_PORT" FEED_COINBASE_REST_URL="http://127.0.0.1:$EXCHANGE_PORT"
 setsid cargo lambda watch -A 127.0.0.1 -P "$WATCH_PORT" >"$LOG_DIR/lambda-watch.log" 2>&1 &
 pids+=($!)
@@ -76,6 +84,16 @@ consumer="$(invoke consumer events/consumer.json)"
 echo "lambda-smoke: consumer response: $consumer"
 transform="$(invoke transform events/transform.json)"
 echo "lambda-smoke: transform response: $transform"
+notify="$(invoke notify events/notify.json)"
+echo "lambda-smoke: notify response: $notify"
+python3 - "$notify" "$work/hooks.jsonl" <<'PY'
+import json, sys
+notify = json.loads(sys.argv[1])
+assert notify["sent"] == 2 and notify["failed"] == 0, notify
+assert notify["channels"]["sns"]["sent"] == 1 and notify["channels"]["webhook:smoke"]["sent"] == 1, notify
+hooks = [json.loads(l) for l in open(sys.argv[2])]
+assert len(hooks) == 1 and "Ethereum" in hooks[0]["body"]["text"] and "-6.00 %" in hooks[0]["body"]["text"], hooks
+PY
 site="$(invoke site-gen events/site-gen.json)"
 echo "lambda-smoke: site-gen response: $site"
 grep -q "Bitcoin" "$SITE_OUTPUT/index.html" || { echo "lambda-smoke: the dashboard lacks Bitcoin" >&2; exit 1; }
@@ -106,4 +124,4 @@ assert again["published"] == 0, again
 PY
 cursors="$(psql -At "$DATABASE_URL" -c "SELECT count(*) FROM feed_cursors WHERE fetched_to = '2026-01-01T00:10:00Z'")"
 [[ $cursors == 9 ]] || { echo "lambda-smoke: expected 9 feed cursors at 00:10, found $cursors" >&2; exit 1; }
-echo "lambda-smoke: ok (ingest stored 5 snapshots, consumer stored 2 ticks and dead-lettered 1, transform made 7 hourly rows, site-gen published the dashboard, feed published $published candles once)"
+echo "lambda-smoke: ok (ingest stored 5 snapshots, consumer stored 2 ticks and dead-lettered 1, transform made 7 hourly rows and queued ethereum's alert, notify sent it to SNS and the webhook, site-gen published the dashboard, feed published $published candles once)"

@@ -8,7 +8,9 @@ use chrono::{DateTime, Utc};
 use storage::{inputs, live, outbox, outputs, runs};
 
 use crate::SiteError;
-use crate::model::{Coin, FAILED_DELIVERIES, Freshness, MAX_ALERTS, QUALITY_RUNS, RUNS_PER_FUNCTION, SiteData};
+use crate::model::{
+    Coin, FAILED_DELIVERIES, Freshness, MAX_ALERTS, QUALITY_RUNS, RUNS_PER_FUNCTION, SiteData,
+};
 
 /// The coin pages show the exchanges' bars that ended in the last this many minutes,
 const LIVE_MINUTES: i64 = 15;
@@ -90,7 +92,7 @@ pub async fn load(
     // Each listed alert's notifications: from the oldest alert any page lists.
     let oldest_listed = coins
         .iter()
-        .filter_map(|c| c.alerts.iter().rev().take(100).last().map(|a| a.at))
+        .filter_map(|c| c.alerts.get(c.alerts.len().saturating_sub(100)).map(|a| a.at))
         .chain(alerts.last().map(|a| a.at))
         .min();
     let deliveries = match oldest_listed {

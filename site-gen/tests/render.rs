@@ -6,12 +6,12 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
 use domain::TickSource;
+use site_gen::model::AlertKey;
 use site_gen::model::{
-    Delivery,
-    Alert, Coin, DailyRank, DailyVolume, Freshness, Hourly, LiveBar, Observation, QualityRun, Run, SiteData,
+    Alert, Coin, DailyRank, DailyVolume, Delivery, Freshness, Hourly, LiveBar, Observation, QualityRun, Run,
+    SiteData,
 };
 use site_gen::render;
-use site_gen::model::AlertKey;
 
 const HOSTILE: &str = "<script>alert(1)</script>";
 

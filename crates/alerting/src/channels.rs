@@ -133,15 +133,17 @@ pub fn parse_webhooks(raw: &str) -> Result<Vec<Webhook>, String> {
         if !valid_name(name) {
             return Err(format!("entry {n}: name {name:?}: 1 to 64 of a-z, 0-9, - and _"));
         }
-        let (format, url) =
-            rest.split_once(':').ok_or_else(|| format!("entry {n} ({name}): expected FORMAT:URL after the ="))?;
+        let (format, url) = rest
+            .split_once(':')
+            .ok_or_else(|| format!("entry {n} ({name}): expected FORMAT:URL after the ="))?;
         let format = match format.trim() {
             "slack" => Format::Slack,
             "discord" => Format::Discord,
             "json" => Format::Json,
             other => return Err(format!("entry {n} ({name}): format {other:?}: slack, discord or json")),
         };
-        let parsed = Url::parse(url.trim()).map_err(|_| format!("entry {n} ({name}): the URL does not parse"))?;
+        let parsed =
+            Url::parse(url.trim()).map_err(|_| format!("entry {n} ({name}): the URL does not parse"))?;
         // TLS always, except to a receiver on this machine (a test, a local relay).
         let loopback = matches!(parsed.host_str(), Some("127.0.0.1" | "localhost" | "[::1]"));
         match parsed.scheme() {

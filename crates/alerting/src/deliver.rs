@@ -9,9 +9,9 @@ use aws_sdk_sns::error::{DisplayErrorContext, ProvideErrorMetadata};
 use chrono::Utc;
 use tracing::debug;
 
+use crate::AlertingError;
 use crate::channels::{Format, SNS, Webhook};
 use crate::message::Notice;
-use crate::AlertingError;
 
 /// Why a message was not accepted.
 #[derive(Debug, Clone, PartialEq, Eq)]

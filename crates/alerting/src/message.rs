@@ -116,8 +116,10 @@ impl Notice {
     pub fn discord(&self) -> Value {
         let esc = |s: &str| {
             s.chars().fold(String::with_capacity(s.len()), |mut out, c| {
-                if matches!(c, '\\' | '*' | '_' | '~' | '`' | '|' | '>' | '#' | '[' | ']' | '(' | ')' | '@' | '<')
-                {
+                if matches!(
+                    c,
+                    '\\' | '*' | '_' | '~' | '`' | '|' | '>' | '#' | '[' | ']' | '(' | ')' | '@' | '<'
+                ) {
                     out.push('\\');
                 }
                 out.push(c);

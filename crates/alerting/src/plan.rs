@@ -61,7 +61,12 @@ mod tests {
 
     fn row(minute: i64, cooldown_mins: i32) -> Pending {
         Pending {
-            key: AlertKey { coin_id: "bitcoin".into(), at: at(minute), window_secs: 86_400, rule: "default".into() },
+            key: AlertKey {
+                coin_id: "bitcoin".into(),
+                at: at(minute),
+                window_secs: 86_400,
+                rule: "default".into(),
+            },
             channel: "sns".into(),
             change_pct: 5.5,
             direction: "up".into(),

@@ -161,9 +161,7 @@ fn cooldown_minutes<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result
     let minutes = i64::deserialize(deserializer)?;
     // At most a week: beyond it a rule would in effect never notify twice.
     if !(0..=7 * 24 * 60).contains(&minutes) {
-        return Err(D::Error::custom(format!(
-            "cooldown_minutes: 0 (none) to 10080 (a week), not {minutes}"
-        )));
+        return Err(D::Error::custom(format!("cooldown_minutes: 0 (none) to 10080 (a week), not {minutes}")));
     }
     Ok(Some(Duration::from_secs(minutes.unsigned_abs() * 60)))
 }
@@ -270,6 +268,12 @@ mod tests {
     }
 
     #[test]
+    fn one_line_of_inline_tables_is_the_same_as_the_file() {
+        let line = r#"rule = [{name = "default", coins = "all", cooldown_minutes = 60}]"#;
+        assert_eq!(parse(line).unwrap(), parse(include_str!("../../../alerts.toml")).unwrap());
+    }
+
+    #[test]
     fn several_rules_can_watch_one_coin() {
         let rules = parse(
             r#"
@@ -286,8 +290,14 @@ threshold_pct = 10
         )
         .unwrap();
         let [one, day] = [&rules.0[0], &rules.0[1]];
-        assert_eq!((one.threshold, one.window, one.cooldown), (0.05, DEFAULTS.window, Duration::from_secs(1800)));
-        assert_eq!((day.threshold, day.window, day.cooldown), (0.1, Duration::from_secs(86_400), DEFAULT_COOLDOWN));
+        assert_eq!(
+            (one.threshold, one.window, one.cooldown),
+            (0.05, DEFAULTS.window, Duration::from_secs(1800))
+        );
+        assert_eq!(
+            (day.threshold, day.window, day.cooldown),
+            (0.1, Duration::from_secs(86_400), DEFAULT_COOLDOWN)
+        );
         assert!(one.applies_to("bitcoin") && day.applies_to("bitcoin"));
         assert!(one.applies_to("ripple") && !day.applies_to("ripple"));
     }

@@ -40,7 +40,9 @@ pub enum ProvisionError {
         source: BoxError,
     },
 
-    #[error("cannot create SNS topic {topic} (SNS at AWS_ENDPOINT_URL, or AWS); is it up? `just up` starts the local stack")]
+    #[error(
+        "cannot create SNS topic {topic} (SNS at AWS_ENDPOINT_URL, or AWS); is it up? `just up` starts the local stack"
+    )]
     SnsTopic {
         topic: String,
         #[source]

@@ -2,8 +2,9 @@
 //!
 //! On AWS the functions get `DATABASE_SECRET_ARN` (and ingest
 //! `COINGECKO_API_KEY_SECRET_ARN`, and the consumer `KAFKA_SASL_SECRET_ARN`
-//! with SCRAM or PLAIN) instead of `DATABASE_URL`, `COINGECKO_API_KEY` and
-//! `KAFKA_SASL_USERNAME`/`KAFKA_SASL_PASSWORD` (see `template.yaml`). [`resolve`] reads the secret an
+//! with SCRAM or PLAIN, and transform and notify `ALERT_WEBHOOKS_SECRET_ARN`)
+//! instead of `DATABASE_URL`, `COINGECKO_API_KEY`,
+//! `KAFKA_SASL_USERNAME`/`KAFKA_SASL_PASSWORD` and `ALERT_WEBHOOKS` (see `template.yaml`). [`resolve`] reads the secret an
 //! ARN variable names when its plain variable is unset, and returns the plain
 //! variables' values; [`environment`], which the functions' mains call, lays
 //! them over the process environment the configuration is then loaded from.
@@ -55,6 +56,8 @@ const SECRET_VARIABLES: &[SecretVariable] = &[
         arn: "KAFKA_SASL_SECRET_ARN",
         parse: |v, _| kafka_password(v),
     },
+    // The alert webhooks: their URLs are their credentials. The value, or JSON with one string field.
+    SecretVariable { plain: "ALERT_WEBHOOKS", arn: "ALERT_WEBHOOKS_SECRET_ARN", parse: |v, _| api_key(v) },
 ];
 
 /// Where secret values come from: Secrets Manager ([`SecretsManager`]), or a fake.

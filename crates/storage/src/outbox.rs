@@ -163,7 +163,11 @@ fn key_params<'a>(
 const WHERE_KEY: &str = "coin_id = $1 AND at = $2 AND window_secs = $3 AND rule = $4 AND channel = $5";
 
 /// A pending row within the cool-down of a message: recorded, never sent.
-pub async fn suppress(db: &tokio_postgres::Client, key: &AlertKey, channel: &str) -> Result<(), StorageError> {
+pub async fn suppress(
+    db: &tokio_postgres::Client,
+    key: &AlertKey,
+    channel: &str,
+) -> Result<(), StorageError> {
     db.execute(
         &format!(
             "UPDATE alert_outbox SET state = 'suppressed', updated_at = now() WHERE {WHERE_KEY} AND state = 'pending'"

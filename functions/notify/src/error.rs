@@ -14,7 +14,9 @@ pub enum NotifyError {
     Channels(#[from] alerting::AlertingError),
 
     /// Links in messages need the dashboard's address once any channel is configured.
-    #[error("DASHBOARD_URL is not set: messages link to the coin's dashboard page (e.g. http://127.0.0.1:8080/)")]
+    #[error(
+        "DASHBOARD_URL is not set: messages link to the coin's dashboard page (e.g. http://127.0.0.1:8080/)"
+    )]
     NoDashboardUrl,
 
     #[error(transparent)]

@@ -156,7 +156,9 @@ impl Notify {
         for row in &rows {
             let groups = by_channel.entry(row.channel.as_str()).or_default();
             match groups.last_mut() {
-                Some(g) if g[0].key.coin_id == row.key.coin_id && g[0].key.rule == row.key.rule => g.push(row),
+                Some(g) if g[0].key.coin_id == row.key.coin_id && g[0].key.rule == row.key.rule => {
+                    g.push(row)
+                }
                 _ => groups.push(vec![row]),
             }
         }
@@ -168,7 +170,9 @@ impl Notify {
             async move {
                 let mut r = ChannelReport::default();
                 let Some(sender) = sender else {
-                    let error = format!("channel {channel} is no longer configured (ALERT_SNS_TOPIC, ALERT_WEBHOOKS)");
+                    let error = format!(
+                        "channel {channel} is no longer configured (ALERT_SNS_TOPIC, ALERT_WEBHOOKS)"
+                    );
                     for row in groups.iter().flatten() {
                         outbox::mark_failed(db, &row.key, channel, &error).await?;
                         r.failed += 1;
@@ -186,7 +190,8 @@ impl Notify {
                                 r.suppressed += 1;
                             }
                             Step::Send { row, since } => {
-                                let suppressed = outbox::suppressed_between(db, &row.key, channel, since).await?;
+                                let suppressed =
+                                    outbox::suppressed_between(db, &row.key, channel, since).await?;
                                 let notice = self.notice(row, suppressed, names);
                                 self.send(db, sender, row, &notice, &mut r).await?;
                             }
@@ -282,9 +287,14 @@ impl Notify {
             let backoff = delays.next().unwrap_or(d.alert_retry_max_wait_secs);
             let wait = after.map_or(backoff, |a| a.max(backoff));
             if wait > d.alert_retry_max_wait_secs {
-                let not_before = Utc::now() + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::MAX);
+                let not_before =
+                    Utc::now() + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::MAX);
                 outbox::record_attempt(db, &row.key, channel, &failure.message, Some(not_before)).await?;
-                info!(channel, wait_secs = wait.as_secs(), "the channel asks to wait: the row waits for a later run");
+                info!(
+                    channel,
+                    wait_secs = wait.as_secs(),
+                    "the channel asks to wait: the row waits for a later run"
+                );
                 report.deferred += 1;
                 return Ok(());
             }
@@ -320,7 +330,10 @@ pub async fn sns_client(endpoint: Option<&Url>) -> aws_sdk_sns::Client {
 }
 
 /// The Lambda handler. The payload (the transform's destination record) is not read.
-pub async fn handle(notify: &Notify, _event: LambdaEvent<serde_json::Value>) -> Result<NotifyReport, NotifyError> {
+pub async fn handle(
+    notify: &Notify,
+    _event: LambdaEvent<serde_json::Value>,
+) -> Result<NotifyReport, NotifyError> {
     notify.run().await
 }
 

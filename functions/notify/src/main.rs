@@ -8,5 +8,6 @@ async fn main() -> Result<(), Error> {
     telemetry::init("notify")?;
     let env = secrets::environment().await?;
     let notify = notify::Notify::from_config(&notify::Config::load(&env)?).await?;
-    lambda_runtime::run(service_fn(|event: LambdaEvent<serde_json::Value>| notify::handle(&notify, event))).await
+    lambda_runtime::run(service_fn(|event: LambdaEvent<serde_json::Value>| notify::handle(&notify, event)))
+        .await
 }

@@ -140,7 +140,12 @@ async fn drain(sqs: &aws_sdk_sqs::Client, queue: &str) -> Vec<serde_json::Value>
         }
         for m in messages {
             bodies.push(serde_json::from_str(m.body().unwrap()).unwrap());
-            sqs.delete_message().queue_url(queue).receipt_handle(m.receipt_handle().unwrap()).send().await.unwrap();
+            sqs.delete_message()
+                .queue_url(queue)
+                .receipt_handle(m.receipt_handle().unwrap())
+                .send()
+                .await
+                .unwrap();
         }
     }
     bodies
@@ -226,7 +231,11 @@ async fn a_webhook_answering_500_twice_then_200_gets_each_alert_once_with_the_re
         .up_to_n_times(2)
         .mount(&server)
         .await;
-    Mock::given(method("POST")).and(path("/hook")).respond_with(ResponseTemplate::new(200)).mount(&server).await;
+    Mock::given(method("POST"))
+        .and(path("/hook"))
+        .respond_with(ResponseTemplate::new(200))
+        .mount(&server)
+        .await;
     ingest(&db, &[snapshot("bitcoin", "Bitcoin", ago(30), 9.0)]).await;
     run_transform(&transform(&db, &["webhook:team"]), true).await;
 
@@ -238,7 +247,9 @@ async fn a_webhook_answering_500_twice_then_200_gets_each_alert_once_with_the_re
     // Slack's body: one `text` with the coin, move, prices, time and link.
     let body: serde_json::Value = serde_json::from_slice(&requests[2].body).unwrap();
     let text = body["text"].as_str().unwrap();
-    for part in ["*Bitcoin (BIT)*", "up +9.00 % in 24 h", "USD", "UTC", "<http://127.0.0.1:8080/coins/bitcoin.html|"] {
+    for part in
+        ["*Bitcoin (BIT)*", "up +9.00 % in 24 h", "USD", "UTC", "<http://127.0.0.1:8080/coins/bitcoin.html|"]
+    {
         assert!(text.contains(part), "{part:?} not in {text}");
     }
     let row = db
@@ -270,7 +281,10 @@ async fn retry_after_is_honoured_and_a_channel_that_keeps_failing_ends_failed_on
     let down = MockServer::start().await;
     Mock::given(method("POST")).respond_with(ResponseTemplate::new(503)).mount(&down).await;
     let gone = MockServer::start().await;
-    Mock::given(method("POST")).respond_with(ResponseTemplate::new(404).set_body_string("no_service")).mount(&gone).await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(404).set_body_string("no_service"))
+        .mount(&gone)
+        .await;
 
     ingest(&db, &[snapshot("bitcoin", "Bitcoin", ago(30), 9.0)]).await;
     run_transform(&transform(&db, &["webhook:slow", "webhook:down", "webhook:gone"]), true).await;
@@ -330,7 +344,8 @@ async fn three_crossings_in_an_hour_make_one_message_saying_2_suppressed() {
     assert_eq!(body["change_pct"], 5.7, "the message is about the latest crossing");
 
     // Crossings after that message: recorded, not sent, until the cool-down (60 min) ends.
-    ingest(&db, &[snapshot("solana", "Solana", ago(10), 5.8), snapshot("solana", "Solana", ago(5), 5.9)]).await;
+    ingest(&db, &[snapshot("solana", "Solana", ago(10), 5.8), snapshot("solana", "Solana", ago(5), 5.9)])
+        .await;
     run_transform(&job, false).await;
     assert_eq!(notify.run().await.unwrap().suppressed, 2);
     assert_eq!(server.received_requests().await.unwrap().len(), 1);
@@ -402,7 +417,10 @@ async fn hostile_names_are_json_encoded_in_every_webhook_format() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_rebuild_records_old_alerts_as_historical_unless_asked_to_notify_history() {
     let db = TestDb::new().await;
-    let old = [snapshot("bitcoin", "Bitcoin", ago(5 * 24 * 60), 9.0), snapshot("bitcoin", "Bitcoin", ago(3 * 60), 7.0)];
+    let old = [
+        snapshot("bitcoin", "Bitcoin", ago(5 * 24 * 60), 9.0),
+        snapshot("bitcoin", "Bitcoin", ago(3 * 60), 7.0),
+    ];
     ingest(&db, &old).await;
     let job = transform(&db, &["webhook:team"]);
     let report = run_transform(&job, true).await;

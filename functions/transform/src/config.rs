@@ -38,6 +38,11 @@ pub struct Tuning {
     /// from `ALERT_THRESHOLD_PCT` and `ALERT_WINDOW_HOURS`.
     #[serde(rename = "alert_rules_file", default)]
     pub alert_rules_file: Option<PathBuf>,
+    /// `ALERT_RULES`: the same rules as TOML text, for where a file is awkward (the
+    /// Lambda's environment, from the template's AlertRules parameter: one line of
+    /// inline tables, `rule = [{name = "default"}, …]`). At most one of the two.
+    #[serde(rename = "alert_rules", default)]
+    pub alert_rules: Option<String>,
     /// `ALERT_NOTIFY_MAX_AGE`: only alerts this recent when first seen are sent
     /// (`2h`, `90m`); older ones (a backfill, a replay, a rebuild) are recorded as
     /// "not sent: historical".

@@ -16,6 +16,9 @@ pub enum TransformError {
     #[error(transparent)]
     Rules(#[from] alerting::RulesError),
 
+    #[error("ALERT_RULES_FILE and ALERT_RULES are both set: keep one")]
+    TwoRuleSources,
+
     #[error(transparent)]
     Storage(#[from] StorageError),
 
@@ -35,7 +38,13 @@ impl Classify for TransformError {
     fn disposition(&self) -> Disposition {
         let retryable = match self {
             Self::Storage(e) => e.is_retryable(),
-            Self::BadRequest(_) | Self::Config(_) | Self::Rules(_) | Self::Missing(_) | Self::Ended | Self::Polars(_) => false,
+            Self::BadRequest(_)
+            | Self::Config(_)
+            | Self::Rules(_)
+            | Self::TwoRuleSources
+            | Self::Missing(_)
+            | Self::Ended
+            | Self::Polars(_) => false,
         };
         if retryable { Disposition::Retryable } else { Disposition::Permanent }
     }

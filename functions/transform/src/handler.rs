@@ -1,8 +1,8 @@
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::time::{Duration as StdDuration, Instant};
 
-use chrono::{DateTime, Duration, NaiveDate, NaiveTime, Utc};
 use alerting::{RuleDefaults, Rules};
+use chrono::{DateTime, Duration, NaiveDate, NaiveTime, Utc};
 use lambda_runtime::LambdaEvent;
 use polars::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -99,9 +99,11 @@ impl Transform {
         let clean = CleanConfig { max_deviation: t.max_deviation, neighbourhood: t.neighbourhood };
         clean.validate().map_err(TransformError::Config)?;
         let defaults = RuleDefaults { threshold: t.alert_threshold, window: t.alert_window };
-        let rules = match &t.alert_rules_file {
-            Some(path) => Rules::load(path, defaults)?,
-            None => Rules::from_defaults(defaults),
+        let rules = match (&t.alert_rules_file, &t.alert_rules) {
+            (Some(path), None) => Rules::load(path, defaults)?,
+            (None, Some(text)) => Rules::parse(text, std::path::Path::new("ALERT_RULES"), defaults)?,
+            (None, None) => Rules::from_defaults(defaults),
+            (Some(_), Some(_)) => return Err(TransformError::TwoRuleSources),
         };
         for rule in rules.iter() {
             alert_config(rule).validate().map_err(TransformError::Config)?;
@@ -196,7 +198,11 @@ impl<S: TransformStore> Transform<S> {
         result
     }
 
-    async fn transform(&self, run_id: Uuid, request: &TransformRequest) -> Result<TransformReport, TransformError> {
+    async fn transform(
+        &self,
+        run_id: Uuid,
+        request: &TransformRequest,
+    ) -> Result<TransformReport, TransformError> {
         let full = request.full;
         let started = Instant::now();
         // A full rebuild reads everything stored up to now, whoever asks for it
@@ -251,11 +257,9 @@ impl<S: TransformStore> Transform<S> {
                 cooldown_secs: i32::try_from(r.cooldown.as_secs()).unwrap_or(i32::MAX),
             })
             .collect();
-        let send_from = Utc::now()
-            - Duration::from_std(self.notify_max_age).unwrap_or(Duration::MAX);
-        let notifications = snapshot
-            .enqueue(run_id, &self.channels, &cooldowns, send_from, request.notify_history)
-            .await?;
+        let send_from = Utc::now() - Duration::from_std(self.notify_max_age).unwrap_or(Duration::MAX);
+        let notifications =
+            snapshot.enqueue(run_id, &self.channels, &cooldowns, send_from, request.notify_history).await?;
         snapshot.write_watermarks(&marks).await?;
         snapshot.commit().await?;
         let write_ms = writing.elapsed().as_millis() as u64;
@@ -315,7 +319,9 @@ pub fn compute(
                 None => frame,
                 Some(coins) => {
                     let ids: Vec<&str> = coins.iter().map(domain::CoinId::as_str).collect();
-                    frame.filter(col("coin").is_in(lit(Series::new("coins".into(), ids)).implode(false), false))
+                    frame.filter(
+                        col("coin").is_in(lit(Series::new("coins".into(), ids)).implode(false), false),
+                    )
                 }
             };
             per_rule.push(frame.with_column(lit(rule.name.as_str()).alias("rule")));
@@ -402,7 +408,8 @@ mod tests {
         all.extend(ticks("solana", &[10.0, 10.1, 10.0, 10.05]));
         all.push(all[0].clone());
         let frame = crate::ticks_frame(&all).unwrap();
-        let out = compute(frame, &CleanConfig::default(), &Rules::from_defaults(default_rule()), None).unwrap();
+        let out =
+            compute(frame, &CleanConfig::default(), &Rules::from_defaults(default_rule()), None).unwrap();
         assert_eq!(out.hourly.height(), 8, "one candle per coin and hour");
         assert_eq!(out.alert_counts().unwrap(), BTreeMap::from([("bitcoin".to_owned(), 1)]));
         assert_eq!(floats(&out.alerts, "price_after").unwrap(), vec![106.0]);
@@ -418,9 +425,13 @@ mod tests {
     fn compute_keeps_only_the_days_asked_for() {
         let frame = crate::ticks_frame(&ticks("bitcoin", &[100.0, 100.0, 106.0, 106.5])).unwrap();
         let day = NaiveDate::from_ymd_opt(2024, 3, 31).unwrap();
-        let out =
-            compute(frame, &CleanConfig::default(), &Rules::from_defaults(default_rule()), Some(&BTreeSet::from([day])))
-                .unwrap();
+        let out = compute(
+            frame,
+            &CleanConfig::default(),
+            &Rules::from_defaults(default_rule()),
+            Some(&BTreeSet::from([day])),
+        )
+        .unwrap();
         assert_eq!(out.hourly.height(), 2, "the two hours of the 31st");
         assert_eq!(out.alerts.height(), 1, "the jump at 00:00 on the 31st");
     }

@@ -24,10 +24,7 @@ fn candles(hours: usize) -> Vec<Tick> {
 }
 
 fn transform(db: &TestDb) -> Transform {
-    Transform {
-        watermark_lag_secs: 0.0,
-        ..Transform::with_defaults(db.store.clone())
-    }
+    Transform { watermark_lag_secs: 0.0, ..Transform::with_defaults(db.store.clone()) }
 }
 
 /// Every output table as text, floats rounded to 1e-6, in a fixed order.
