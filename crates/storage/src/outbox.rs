@@ -168,15 +168,7 @@ pub async fn suppress(
     key: &AlertKey,
     channel: &str,
 ) -> Result<(), StorageError> {
-    db.execute(
-        &format!(
-            "UPDATE alert_outbox SET state = 'suppressed', updated_at = now() WHERE {WHERE_KEY} AND state = 'pending'"
-        ),
-        &key_params(key, &channel),
-    )
-    .await
-    .map(drop)
-    .map_err(|e| StorageError::query("mark a notification suppressed", e))
+    update(db, key, channel, "state = 'suppressed'", &[], "mark a notification suppressed").await
 }
 
 /// Suppressed rows of a channel, coin and rule with `after < at < before`
@@ -198,6 +190,23 @@ pub async fn suppressed_between(
     .map_err(|e| StorageError::query("count suppressed notifications", e))
 }
 
+/// Updates one row: `set` assigns columns, its parameters from `$6` on.
+async fn update(
+    db: &tokio_postgres::Client,
+    key: &AlertKey,
+    channel: &str,
+    set: &str,
+    values: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+    what: &'static str,
+) -> Result<(), StorageError> {
+    let mut params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = key_params(key, &channel).to_vec();
+    params.extend_from_slice(values);
+    db.execute(&format!("UPDATE alert_outbox SET {set}, updated_at = now() WHERE {WHERE_KEY}"), &params)
+        .await
+        .map(drop)
+        .map_err(|e| StorageError::query(what, e))
+}
+
 /// A failed try that will be retried: counted, with its error, and the
 /// instant before which the channel asked not to be called again, if any.
 pub async fn record_attempt(
@@ -207,17 +216,8 @@ pub async fn record_attempt(
     error: &str,
     not_before: Option<DateTime<Utc>>,
 ) -> Result<(), StorageError> {
-    let [c, a, w, r, ch] = key_params(key, &channel);
-    db.execute(
-        &format!(
-            "UPDATE alert_outbox SET attempts = attempts + 1, last_error = $6, not_before = $7, updated_at = now()
-             WHERE {WHERE_KEY}"
-        ),
-        &[c, a, w, r, ch, &error, &not_before],
-    )
-    .await
-    .map(drop)
-    .map_err(|e| StorageError::query("record a notification attempt", e))
+    let set = "attempts = attempts + 1, last_error = $6, not_before = $7";
+    update(db, key, channel, set, &[&error, &not_before], "record a notification attempt").await
 }
 
 /// The channel accepted the message. Only now is the row sent: a crash
@@ -228,19 +228,9 @@ pub async fn mark_sent(
     channel: &str,
     suppressed: i64,
 ) -> Result<(), StorageError> {
-    let [c, a, w, r, ch] = key_params(key, &channel);
     let suppressed = i32::try_from(suppressed).unwrap_or(i32::MAX);
-    db.execute(
-        &format!(
-            "UPDATE alert_outbox SET state = 'sent', attempts = attempts + 1, sent_at = now(),
-                    suppressed = $6, not_before = NULL, updated_at = now()
-             WHERE {WHERE_KEY}"
-        ),
-        &[c, a, w, r, ch, &suppressed],
-    )
-    .await
-    .map(drop)
-    .map_err(|e| StorageError::query("mark a notification sent", e))
+    let set = "state = 'sent', attempts = attempts + 1, sent_at = now(), suppressed = $6, not_before = NULL";
+    update(db, key, channel, set, &[&suppressed], "mark a notification sent").await
 }
 
 /// No more tries: the row is failed with its last error (shown on the Runs page).
@@ -250,18 +240,8 @@ pub async fn mark_failed(
     channel: &str,
     error: &str,
 ) -> Result<(), StorageError> {
-    let [c, a, w, r, ch] = key_params(key, &channel);
-    db.execute(
-        &format!(
-            "UPDATE alert_outbox SET state = 'failed', attempts = attempts + 1, last_error = $6,
-                    not_before = NULL, updated_at = now()
-             WHERE {WHERE_KEY}"
-        ),
-        &[c, a, w, r, ch, &error],
-    )
-    .await
-    .map(drop)
-    .map_err(|e| StorageError::query("mark a notification failed", e))
+    let set = "state = 'failed', attempts = attempts + 1, last_error = $6, not_before = NULL";
+    update(db, key, channel, set, &[&error], "mark a notification failed").await
 }
 
 /// One row's delivery, as the dashboard shows it.

@@ -41,6 +41,43 @@ pub fn ticks(coins: &[domain::CoinId], steps: std::ops::Range<u64>) -> Vec<domai
         .collect()
 }
 
+/// A `/coins/markets` snapshot of `coin` (named `name`) at `at`: price 100, so
+/// no hourly move, and CoinGecko's 24 h change `change_pct`: a known alert, or
+/// none, for the alert tests.
+pub fn snapshot(
+    coin: &str,
+    name: &str,
+    at: chrono::DateTime<chrono::Utc>,
+    change_pct: f64,
+) -> domain::MarketSnapshot {
+    domain::MarketSnapshot {
+        coin: domain::CoinId::parse(coin).unwrap(),
+        vs_currency: domain::VsCurrency::usd(),
+        symbol: coin.chars().take(3).collect(),
+        name: name.to_owned(),
+        observed_at: at,
+        current_price: Some(100.0),
+        market_cap: None,
+        market_cap_rank: None,
+        fully_diluted_valuation: None,
+        total_volume: None,
+        high_24h: None,
+        low_24h: None,
+        price_change_24h: None,
+        price_change_percentage_24h: Some(change_pct),
+        circulating_supply: None,
+        total_supply: None,
+        max_supply: None,
+    }
+}
+
+/// Stores `snapshots` as one ingest run would.
+pub async fn ingest_snapshots(store: &PgStore, snapshots: &[domain::MarketSnapshot]) {
+    use storage::SnapshotStore;
+    let run = storage::Run::start(store, "ingest").await.unwrap();
+    store.upsert_snapshots(run.id(), snapshots).await.unwrap();
+}
+
 /// A configuration (`storage::PgConfig`, `stream::KafkaConfig`…) as the
 /// pipeline would load it from this environment.
 pub fn config<T: DeserializeOwned>() -> T {

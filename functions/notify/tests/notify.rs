@@ -8,9 +8,8 @@ use std::time::{Duration, Instant};
 
 use alerting::Sender;
 use chrono::{DateTime, Utc};
-use domain::{CoinId, MarketSnapshot, VsCurrency};
+use domain::{MarketSnapshot, VsCurrency};
 use notify::{Delivery, Notify, NotifyReport};
-use storage::SnapshotStore;
 use testkit::TestDb;
 use transform::{Transform, TransformRequest};
 use wiremock::matchers::{method, path};
@@ -22,32 +21,12 @@ fn ago(minutes: i64) -> DateTime<Utc> {
     DateTime::from_timestamp(now - minutes * 60, 0).unwrap()
 }
 
-/// A /coins/markets snapshot at `at`: price 100 (no hourly move), CoinGecko's 24 h change `change`.
 fn snapshot(coin: &str, name: &str, at: DateTime<Utc>, change: f64) -> MarketSnapshot {
-    MarketSnapshot {
-        coin: CoinId::parse(coin).unwrap(),
-        vs_currency: VsCurrency::usd(),
-        symbol: coin[..3].to_owned(),
-        name: name.to_owned(),
-        observed_at: at,
-        current_price: Some(100.0),
-        market_cap: None,
-        market_cap_rank: None,
-        fully_diluted_valuation: None,
-        total_volume: None,
-        high_24h: None,
-        low_24h: None,
-        price_change_24h: None,
-        price_change_percentage_24h: Some(change),
-        circulating_supply: None,
-        total_supply: None,
-        max_supply: None,
-    }
+    testkit::snapshot(coin, name, at, change)
 }
 
 async fn ingest(db: &TestDb, snapshots: &[MarketSnapshot]) {
-    let run = storage::Run::start(&db.store, "ingest").await.unwrap();
-    db.store.upsert_snapshots(run.id(), snapshots).await.unwrap();
+    testkit::ingest_snapshots(&db.store, snapshots).await;
 }
 
 fn transform(db: &TestDb, channels: &[&str]) -> Transform {

@@ -10,9 +10,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
-use domain::{CoinId, MarketSnapshot, VsCurrency};
 use secrecy::ExposeSecret;
-use storage::SnapshotStore;
 use testkit::TestDb;
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
@@ -37,28 +35,6 @@ impl Respond for Killer {
     }
 }
 
-fn snapshot(coin: &str, at: DateTime<Utc>) -> MarketSnapshot {
-    MarketSnapshot {
-        coin: CoinId::parse(coin).unwrap(),
-        vs_currency: VsCurrency::usd(),
-        symbol: coin[..3].to_owned(),
-        name: coin.to_owned(),
-        observed_at: at,
-        current_price: Some(100.0),
-        market_cap: None,
-        market_cap_rank: None,
-        fully_diluted_valuation: None,
-        total_volume: None,
-        high_24h: None,
-        low_24h: None,
-        price_change_24h: None,
-        price_change_percentage_24h: Some(9.0),
-        circulating_supply: None,
-        total_supply: None,
-        max_supply: None,
-    }
-}
-
 fn notify(db: &TestDb, server: &MockServer) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_cpctl"));
     cmd.arg("notify")
@@ -77,8 +53,7 @@ fn notify(db: &TestDb, server: &MockServer) -> Command {
 async fn crash_at(kill_at: usize) -> BTreeMap<String, usize> {
     let db = TestDb::new().await;
     let at = DateTime::from_timestamp(Utc::now().timestamp() - 600, 0).unwrap();
-    let run = storage::Run::start(&db.store, "ingest").await.unwrap();
-    db.store.upsert_snapshots(run.id(), &COINS.map(|c| snapshot(c, at))).await.unwrap();
+    testkit::ingest_snapshots(&db.store, &COINS.map(|c| testkit::snapshot(c, c, at, 9.0))).await;
     let job = transform::Transform {
         channels: vec![String::from("webhook:hook")],
         watermark_lag_secs: 0.0,
