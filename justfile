@@ -154,7 +154,7 @@ fmt:
     cargo fmt --all
 
 # Benchmarks, printing figures: streaming throughput, COPY for scale, latency; transform and site generation times;
-# the live feed's aggregation rate and reconnect time.
+# the alerts' delivery rate and latency; the live feed's aggregation rate and reconnect time.
 # The same build as the tests and deploy-local (dev, Polars optimised; see README, "Builds"), so no second
 # build of everything; on durable settings (synchronous_commit=on, as the stack runs).
 bench *ARGS:
@@ -174,5 +174,7 @@ bench *ARGS:
       KAFKA_SASL_USERNAME="$KAFKA_SECURE_USERNAME" KAFKA_SASL_PASSWORD="$(<"$KAFKA_SECURE_PASSWORD_FILE")" \
       KAFKA_SSL_CA_LOCATION="$KAFKA_SECURE_CA_LOCATION" {{cpctl_bin}} bench-consume --throughput-only {{ARGS}}
     {{cpctl_bin}} bench-transform --reference "$reference"
+    # Alerts: the notify step's delivery rate to a local webhook, and a stored crossing's time to the message.
+    {{cpctl_bin}} bench-notify
     # The live feed against the fake exchange: trades/s aggregated (in process, then over a websocket), reconnect time.
     cargo run --quiet --locked --example feed_bench -p exchanges

@@ -226,6 +226,8 @@ RECEIVER_PORT="${E2E_WEBHOOK_PORT:-9013}"
 python3 scripts/webhook_receiver.py --port "$RECEIVER_PORT" --log "$work/hooks.jsonl" >>"$LOGS/e2e-webhook.out" 2>&1 &
 receiver_pid=$!
 export ALERT_WEBHOOKS="e2e=json:http://127.0.0.1:$RECEIVER_PORT/hook"
+# Production's watermark lag (30 s): the alert's latency is measured on the settings users run.
+export TRANSFORM_WATERMARK_LAG_SECS=30
 start_fake --live --move bitcoin=7.5
 deploy online
 grep -q "webhooks: e2e (json)" "$work/online.out" || fail "deploy-local does not say where alerts go"

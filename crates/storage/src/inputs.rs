@@ -403,8 +403,16 @@ pub struct Watermark {
 
 /// Per input: the watermark so far and the new one. Rows ingested in the last
 /// `lag_secs` wait for the next run, so a transaction that started earlier but
-/// commits late is never skipped.
-pub async fn watermarks(db: &tokio_postgres::Client, lag_secs: f64) -> Result<Vec<Watermark>, StorageError> {
+/// commits late is never skipped; unless `settled` (`outputs::begin_run`) says
+/// every row before a later instant is already in this run's snapshot: then up
+/// to just before it (a row of a transaction still running may carry that very
+/// instant). So a transform right after the ingest that stored a move sees it at
+/// once, and a long transaction in flight never makes the wait longer than the lag.
+pub async fn watermarks(
+    db: &tokio_postgres::Client,
+    lag_secs: f64,
+    settled: Option<DateTime<Utc>>,
+) -> Result<Vec<Watermark>, StorageError> {
     let mut marks = Vec::with_capacity(INPUTS.len());
     for Input { table, filter, .. } in &INPUTS {
         // One table at a time, so max(ingested_at) comes from its index, not a scan.
@@ -413,9 +421,9 @@ pub async fn watermarks(db: &tokio_postgres::Client, lag_secs: f64) -> Result<Ve
                 &format!(
                     "SELECT (SELECT ingested_until FROM transform_watermarks WHERE input = $1),
                             LEAST((SELECT max(ingested_at) FROM {table} WHERE {filter}),
-                                  now() - make_interval(secs => $2))"
+                                  GREATEST(now() - make_interval(secs => $2), $3::timestamptz - interval '1 microsecond'))"
                 ),
-                &[table, &lag_secs],
+                &[table, &lag_secs, &settled],
             )
             .await
             .map_err(|e| StorageError::query("read the watermarks", e))?;

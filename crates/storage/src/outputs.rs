@@ -71,15 +71,38 @@ const TRANSFORM_LOCK: i64 = 0x7472_616e_7366; // "transf"
 /// so this run sees the previous run's results. Its reads are one snapshot and
 /// its writes appear whole or not at all. End it with [`end_run`]; a client
 /// whose session cannot be ended must be discarded (`storage::discard`).
-pub async fn begin_run(client: &tokio_postgres::Client) -> Result<(), StorageError> {
+///
+/// Returns the instant before which every row is committed and in the run's
+/// snapshot, when the server can tell: the start of the oldest transaction
+/// running in the database (rows carry their transaction's `now()` as
+/// `ingested_at`), or now when none runs, read before the snapshot is taken.
+/// `None` when some session is hidden from this role (no `pg_read_all_stats`):
+/// the watermark lag alone then decides (`inputs::watermarks`).
+pub async fn begin_run(client: &tokio_postgres::Client) -> Result<Option<DateTime<Utc>>, StorageError> {
     client
         .execute("SELECT pg_advisory_lock($1)", &[&TRANSFORM_LOCK])
         .await
         .map_err(|e| StorageError::query("wait for another transform run to finish", e))?;
+    // Its own statement, before BEGIN, at t0. A transaction that ended before
+    // t0 is in the snapshot taken after; one running at t0 started at or after
+    // the instant returned, and so did its rows; one begun after t0 too.
+    let settled: Option<DateTime<Utc>> = client
+        .query_one(
+            "SELECT CASE WHEN bool_and(state IS NOT NULL) IS FALSE THEN NULL
+                         ELSE least(clock_timestamp(), min(xact_start)) END
+             FROM pg_stat_activity
+             WHERE datname = current_database() AND pid <> pg_backend_pid()
+               AND backend_type = 'client backend'",
+            &[],
+        )
+        .await
+        .map_err(|e| StorageError::query("read the transactions in flight", e))?
+        .get(0);
     client
         .batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ")
         .await
-        .map_err(|e| StorageError::query("begin the transform's transaction", e))
+        .map_err(|e| StorageError::query("begin the transform's transaction", e))?;
+    Ok(settled)
 }
 
 /// Commits a transform run's transaction and releases its lock.

@@ -64,7 +64,8 @@ pub struct Tuning {
     )]
     pub neighbourhood: Duration,
     /// `TRANSFORM_WATERMARK_LAG_SECS`: rows ingested this recently wait for
-    /// the next incremental run (see `io::watermarks`).
+    /// the next incremental run, unless no transaction in flight could still
+    /// commit older ones (see `storage::inputs::watermarks`).
     #[serde(
         rename = "transform_watermark_lag_secs",
         default = "default_watermark_lag",

@@ -118,6 +118,8 @@ const QUALITY: Columns = &[("reason", "reason", Text), ("rows", "rows", Int8)];
 pub struct PgSnapshot {
     /// `None` once committed.
     client: Option<PgClient>,
+    /// Every row ingested before this is in the snapshot (`outputs::begin_run`).
+    settled: Option<DateTime<Utc>>,
 }
 
 impl std::fmt::Debug for PgSnapshot {
@@ -148,15 +150,15 @@ impl TransformStore for PgStore {
 
     async fn begin(&self) -> Result<PgSnapshot, TransformError> {
         let client = self.client().await?;
-        let snapshot = PgSnapshot { client: Some(client) };
-        outputs::begin_run(snapshot.client()?).await?;
+        let mut snapshot = PgSnapshot { client: Some(client), settled: None };
+        snapshot.settled = outputs::begin_run(snapshot.client()?).await?;
         Ok(snapshot)
     }
 }
 
 impl Snapshot for PgSnapshot {
     async fn watermarks(&mut self, lag_secs: f64) -> Result<Vec<Watermark>, TransformError> {
-        Ok(inputs::watermarks(self.client()?, lag_secs).await?)
+        Ok(inputs::watermarks(self.client()?, lag_secs, self.settled).await?)
     }
 
     async fn affected_days(&mut self, marks: &[Watermark]) -> Result<BTreeSet<NaiveDate>, TransformError> {

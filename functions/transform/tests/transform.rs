@@ -146,3 +146,57 @@ async fn dropped_rows_are_counted_by_reason_in_data_quality() {
         .unwrap();
     assert_eq!(hour.get::<_, f64>(0), steady, "the spike did not reach the hourly candle");
 }
+
+/// With the default watermark lag (30 s), a run right after an ingest sees its
+/// rows at once when no other transaction is in flight; a transaction in flight
+/// during a run is never skipped: its rows come with the next run.
+#[tokio::test(flavor = "multi_thread")]
+async fn rows_just_stored_are_seen_at_once_and_a_transaction_in_flight_is_never_skipped() {
+    let db = TestDb::new().await;
+    let job = Transform::with_defaults(db.store.clone());
+    assert_eq!(job.watermark_lag_secs, 30.0, "the default lag");
+    db.store.load_ticks(&candles(3)).await.unwrap();
+    let first = job.run(TransformRequest::default()).await.unwrap();
+    assert_eq!(first.observations, 6, "seen at once, not a lag later");
+
+    // Begun before the next run, committed after it.
+    let writer = db.client().await;
+    writer
+        .batch_execute(
+            "BEGIN; INSERT INTO price_ticks (coin_id, event_time, source, price, volume, interval_secs, seq)
+             VALUES ('bitcoin', '2020-10-25T00:30:00Z', 'replay', 13000, 1, 3600, 99)",
+        )
+        .await
+        .unwrap();
+    job.run(TransformRequest::default()).await.unwrap();
+    writer.batch_execute("COMMIT").await.unwrap();
+    job.run(TransformRequest::default()).await.unwrap();
+    let hour: i64 = db
+        .client()
+        .await
+        .query_one(
+            "SELECT count(*) FROM price_hourly WHERE coin_id = 'bitcoin' AND hour = '2020-10-25T00:00:00Z'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(hour, 1, "the row of the transaction in flight was skipped");
+}
+
+/// A bad rules file stops the transform before it starts, naming the line.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_bad_rules_file_stops_the_transform_at_start_naming_the_line() {
+    let db = TestDb::new().await;
+    let dir = std::env::temp_dir().join(format!("rules-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("alerts.toml");
+    std::fs::write(&file, "[[rule]]\nname = \"default\"\n\nthreshold_pct = \"five\"\n").unwrap();
+    let env = settings::Env::from_pairs([("ALERT_RULES_FILE", file.to_str().unwrap())]);
+    let config = transform::Config::load(&env).unwrap();
+    let err = Transform::with_store(&config, db.store.clone()).unwrap_err();
+    let message = err.to_string();
+    assert!(message.contains("alerts.toml, line 4: threshold_pct"), "{message}");
+    assert_eq!(lambda_runtime::Diagnostic::from(err).error_type, "Transform.Permanent");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -2,6 +2,7 @@
 //! code the Lambda functions run; this is only another front door.
 
 mod bench;
+mod bench_notify;
 mod config;
 mod history;
 mod schedule;
@@ -132,6 +133,9 @@ enum Command {
     Notify,
     /// Generate the dashboard once (SITE_OUTPUT: a folder or s3://BUCKET) from the transformed tables.
     Site,
+    /// Benchmark the notify step on a scratch database: delivery rate to a local webhook, and the time from a
+    /// stored crossing to the message through a transform and a notify run.
+    BenchNotify(bench_notify::Options),
     /// Benchmark the transform on a scratch database (a full run over the five coins' candles, then one
     /// new hour), then site generation over the result.
     BenchTransform(bench::TransformOptions),
@@ -300,6 +304,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::BenchConsume(options) => bench::consume(&env.load()?, &env.load()?, options).await?,
         Command::BenchTransform(options) => bench::transform(&env.load()?, &env.load()?, options).await?,
+        Command::BenchNotify(options) => bench_notify::run(&env.load()?, options).await?,
     }
     Ok(())
 }
