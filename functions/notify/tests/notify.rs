@@ -410,7 +410,7 @@ async fn a_rebuild_records_old_alerts_as_historical_unless_asked_to_notify_histo
     let other = TestDb::new().await;
     ingest(&other, &old).await;
     let history = transform(&other, &["webhook:team"])
-        .run(TransformRequest { full: true, notify_history: true })
+        .run(TransformRequest { full: true, notify_history: true, ..Default::default() })
         .await
         .unwrap();
     assert_eq!((history.notifications.pending, history.notifications.historical), (2, 0));

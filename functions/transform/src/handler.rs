@@ -26,6 +26,12 @@ pub struct TransformRequest {
     /// tell people about history); by default only those within `ALERT_NOTIFY_MAX_AGE`.
     #[serde(default)]
     pub notify_history: bool,
+    /// Send none of the alerts this run finds: record them all as historical
+    /// (wins over `notify_history`). For observations that are not today's
+    /// market however recent their instants: the shipped candles loaded as
+    /// sample history, moved to end now.
+    #[serde(default)]
+    pub notify_none: bool,
 }
 
 /// What one run did.
@@ -257,9 +263,16 @@ impl<S: TransformStore> Transform<S> {
                 cooldown_secs: i32::try_from(r.cooldown.as_secs()).unwrap_or(i32::MAX),
             })
             .collect();
-        let send_from = Utc::now() - Duration::from_std(self.notify_max_age).unwrap_or(Duration::MAX);
+        let (send_from, notify_history) = if request.notify_none {
+            (DateTime::<Utc>::MAX_UTC, false)
+        } else {
+            (
+                Utc::now() - Duration::from_std(self.notify_max_age).unwrap_or(Duration::MAX),
+                request.notify_history,
+            )
+        };
         let notifications =
-            snapshot.enqueue(run_id, &self.channels, &cooldowns, send_from, request.notify_history).await?;
+            snapshot.enqueue(run_id, &self.channels, &cooldowns, send_from, notify_history).await?;
         snapshot.write_watermarks(&marks).await?;
         snapshot.commit().await?;
         let write_ms = writing.elapsed().as_millis() as u64;

@@ -263,7 +263,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Consume => streaming::consume(&consumer::Config::load(&env)?, env.load()?).await?,
         Command::Transform { full, notify_history } => {
             let job = transform::Transform::from_config(&transform::Config::load(&env)?).await?;
-            let report = job.run(transform::TransformRequest { full, notify_history }).await?;
+            let report =
+                job.run(transform::TransformRequest { full, notify_history, ..Default::default() }).await?;
             println!("{}", serde_json::to_string(&report)?);
         }
         Command::Notify => {

@@ -17,6 +17,9 @@ fn history(db: &TestDb, site: &std::path::Path) -> serde_json::Value {
         .env("DATABASE_URL", db.url.expose_secret())
         .env("COINGECKO_BASE_URL", format!("http://127.0.0.1:{port}"))
         .env("SITE_OUTPUT", site)
+        // A channel, so that the transform queues notifications (none answers: none may be sent).
+        .env("ALERT_WEBHOOKS", "hook=json:http://127.0.0.1:9/hook")
+        .env_remove("ALERT_SNS_TOPIC")
         .output()
         .unwrap();
     assert!(out.status.success(), "cpctl history failed: {}", String::from_utf8_lossy(&out.stderr));
@@ -73,6 +76,16 @@ async fn offline_the_shipped_candles_become_labelled_sample_history_once() {
         .unwrap()
         .get(0);
     assert_eq!(alerts, 28 + 83 + 363 + 268 + 122);
+    // Their notifications are recorded, none to be sent: the sample is not today's market.
+    let queued: Vec<(String, i64)> = client
+        .query("SELECT state, count(*) FROM alert_outbox GROUP BY state", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    let all: i64 = client.query_one("SELECT count(*) FROM price_alerts", &[]).await.unwrap().get(0);
+    assert_eq!(queued, [(String::from("historical"), all)], "one row per alert, on the webhook");
     // Rendered at once, and labelled on every page.
     for page in ["index.html", "coins/bitcoin.html", "alerts.html", "runs.html"] {
         let html = std::fs::read_to_string(site.0.join(page)).unwrap();
