@@ -96,10 +96,8 @@ pub fn duration_ms(ms: i64) -> String {
     }
 }
 
-/// `1 h`, `24 h`: an alert's window.
-pub fn window(secs: i32) -> String {
-    if secs % 3600 == 0 { format!("{} h", secs / 3600) } else { format!("{} min", secs / 60) }
-}
+/// `1 h`, `24 h`: an alert's window, worded as the alert messages word it.
+pub use domain::window_label as window;
 
 /// `1,234`.
 pub fn count(n: i64) -> String {

@@ -1,7 +1,7 @@
 //! Reads what the dashboard shows, in one read-only snapshot of the database
 //! (so the overview and the coin pages agree with each other).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -9,7 +9,8 @@ use storage::{inputs, live, outbox, outputs, runs};
 
 use crate::SiteError;
 use crate::model::{
-    Coin, FAILED_DELIVERIES, Freshness, MAX_ALERTS, QUALITY_RUNS, RUNS_PER_FUNCTION, SiteData,
+    AlertKey, Coin, Delivery, FAILED_DELIVERIES, Freshness, MAX_ALERTS, QUALITY_RUNS, RUNS_PER_FUNCTION,
+    SiteData,
 };
 
 /// The coin pages show the exchanges' bars that ended in the last this many minutes,
@@ -95,10 +96,12 @@ pub async fn load(
         .filter_map(|c| c.alerts.get(c.alerts.len().saturating_sub(100)).map(|a| a.at))
         .chain(alerts.last().map(|a| a.at))
         .min();
-    let deliveries = match oldest_listed {
-        Some(since) => outbox::deliveries(db, ids, since).await?,
-        None => Vec::new(),
-    };
+    let mut deliveries: BTreeMap<AlertKey, Vec<Delivery>> = BTreeMap::new();
+    if let Some(since) = oldest_listed {
+        for d in outbox::deliveries(db, ids, since).await? {
+            deliveries.entry(d.key.clone()).or_default().push(d);
+        }
+    }
     let failed_deliveries = outbox::failed(db, FAILED_DELIVERIES).await?;
     let runs = runs::recent(db, RUNS_PER_FUNCTION).await?;
     let feed_deployed = runs.iter().any(|r| r.function == "feed");

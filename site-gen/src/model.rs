@@ -1,6 +1,8 @@
 //! What the dashboard shows, as read from the database: plain data, so the
 //! rendering is a pure function of it (and testable on fixed values).
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, Utc};
 
 /// Everything one generation of the site reads.
@@ -20,8 +22,8 @@ pub struct SiteData {
     /// The latest runs of each function, newest first.
     pub runs: Vec<Run>,
     pub freshness: Vec<Freshness>,
-    /// The notifications of the alerts listed (one per alert and channel).
-    pub deliveries: Vec<Delivery>,
+    /// The notifications of the alerts listed, by alert (one per channel).
+    pub deliveries: BTreeMap<AlertKey, Vec<Delivery>>,
     /// The latest notifications that failed for good, newest first (the Runs page).
     pub failed_deliveries: Vec<Delivery>,
 }

@@ -20,7 +20,7 @@ use tera::{Context, Tera};
 
 use crate::SiteError;
 use crate::format;
-use crate::model::{Alert, Coin, Delivery, Freshness, Hourly, Sample, SiteData};
+use crate::model::{Alert, AlertKey, Coin, Delivery, Freshness, Hourly, Sample, SiteData};
 
 /// One file of the site.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -694,17 +694,13 @@ fn delivery_cell(d: &Delivery) -> DeliveryCell {
 }
 
 fn alert_row(alert: &Alert, data: &SiteData) -> AlertRow {
-    let deliveries = data
-        .deliveries
-        .iter()
-        .filter(|d| {
-            d.key.coin_id == alert.coin_id
-                && d.key.at == alert.at
-                && d.key.window_secs == alert.window_secs
-                && d.key.rule == alert.rule
-        })
-        .map(delivery_cell)
-        .collect();
+    let key = AlertKey {
+        coin_id: alert.coin_id.clone(),
+        at: alert.at,
+        window_secs: alert.window_secs,
+        rule: alert.rule.clone(),
+    };
+    let deliveries = data.deliveries.get(&key).into_iter().flatten().map(delivery_cell).collect();
     AlertRow {
         coin_id: alert.coin_id.clone(),
         coin_name: name_of(&alert.coin_id, data),

@@ -192,7 +192,10 @@ fn fixed() -> SiteData {
                 stale_after_secs: Some(1500),
             },
         ],
-        deliveries,
+        deliveries: deliveries.into_iter().fold(BTreeMap::new(), |mut by_alert, d| {
+            by_alert.entry(d.key.clone()).or_insert_with(Vec::new).push(d);
+            by_alert
+        }),
         failed_deliveries,
     }
 }

@@ -5,6 +5,7 @@
 //! mentions turned off.
 
 use chrono::{DateTime, Utc};
+use domain::window_label as window;
 use serde_json::{Value, json};
 use url::Url;
 
@@ -29,11 +30,6 @@ pub struct Notice {
     pub suppressed: i64,
     /// The coin's dashboard page.
     pub link: Option<Url>,
-}
-
-/// `1 h`, `24 h`, `90 min`.
-pub fn window(secs: i32) -> String {
-    if secs % 3600 == 0 { format!("{} h", secs / 3600) } else { format!("{} min", secs / 60) }
 }
 
 /// A price with 2 decimals from 1 up, else 6 significant digits.

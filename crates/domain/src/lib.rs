@@ -8,8 +8,10 @@ mod coin;
 mod error;
 mod market;
 mod tick;
+mod window;
 
 pub use coin::{CoinId, DEFAULT_COINS, VsCurrency};
 pub use error::DomainError;
 pub use market::{HistoryPoint, MarketSnapshot};
 pub use tick::{BarStats, Tick, TickSource};
+pub use window::window_label;

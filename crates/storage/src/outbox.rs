@@ -53,8 +53,8 @@ pub struct RuleCooldown {
 }
 
 /// Inside the transform's transaction: a row per channel for each alert run
-/// `run_id` wrote that has none yet. Alerts at or after `send_from` (or all,
-/// with `notify_history`) are pending; older ones are recorded as historical.
+/// `run_id` wrote that has none yet. Alerts at or after `send_from` (every one:
+/// `None`) are pending; older ones are recorded as historical.
 /// Never a second row for an alert and channel: a re-run, an incremental run
 /// or a rebuild adds rows only for alerts never seen before.
 pub async fn enqueue(
@@ -62,8 +62,7 @@ pub async fn enqueue(
     run_id: Uuid,
     channels: &[String],
     rules: &[RuleCooldown],
-    send_from: DateTime<Utc>,
-    notify_history: bool,
+    send_from: Option<DateTime<Utc>>,
 ) -> Result<Enqueued, StorageError> {
     if channels.is_empty() {
         return Ok(Enqueued::default());
@@ -78,7 +77,7 @@ pub async fn enqueue(
                  INSERT INTO alert_outbox (coin_id, at, window_secs, rule, channel, state, change_pct,
                                            direction, price_before, price_after, cooldown_secs, run_id)
                  SELECT a.coin_id, a.at, a.window_secs, a.rule, c.channel,
-                        CASE WHEN $6 OR a.at >= $5 THEN 'pending' ELSE 'historical' END,
+                        CASE WHEN $5::timestamptz IS NULL OR a.at >= $5 THEN 'pending' ELSE 'historical' END,
                         a.change_pct, a.direction, a.price_before, a.price_after, r.cooldown_secs, a.run_id
                  FROM price_alerts a JOIN rules r USING (rule) CROSS JOIN channels c
                  WHERE a.run_id = $1
@@ -86,7 +85,7 @@ pub async fn enqueue(
                  RETURNING state)
              SELECT count(*) FILTER (WHERE state = 'pending'), count(*) FILTER (WHERE state = 'historical')
              FROM added",
-            &[&run_id, &channels, &names, &cooldowns, &send_from, &notify_history],
+            &[&run_id, &channels, &names, &cooldowns, &send_from],
         )
         .await
         .map_err(|e| StorageError::query("queue alert notifications", e))?;

@@ -137,13 +137,9 @@ impl Notify {
         }
         let last_sent: HashMap<(String, String, String), chrono::DateTime<Utc>> =
             outbox::last_sent(db).await?.into_iter().collect();
-        let coins: Vec<String> = {
-            let mut c: Vec<String> = rows.iter().map(|r| r.key.coin_id.clone()).collect();
-            c.dedup();
-            c.sort();
-            c.dedup();
-            c
-        };
+        let mut coins: Vec<String> = rows.iter().map(|r| r.key.coin_id.clone()).collect();
+        coins.sort_unstable();
+        coins.dedup();
         let names: HashMap<String, (String, String)> =
             storage::inputs::coin_names(db, &coins, self.delivery.vs_currency.as_str())
                 .await?
@@ -151,39 +147,30 @@ impl Notify {
                 .map(|(id, name, symbol)| (id, (name, symbol)))
                 .collect();
 
-        // Rows come by channel, coin, rule and instant: one group per (channel, coin, rule).
-        let mut by_channel: BTreeMap<&str, Vec<Vec<&Pending>>> = BTreeMap::new();
-        for row in &rows {
-            let groups = by_channel.entry(row.channel.as_str()).or_default();
-            match groups.last_mut() {
-                Some(g) if g[0].key.coin_id == row.key.coin_id && g[0].key.rule == row.key.rule => {
-                    g.push(row)
-                }
-                _ => groups.push(vec![row]),
-            }
-        }
+        // Rows come by channel, coin, rule and instant: runs of one channel, and
+        // within them of one (coin, rule), are its groups.
         // Channels side by side (a slow webhook does not hold SNS back); within one, in order.
-        let work = by_channel.into_iter().map(|(channel, groups)| {
+        let work = rows.chunk_by(|a, b| a.channel == b.channel).map(|rows| {
+            let channel = rows[0].channel.as_str();
             let sender = self.senders.iter().find(|s| s.channel() == channel);
-            let names = &names;
-            let last_sent = &last_sent;
+            let (names, last_sent) = (&names, &last_sent);
             async move {
                 let mut r = ChannelReport::default();
                 let Some(sender) = sender else {
                     let error = format!(
                         "channel {channel} is no longer configured (ALERT_SNS_TOPIC, ALERT_WEBHOOKS)"
                     );
-                    for row in groups.iter().flatten() {
+                    for row in rows {
                         outbox::mark_failed(db, &row.key, channel, &error).await?;
                         r.failed += 1;
                     }
                     warn!(channel, rows = r.failed, "rows of a channel no longer configured failed");
                     return Ok::<_, NotifyError>((channel.to_owned(), r));
                 };
-                for group in groups {
-                    let rows: Vec<Pending> = group.into_iter().cloned().collect();
-                    let key = (channel.to_owned(), rows[0].key.coin_id.clone(), rows[0].key.rule.clone());
-                    for step in alerting::plan(&rows, last_sent.get(&key).copied()) {
+                for group in rows.chunk_by(|a, b| a.key.coin_id == b.key.coin_id && a.key.rule == b.key.rule)
+                {
+                    let key = (channel.to_owned(), group[0].key.coin_id.clone(), group[0].key.rule.clone());
+                    for step in alerting::plan(group, last_sent.get(&key).copied()) {
                         match step {
                             Step::Suppress(row) => {
                                 outbox::suppress(db, &row.key, channel).await?;

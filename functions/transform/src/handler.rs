@@ -263,16 +263,14 @@ impl<S: TransformStore> Transform<S> {
                 cooldown_secs: i32::try_from(r.cooldown.as_secs()).unwrap_or(i32::MAX),
             })
             .collect();
-        let (send_from, notify_history) = if request.notify_none {
-            (DateTime::<Utc>::MAX_UTC, false)
+        let send_from = if request.notify_none {
+            Some(DateTime::<Utc>::MAX_UTC)
+        } else if request.notify_history {
+            None
         } else {
-            (
-                Utc::now() - Duration::from_std(self.notify_max_age).unwrap_or(Duration::MAX),
-                request.notify_history,
-            )
+            Some(Utc::now() - Duration::from_std(self.notify_max_age).unwrap_or(Duration::MAX))
         };
-        let notifications =
-            snapshot.enqueue(run_id, &self.channels, &cooldowns, send_from, notify_history).await?;
+        let notifications = snapshot.enqueue(run_id, &self.channels, &cooldowns, send_from).await?;
         snapshot.write_watermarks(&marks).await?;
         snapshot.commit().await?;
         let write_ms = writing.elapsed().as_millis() as u64;
@@ -544,8 +542,7 @@ mod tests {
             _run_id: Uuid,
             channels: &[String],
             _rules: &[RuleCooldown],
-            _send_from: DateTime<Utc>,
-            _notify_history: bool,
+            _send_from: Option<DateTime<Utc>>,
         ) -> Result<Enqueued, TransformError> {
             assert!(channels.is_empty(), "the fake has no channels");
             Ok(Enqueued::default())

@@ -57,15 +57,14 @@ pub trait Snapshot {
         outputs: &Outputs,
     ) -> impl Future<Output = Result<(), TransformError>> + Send;
     /// Queues a notification per channel for each alert this run wrote that
-    /// has none yet: pending from `send_from` on (or all, `notify_history`),
-    /// older ones recorded as historical.
+    /// has none yet: pending from `send_from` on (every one: `None`), older
+    /// ones recorded as historical.
     fn enqueue(
         &mut self,
         run_id: Uuid,
         channels: &[String],
         rules: &[RuleCooldown],
-        send_from: DateTime<Utc>,
-        notify_history: bool,
+        send_from: Option<DateTime<Utc>>,
     ) -> impl Future<Output = Result<Enqueued, TransformError>> + Send;
     /// Moves the watermarks to this run's.
     fn write_watermarks(
@@ -205,10 +204,9 @@ impl Snapshot for PgSnapshot {
         run_id: Uuid,
         channels: &[String],
         rules: &[RuleCooldown],
-        send_from: DateTime<Utc>,
-        notify_history: bool,
+        send_from: Option<DateTime<Utc>>,
     ) -> Result<Enqueued, TransformError> {
-        Ok(outbox::enqueue(self.client()?, run_id, channels, rules, send_from, notify_history).await?)
+        Ok(outbox::enqueue(self.client()?, run_id, channels, rules, send_from).await?)
     }
 
     async fn write_watermarks(&mut self, marks: &[Watermark]) -> Result<(), TransformError> {
