@@ -36,16 +36,6 @@ pub enum Format {
     Json,
 }
 
-impl Format {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Slack => "slack",
-            Self::Discord => "discord",
-            Self::Json => "json",
-        }
-    }
-}
-
 /// One webhook.
 #[derive(Clone)]
 pub struct Webhook {
@@ -82,7 +72,7 @@ impl Webhook {
 }
 
 /// `scheme://host/…` of a URL; nothing of it when it does not parse.
-pub fn redact(url: &str) -> String {
+fn redact(url: &str) -> String {
     match Url::parse(url) {
         Ok(u) => format!("{}://{}/…", u.scheme(), u.host_str().unwrap_or("?")),
         Err(_) => String::from("(a URL)"),

@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use aws_sdk_sns::error::{DisplayErrorContext, ProvideErrorMetadata};
-use chrono::Utc;
+use coingecko::retry_after;
 use tracing::debug;
 
 use crate::AlertingError;
@@ -161,18 +161,9 @@ async fn post(http: &reqwest::Client, hook: &Webhook, notice: &Notice) -> Result
     }
 }
 
-/// `Retry-After` in seconds or as an HTTP date (RFC 9110 §10.2.3).
-pub fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
-    let value = headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?.trim();
-    if let Ok(secs) = value.parse::<u64>() {
-        return Some(Duration::from_secs(secs));
-    }
-    let at = chrono::DateTime::parse_from_rfc2822(value).ok()?;
-    Some((at.with_timezone(&Utc) - Utc::now()).to_std().unwrap_or(Duration::ZERO))
-}
-
 #[cfg(test)]
 mod tests {
+    use chrono::Utc;
     use reqwest::header::{HeaderMap, HeaderValue, RETRY_AFTER};
 
     use super::*;

@@ -283,8 +283,9 @@ fn malformed(endpoint: &str, reason: String, body: &[u8]) -> CoinGeckoError {
     CoinGeckoError::Malformed { endpoint: endpoint.to_owned(), reason, excerpt: excerpt(body, 120) }
 }
 
-/// `Retry-After` as delta-seconds or an HTTP date.
-fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+/// `Retry-After` as delta-seconds or an HTTP date (RFC 9110 §10.2.3); a date
+/// already past is zero. The one parser of it: the alert webhooks use it too.
+pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
     if let Ok(secs) = value.parse::<u64>() {
         return Some(Duration::from_secs(secs));

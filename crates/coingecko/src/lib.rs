@@ -12,7 +12,7 @@ mod config;
 mod error;
 mod wire;
 
-pub use client::{Client, Fetched, MAX_RANGE_DAYS_HOURLY};
+pub use client::{Client, Fetched, MAX_RANGE_DAYS_HOURLY, retry_after};
 pub use config::{Config, DEFAULT_BASE_URL};
 pub use error::CoinGeckoError;
 pub use wire::{parse_market_chart, parse_markets};
