@@ -176,7 +176,9 @@ mod tests {
         assert_eq!(retry_after(&h), Some(Duration::from_secs(7)));
         h.insert(RETRY_AFTER, HeaderValue::from_static("Sun, 06 Nov 1994 08:49:37 GMT"));
         assert_eq!(retry_after(&h), Some(Duration::ZERO), "a date in the past: at once");
-        let later = (Utc::now() + chrono::Duration::seconds(90)).to_rfc2822();
+        // An HTTP date (IMF-fixdate), as servers send it.
+        let later =
+            (Utc::now() + chrono::Duration::seconds(90)).format("%a, %d %b %Y %H:%M:%S GMT").to_string();
         h.insert(RETRY_AFTER, HeaderValue::from_str(&later).unwrap());
         let d = retry_after(&h).unwrap();
         assert!(d > Duration::from_secs(80) && d <= Duration::from_secs(90), "{d:?}");
